@@ -1,0 +1,95 @@
+"""Channel options, retry policy and call metadata, shared by the sync and async clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+# Methods that are safe to send twice. RecordEvents is, because every event carries an id the
+# server deduplicates on; Train (long and costly) and StreamEvents (a stream cannot be
+# replayed) are not retried.
+IDEMPOTENT_METHODS: tuple[tuple[str, str | None], ...] = (
+    ("infogap.v1.FeedbackService", "RecordEvents"),
+    ("infogap.v1.ProfileService", None),  # None: every method of the service
+    ("infogap.v1.RecommendService", None),
+    ("infogap.v1.AdminService", "GetModelInfo"),
+    ("infogap.v1.AdminService", "ListPlugins"),
+)
+
+RETRY_POLICY: dict[str, Any] = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "2s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+def service_config() -> dict[str, Any]:
+    """The gRPC service config: retry UNAVAILABLE on the idempotent methods only."""
+    names = [
+        {"service": service} if method is None else {"service": service, "method": method}
+        for service, method in IDEMPOTENT_METHODS
+    ]
+    return {"methodConfig": [{"name": names, "retryPolicy": RETRY_POLICY}]}
+
+
+def channel_options(user_options: Sequence[tuple[str, Any]] = ()) -> tuple[tuple[str, Any], ...]:
+    """The SDK's channel options, with the caller's options taking precedence."""
+    options: dict[str, Any] = {
+        "grpc.enable_retries": 1,
+        "grpc.service_config": json.dumps(service_config()),
+    }
+    options.update(user_options)
+    return tuple(options.items())
+
+
+def call_metadata(
+    api_key: str | None, metadata: Sequence[tuple[str, str]] = ()
+) -> tuple[tuple[str, str], ...]:
+    """The metadata sent with every call: the API key first, then the caller's own entries."""
+    authorization = () if api_key is None else (("authorization", f"Bearer {api_key}"),)
+    return (*authorization, *((key, value) for key, value in metadata))
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What a client was configured with, checked and turned into gRPC terms."""
+
+    target: str
+    timeout: float
+    metadata: tuple[tuple[str, str], ...]
+    options: tuple[tuple[str, Any], ...]
+    credentials: grpc.ChannelCredentials | None
+
+    @classmethod
+    def create(
+        cls,
+        target: str,
+        *,
+        timeout: float,
+        api_key: str | None,
+        metadata: Sequence[tuple[str, str]],
+        credentials: grpc.ChannelCredentials | None,
+        options: Sequence[tuple[str, Any]],
+    ) -> ClientSettings:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if api_key is not None and not api_key:
+            # Most likely an unset environment variable: say so rather than send "Bearer ".
+            raise ValueError("api_key is empty; pass None to send no API key")
+        return cls(
+            target=target,
+            timeout=timeout,
+            metadata=call_metadata(api_key, metadata),
+            options=channel_options(options),
+            credentials=credentials,
+        )
+
+    def deadline(self, timeout: float | None) -> float:
+        """The timeout of one call: its own if given, else the client's."""
+        return self.timeout if timeout is None else timeout

@@ -1,0 +1,344 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+from infogap.v1.admin_service_pb2 import GetModelInfoResponse, ListPluginsResponse, TrainResponse
+from infogap.v1.admin_service_pb2_grpc import AdminServiceStub
+from infogap.v1.feedback_service_pb2 import RecordEventsResponse, StreamEventsResponse
+from infogap.v1.feedback_service_pb2_grpc import FeedbackServiceStub
+from infogap.v1.profile_service_pb2 import Profile, UpsertItemsResponse, UpsertUsersResponse
+from infogap.v1.profile_service_pb2_grpc import ProfileServiceStub
+from infogap.v1.recommend_service_pb2 import (
+    RankItemsResponse,
+    RecommendResponse,
+    SimilarItemsResponse,
+)
+from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
+
+from . import _requests as build
+from ._channel import ClientSettings
+from ._convert import EventLike, ItemLike, UserLike
+from ._errors import from_rpc_error
+from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+
+DEFAULT_TARGET = "localhost:50051"
+TRAIN_TIMEOUT = 600.0
+"""Training reads every event of a catalog, so it gets a deadline of its own by default."""
+
+
+class Client:
+    """A blocking client of an InfoGap server.
+
+    A client owns one gRPC channel, which is thread-safe: create one client and share it. Close
+    it when done, or use it as a context manager. Every method raises an
+    :class:`~infogap.client.InfoGapError` subclass when the call fails; idempotent calls are
+    first retried automatically while the server is UNAVAILABLE.
+
+    Args:
+        target: The server's address, ``host:port``.
+        timeout: The default deadline of each call, in seconds. Every method also takes a
+            ``timeout=`` of its own.
+        api_key: Sent with every call as ``authorization: Bearer <api_key>``.
+        metadata: Further ``(key, value)`` pairs sent with every call (keys in lowercase).
+        credentials: TLS credentials, e.g. ``grpc.ssl_channel_credentials()``; without them the
+            channel is plaintext.
+        options: gRPC channel options; they take precedence over the client's own (retry
+            policy included).
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = 10.0,
+        api_key: str | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self._settings = ClientSettings.create(
+            target,
+            timeout=timeout,
+            api_key=api_key,
+            metadata=metadata,
+            credentials=credentials,
+            options=options,
+        )
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=self._settings.options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=self._settings.options)
+        self._feedback = FeedbackServiceStub(self._channel)
+        self._profiles = ProfileServiceStub(self._channel)
+        self._recommend = RecommendServiceStub(self._channel)
+        self._admin = AdminServiceStub(self._channel)
+        # No serializers: the health messages are encoded by hand (see _health).
+        self._health_check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            HEALTH_CHECK_METHOD
+        )
+
+    def close(self) -> None:
+        """Closes the channel; calls still running are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._settings.target!r})"
+
+    # --- FeedbackService ----------------------------------------------------------------------
+
+    def record(
+        self, events: Iterable[EventLike], *, timeout: float | None = None
+    ) -> RecordEventsResponse:
+        """Records events, in batches of at most 1,000 per call.
+
+        Events are :class:`~infogap.v1.entities_pb2.Event` messages or dicts with the same
+        field names (``time`` may be a datetime, naive meaning UTC). Events without an
+        ``event_id`` get a random one, which makes the automatic retries safe. All events are
+        converted before the first batch is sent; if a later batch fails, the earlier ones stay
+        stored.
+
+        Args:
+            events: The events to record.
+            timeout: Deadline of each batch's call, in seconds.
+
+        Returns:
+            The stored and duplicate counts, summed over the batches.
+        """
+        requests = build.record_events_requests(events)
+        return build.merge_record_events_responses(
+            self._call(self._feedback.RecordEvents, request, timeout) for request in requests
+        )
+
+    def stream_events(
+        self, batches: Iterable[Iterable[EventLike]], *, timeout: float | None = None
+    ) -> StreamEventsResponse:
+        """Bulk-loads events over one client stream, a batch per message.
+
+        Batches are converted lazily, as the stream goes, so they may come from a generator
+        reading a large file. Batches over 1,000 events are split; empty ones are skipped. If
+        the server rejects a batch, or a batch cannot be converted, the batches sent before it
+        stay stored. The call is not retried automatically.
+
+        Args:
+            batches: Iterables of events (messages or dicts, as for :meth:`record`).
+            timeout: Deadline of the whole stream, in seconds; raise it for large loads.
+
+        Returns:
+            The stored, duplicate and batch counts of the whole stream.
+        """
+        trap = build.RequestStreamErrorTrap()
+        requests = trap.guard(build.stream_events_requests(batches))
+        try:
+            response = self._feedback.StreamEvents(
+                requests,
+                timeout=self._settings.deadline(timeout),
+                metadata=self._settings.metadata,
+            )
+        except grpc.RpcError as error:
+            trap.raise_error()
+            raise from_rpc_error(error) from error
+        trap.raise_error()
+        return response
+
+    # --- ProfileService -----------------------------------------------------------------------
+
+    def upsert_users(
+        self, users: Iterable[UserLike], *, timeout: float | None = None
+    ) -> UpsertUsersResponse:
+        """Inserts or replaces users, in batches of at most 1,000 per call.
+
+        Args:
+            users: :class:`~infogap.v1.entities_pb2.User` messages or dicts such as
+                ``{"user_id": "u1", "attributes": {"plan": "gold"}}``.
+            timeout: Deadline of each batch's call, in seconds.
+
+        Returns:
+            The upserted count, summed over the batches.
+        """
+        requests = build.upsert_users_requests(users)
+        return build.merge_upsert_users_responses(
+            self._call(self._profiles.UpsertUsers, request, timeout) for request in requests
+        )
+
+    def upsert_items(
+        self, items: Iterable[ItemLike], *, timeout: float | None = None
+    ) -> UpsertItemsResponse:
+        """Inserts or replaces items, in batches of at most 1,000 per call.
+
+        Args:
+            items: :class:`~infogap.v1.entities_pb2.Item` messages or dicts such as
+                ``{"item_id": "sku-1", "catalog": "products", "tags": ["shoes"]}``;
+                ``active`` may be left out (meaning active).
+            timeout: Deadline of each batch's call, in seconds.
+
+        Returns:
+            The upserted count, summed over the batches.
+        """
+        requests = build.upsert_items_requests(items)
+        return build.merge_upsert_items_responses(
+            self._call(self._profiles.UpsertItems, request, timeout) for request in requests
+        )
+
+    def profile(self, user_id: str, *, timeout: float | None = None) -> Profile:
+        """The profile of a user: attributes and behaviour so far.
+
+        Raises:
+            NotFoundError: The user was never upserted and has no events.
+        """
+        request = build.get_profile_request(user_id)
+        return self._call(self._profiles.GetProfile, request, timeout).profile
+
+    # --- RecommendService ---------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str,
+        *,
+        catalog: str = "",
+        count: int = 10,
+        include_tags: Iterable[str] = (),
+        exclude_tags: Iterable[str] = (),
+        exclude_item_ids: Iterable[str] = (),
+        include_seen: bool = False,
+        timeout: float | None = None,
+    ) -> RecommendResponse:
+        """The top items of a catalog for a user, best first.
+
+        Unknown users get cold-start recommendations. Send the response's
+        ``recommendation_id`` back in the events it leads to, for attribution.
+
+        Args:
+            user_id: The user to recommend to.
+            catalog: The catalog; empty means "default".
+            count: How many items.
+            include_tags: When given, only items with at least one of these tags.
+            exclude_tags: Never items with any of these tags.
+            exclude_item_ids: Never these items.
+            include_seen: Also items the user already interacted with.
+            timeout: Deadline of the call, in seconds.
+        """
+        request = build.recommend_request(
+            user_id,
+            catalog=catalog,
+            count=count,
+            include_tags=include_tags,
+            exclude_tags=exclude_tags,
+            exclude_item_ids=exclude_item_ids,
+            include_seen=include_seen,
+        )
+        return self._call(self._recommend.Recommend, request, timeout)
+
+    def similar_items(
+        self,
+        item_id: str,
+        *,
+        catalog: str = "",
+        count: int = 10,
+        include_tags: Iterable[str] = (),
+        exclude_tags: Iterable[str] = (),
+        exclude_item_ids: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> SimilarItemsResponse:
+        """The items most like an item, most similar first.
+
+        Args are as for :meth:`recommend`, with the reference ``item_id`` instead of a user.
+        """
+        request = build.similar_items_request(
+            item_id,
+            catalog=catalog,
+            count=count,
+            include_tags=include_tags,
+            exclude_tags=exclude_tags,
+            exclude_item_ids=exclude_item_ids,
+        )
+        return self._call(self._recommend.SimilarItems, request, timeout)
+
+    def rank_items(
+        self,
+        user_id: str,
+        item_ids: Iterable[str],
+        *,
+        catalog: str = "",
+        timeout: float | None = None,
+    ) -> RankItemsResponse:
+        """The caller's candidate items (up to 1,000), reordered best first for a user.
+
+        Ids the catalog does not know come last, in the order given.
+        """
+        request = build.rank_items_request(user_id, item_ids, catalog=catalog)
+        return self._call(self._recommend.RankItems, request, timeout)
+
+    # --- AdminService -------------------------------------------------------------------------
+
+    def train(self, catalog: str = "", *, timeout: float = TRAIN_TIMEOUT) -> TrainResponse:
+        """Trains a catalog's models on its stored events and starts serving them.
+
+        Returns once the new models serve. Not retried automatically.
+
+        Raises:
+            FailedPreconditionError: The catalog has no events yet.
+        """
+        return self._call(self._admin.Train, build.train_request(catalog), timeout)
+
+    def model_info(
+        self, catalog: str = "", *, timeout: float | None = None
+    ) -> GetModelInfoResponse:
+        """The models serving a catalog, in serving order.
+
+        Raises:
+            NotFoundError: The catalog was never trained.
+        """
+        return self._call(self._admin.GetModelInfo, build.model_info_request(catalog), timeout)
+
+    def list_plugins(self, *, timeout: float | None = None) -> ListPluginsResponse:
+        """Every plugin the server found, enabled or not."""
+        return self._call(self._admin.ListPlugins, build.list_plugins_request(), timeout)
+
+    def health(self, *, timeout: float | None = None) -> str:
+        """The server's status from the standard gRPC health check.
+
+        Returns:
+            ``"SERVING"``, ``"NOT_SERVING"``, ``"UNKNOWN"`` or ``"SERVICE_UNKNOWN"``.
+
+        Raises:
+            UnavailableError: The server cannot be reached.
+        """
+        response = self._call(self._health_check, HEALTH_CHECK_REQUEST, timeout)
+        return decode_health_status(response)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: grpc.UnaryUnaryMultiCallable[_Request, _Response],
+        request: _Request,
+        timeout: float | None,
+    ) -> _Response:
+        """One unary call with the client's deadline and metadata, and SDK errors."""
+        try:
+            return method(
+                request,
+                timeout=self._settings.deadline(timeout),
+                metadata=self._settings.metadata,
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error

@@ -1,0 +1,116 @@
+"""An example InfoGap plugin implementing every hook.
+
+Options come from the server config, ``[plugin_config.example]``:
+
+- ``promote_tag``: items with this tag are moved to the top of every recommendation list.
+- ``min_contributors``: popularity figures backed by fewer distinct users are released as 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from infogap.server.core.domain import ScoredItem
+from infogap.server.core.modeling import (
+    Aggregate,
+    RerankContext,
+    ScoreResult,
+    TrainingContext,
+    TrainingData,
+    UserQuery,
+)
+from infogap.server.hookspecs import hookimpl
+
+NAME = "example"
+
+
+class FavouriteTagModel:
+    """Scores 1 for items carrying the user's ``favourite_tag`` attribute; None without one."""
+
+    strategy = "favourite_tag"
+    parameters: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+
+    def __init__(self, item_tags: list[set[str]], user_count: int) -> None:
+        self._item_tags = item_tags
+        self.user_count = user_count
+
+    def score_user(self, user: UserQuery) -> ScoreResult | None:
+        tag = user.attributes.get("favourite_tag")
+        if tag is None:
+            return None
+        scores = np.array([tag in tags for tags in self._item_tags], dtype=np.float32)
+        return ScoreResult(scores, f"you like {tag}")
+
+    def similar_items(self, item_index: int) -> None:
+        return None
+
+    def save(self, directory: Path) -> None:
+        (directory / "tags.txt").write_text("\n".join("|".join(sorted(t)) for t in self._item_tags))
+
+
+class FavouriteTagTrainer:
+    strategy = FavouriteTagModel.strategy
+
+    def train(self, data: TrainingData, context: TrainingContext) -> FavouriteTagModel:
+        names = data.item_features.names
+        matrix = data.item_features.matrix.tocsr()
+        tags = [
+            {names[j][len("tag="):] for j in matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]] if names[j].startswith("tag=")}
+            for i in range(matrix.shape[0])
+        ]
+        return FavouriteTagModel(tags, len(data.user_ids))
+
+    def load(self, directory: Path, item_ids: np.ndarray) -> FavouriteTagModel:
+        lines = (directory / "tags.txt").read_text().split("\n")
+        return FavouriteTagModel([set(filter(None, line.split("|"))) for line in lines], 0)
+
+
+class PromoteTag:
+    name = "promote_tag"
+    order = 100
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def rerank(self, context: RerankContext, candidates: list[ScoredItem]) -> list[ScoredItem]:
+        promoted = [c for c in candidates if self.tag in context.tags_of(c.item_id)]
+        others = [c for c in candidates if self.tag not in context.tags_of(c.item_id)]
+        return [ScoredItem(c.item_id, c.score, f"promoted: {self.tag}") for c in promoted] + others
+
+
+class MinimumContributors:
+    name = "min_contributors"
+    order = 10
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+
+    def release(self, aggregate: Aggregate) -> Aggregate:
+        contributors = np.diff(aggregate.contributions.tocsc().indptr)
+        return aggregate.with_values(np.where(contributors >= self.minimum, aggregate.values, 0.0))
+
+
+def _options(settings) -> dict:
+    return settings.plugin_config.get(NAME, {})
+
+
+@hookimpl
+def infogap_register_models(register, settings) -> None:
+    register(FavouriteTagTrainer())
+
+
+@hookimpl
+def infogap_register_rerankers(register, settings) -> None:
+    tag = _options(settings).get("promote_tag")
+    if tag:
+        register(PromoteTag(tag))
+
+
+@hookimpl
+def infogap_register_aggregate_guards(register, settings) -> None:
+    minimum = _options(settings).get("min_contributors")
+    if minimum:
+        register(MinimumContributors(int(minimum)))

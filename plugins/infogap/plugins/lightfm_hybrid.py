@@ -1,0 +1,198 @@
+"""Personalized strategy: a LightFM hybrid model (collaborative + content features).
+
+Users are represented by an identity feature plus their CRM attributes (``key=value``); items by
+an identity feature plus their tags and attributes. Serving never calls ``LightFM.predict``: the
+user and item representations are extracted once after fitting, and a request is one
+matrix-vector product in numpy. A user the model has not seen but whose attributes it knows is
+scored from those attribute features alone; anyone else is left to the next strategy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+from lightfm import LightFM
+
+from infogap.server.config import LightFMSettings, Settings
+from infogap.server.core.modeling import (
+    FeatureMatrix,
+    ModelTrainer,
+    ScoreResult,
+    TrainedModel,
+    TrainingContext,
+    TrainingData,
+    UserQuery,
+    user_feature_names,
+)
+from infogap.server.hookspecs import hookimpl
+
+STRATEGY = "lightfm"
+ARRAYS_FILE = "lightfm.npz"
+META_FILE = "meta.json"
+
+
+class LightFMModel:
+    """Extracted representations of a fitted LightFM model; scoring is pure numpy."""
+
+    strategy = STRATEGY
+
+    def __init__(
+        self,
+        *,
+        user_ids: np.ndarray,
+        user_vectors: np.ndarray,
+        attribute_names: np.ndarray,
+        attribute_vectors: np.ndarray,
+        item_vectors: np.ndarray,
+        item_biases: np.ndarray,
+        user_attributes: list[str] | None,
+        parameters: Mapping[str, str],
+        metrics: Mapping[str, float],
+    ) -> None:
+        self._user_index = {user_id: row for row, user_id in enumerate(user_ids.tolist())}
+        self._user_ids = user_ids
+        self._user_vectors = user_vectors.astype(np.float32)
+        self._attribute_index = {name: i for i, name in enumerate(attribute_names.tolist())}
+        self._attribute_names = attribute_names
+        self._attribute_vectors = attribute_vectors.astype(np.float32)
+        self._item_vectors = item_vectors.astype(np.float32)
+        self._item_biases = item_biases.astype(np.float32)
+        norms = np.linalg.norm(self._item_vectors, axis=1, keepdims=True)
+        self._item_unit_vectors = self._item_vectors / np.maximum(norms, 1e-12)
+        self._user_attributes = user_attributes
+        self.parameters = parameters
+        self.metrics = metrics
+        self.user_count = len(user_ids)
+
+    def score_user(self, user: UserQuery) -> ScoreResult | None:
+        row = self._user_index.get(user.user_id)
+        if row is not None:
+            return ScoreResult(self._scores(self._user_vectors[row]), "matches your activity")
+        vector = self._vector_from_attributes(user.attributes)
+        if vector is None:
+            return None
+        return ScoreResult(self._scores(vector), "liked by customers like you")
+
+    def _scores(self, user_vector: np.ndarray) -> np.ndarray:
+        return self._item_vectors @ user_vector + self._item_biases
+
+    def _vector_from_attributes(self, attributes: Mapping[str, str]) -> np.ndarray | None:
+        names = user_feature_names(attributes, self._user_attributes)
+        rows = [self._attribute_index[n] for n in names if n in self._attribute_index]
+        if not rows:
+            return None
+        # Same normalisation as training rows: feature weights sum to one.
+        return self._attribute_vectors[rows].mean(axis=0)
+
+    def similar_items(self, item_index: int) -> np.ndarray:
+        return self._item_unit_vectors @ self._item_unit_vectors[item_index]
+
+    def save(self, directory: Path) -> None:
+        np.savez(
+            directory / ARRAYS_FILE,
+            user_ids=self._user_ids.astype(str),
+            user_vectors=self._user_vectors,
+            attribute_names=self._attribute_names.astype(str),
+            attribute_vectors=self._attribute_vectors,
+            item_vectors=self._item_vectors,
+            item_biases=self._item_biases,
+        )
+        meta = {
+            "parameters": dict(self.parameters),
+            "metrics": dict(self.metrics),
+            "user_attributes": self._user_attributes,
+        }
+        (directory / META_FILE).write_text(json.dumps(meta))
+
+
+def _with_identity(features: FeatureMatrix) -> sp.csr_matrix:
+    """Identity columns first, then the named features; each row normalised to sum to one."""
+    rows = features.matrix.shape[0]
+    matrix = sp.hstack([sp.identity(rows, dtype=np.float32, format="csr"), features.matrix])
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    row_sums = np.asarray(matrix.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / row_sums) @ matrix, dtype=np.float32)
+
+
+class LightFMTrainer:
+    strategy = STRATEGY
+
+    def __init__(self, settings: LightFMSettings) -> None:
+        self._settings = settings
+
+    def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
+        s = self._settings
+        model = LightFM(
+            no_components=s.no_components,
+            loss=s.loss,
+            learning_rate=s.learning_rate,
+            item_alpha=s.item_alpha,
+            user_alpha=s.user_alpha,
+            max_sampled=s.max_sampled,
+            random_state=s.random_state,
+        )
+        user_features = _with_identity(data.user_features)
+        item_features = _with_identity(data.item_features)
+        interactions = data.interactions.tocoo()
+        positives = sp.coo_matrix(
+            (np.ones_like(interactions.data), (interactions.row, interactions.col)),
+            shape=interactions.shape,
+        )
+        started = time.perf_counter()
+        model.fit(
+            positives,
+            user_features=user_features,
+            item_features=item_features,
+            sample_weight=interactions,
+            epochs=s.epochs,
+            num_threads=s.num_threads,
+        )
+        fit_seconds = time.perf_counter() - started
+        _, user_vectors = model.get_user_representations(user_features)
+        item_biases, item_vectors = model.get_item_representations(item_features)
+        user_count = len(data.user_ids)
+        parameters = {
+            key: str(value)
+            for key, value in s.model_dump().items()
+            if key not in {"user_attributes", "item_attributes"}
+        }
+        return LightFMModel(
+            user_ids=data.user_ids,
+            user_vectors=user_vectors,
+            attribute_names=np.array(data.user_features.names, dtype=object),
+            # Rows after the identity block are the attribute features' own embeddings.
+            attribute_vectors=model.user_embeddings[user_count:],
+            item_vectors=item_vectors,
+            item_biases=item_biases,
+            user_attributes=s.user_attributes,
+            parameters=parameters,
+            metrics={"fit_seconds": fit_seconds},
+        )
+
+    def load(self, directory: Path, item_ids: np.ndarray) -> TrainedModel:
+        meta = json.loads((directory / META_FILE).read_text())
+        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
+            model = LightFMModel(
+                user_ids=arrays["user_ids"].astype(object),
+                user_vectors=arrays["user_vectors"],
+                attribute_names=arrays["attribute_names"].astype(object),
+                attribute_vectors=arrays["attribute_vectors"],
+                item_vectors=arrays["item_vectors"],
+                item_biases=arrays["item_biases"],
+                user_attributes=meta["user_attributes"],
+                parameters=meta["parameters"],
+                metrics=meta["metrics"],
+            )
+        if model._item_vectors.shape[0] != len(item_ids):
+            raise ValueError(f"{directory}: model has a different item count than its catalog")
+        return model
+
+
+@hookimpl
+def infogap_register_models(register: Callable[[ModelTrainer], None], settings: Settings) -> None:
+    register(LightFMTrainer(settings.lightfm))

@@ -1,0 +1,5 @@
+"""``python -m infogap.server``: the same as the ``infogap`` command."""
+
+from .cli import app
+
+app()

@@ -1,0 +1,225 @@
+"""The ``infogap`` command: serve, import, train, recommend, demo."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterable, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infogap.client import Client
+
+from . import importer
+from .config import load_settings
+
+app = typer.Typer(help="InfoGap personalization server.", no_args_is_help=True)
+import_app = typer.Typer(help="Import CSV files into a running server.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console()
+
+DEFAULT_TARGET = "localhost:50051"
+BATCH = 1000
+Target = Annotated[str, typer.Option(help="Address of the InfoGap server.")]
+Catalog = Annotated[str, typer.Option(help="Item catalog.")]
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _count_rows(path: Path) -> int:
+    with path.open(encoding="utf-8") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+def _send(path: Path, rows: Iterable[dict[str, Any]], send: Callable[[list], Any], what: str) -> Any:
+    """Sends rows in batches with a progress bar; returns the per-batch responses."""
+    responses = []
+    with Progress(
+        TextColumn(f"[bold]{what}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(what, total=_count_rows(path))
+        for batch in _batches(rows):
+            responses.append(send(batch))
+            progress.advance(task, len(batch))
+    return responses
+
+
+def _attribute_mapping(attributes: Optional[str], bins: list[str]) -> importer.AttributeMapping:
+    parsed_bins = {}
+    for spec in bins:
+        column, _, edges = spec.partition("=")
+        parsed_bins[column] = importer.Bins.parse(edges)
+    columns = tuple(a for a in attributes.split(",") if a) if attributes is not None else None
+    return importer.AttributeMapping(columns, parsed_bins)
+
+
+Attributes = Annotated[
+    Optional[str],
+    typer.Option(help="Comma-separated columns to keep as attributes (default: all others)."),
+]
+BinsOption = Annotated[
+    list[str],
+    typer.Option("--bin", help="Band a numeric column, e.g. age=18,25,35,45,56."),
+]
+
+
+@app.command()
+def serve(
+    config: Annotated[Optional[Path], typer.Option(help="TOML config file.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Data directory.")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (0: any free port).")] = None,
+) -> None:
+    """Run the gRPC server until interrupted."""
+    from .transport.server import InfoGapServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {
+        key: value
+        for key, value in {"data_dir": data_dir, "host": host, "port": port}.items()
+        if value is not None
+    }
+    settings = load_settings(config, **overrides)
+    server = InfoGapServer(settings).start()
+    console.print(f"InfoGap serving on [bold]{server.address}[/] (data in {settings.data_dir})")
+    stop = lambda *_: server.stop(grace=5.0)  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop(grace=5.0)
+
+
+@import_app.command("users")
+def import_users(
+    path: Path,
+    target: Target = DEFAULT_TARGET,
+    id_column: str = "user_id",
+    attributes: Attributes = None,
+    bins: BinsOption = [],  # noqa: B006 (typer reads the default)
+) -> None:
+    """Upsert users from a CSV file."""
+    rows = importer.read_users(path, id_column, _attribute_mapping(attributes, bins))
+    with Client(target) as client:
+        responses = _send(path, rows, client.upsert_users, "users")
+    console.print(f"{sum(r.upserted_count for r in responses):,} users upserted")
+
+
+@import_app.command("items")
+def import_items(
+    path: Path,
+    target: Target = DEFAULT_TARGET,
+    catalog: Catalog = "default",
+    id_column: str = "item_id",
+    tags_column: Annotated[Optional[str], typer.Option(help="Column holding tags.")] = None,
+    tags_separator: str = "|",
+    attributes: Attributes = None,
+    bins: BinsOption = [],  # noqa: B006
+) -> None:
+    """Upsert items from a CSV file."""
+    rows = importer.read_items(
+        path, id_column, catalog, _attribute_mapping(attributes, bins), tags_column, tags_separator
+    )
+    with Client(target) as client:
+        responses = _send(path, rows, client.upsert_items, "items")
+    console.print(f"{sum(r.upserted_count for r in responses):,} items upserted")
+
+
+@import_app.command("events")
+def import_events(
+    path: Path,
+    target: Target = DEFAULT_TARGET,
+    catalog: Catalog = "default",
+    user_column: str = "user_id",
+    item_column: str = "item_id",
+    event_type: Annotated[Optional[str], typer.Option("--type", help="Fixed event type.")] = None,
+    type_column: Annotated[Optional[str], typer.Option(help="Column holding the type.")] = None,
+    value_column: Annotated[Optional[str], typer.Option(help="Column holding the value.")] = None,
+    time_column: Annotated[Optional[str], typer.Option(help="Column holding the time.")] = None,
+    time_format: Annotated[str, typer.Option(help="'unix' seconds or 'iso' 8601.")] = "unix",
+    id_column: Annotated[
+        Optional[str], typer.Option(help="Column holding event ids (default: derived).")
+    ] = None,
+) -> None:
+    """Record events from a CSV file (idempotent: a second import stores nothing new)."""
+    rows = importer.read_events(
+        path,
+        user_column=user_column,
+        item_column=item_column,
+        catalog=catalog,
+        event_type=event_type,
+        type_column=type_column,
+        value_column=value_column,
+        time_column=time_column,
+        time_format=time_format,
+        id_column=id_column,
+    )
+    with Client(target) as client:
+        responses = _send(path, rows, client.record, "events")
+    stored = sum(r.stored_count for r in responses)
+    duplicates = sum(r.duplicate_count for r in responses)
+    console.print(f"{stored:,} events stored, {duplicates:,} duplicates skipped")
+
+
+@app.command()
+def train(target: Target = DEFAULT_TARGET, catalog: Catalog = "default") -> None:
+    """Train the models of a catalog and start serving them."""
+    with Client(target) as client, console.status(f"training {catalog}..."):
+        response = client.train(catalog)
+    table = Table("strategy", "version", "users", "items", "events", "fit seconds")
+    for model in response.models:
+        table.add_row(
+            model.strategy,
+            model.version,
+            f"{model.user_count:,}",
+            f"{model.item_count:,}",
+            f"{model.event_count:,}",
+            f"{model.training_seconds:.2f}",
+        )
+    console.print(table)
+    console.print(f"trained in {response.total_seconds:.2f} s")
+
+
+@app.command()
+def recommend(
+    user_id: str,
+    target: Target = DEFAULT_TARGET,
+    catalog: Catalog = "default",
+    count: int = 10,
+) -> None:
+    """Print recommendations for a user."""
+    with Client(target) as client:
+        response = client.recommend(user_id, catalog=catalog, count=count)
+    table = Table("#", "item", "score", "reason", title=f"{user_id}: {response.strategy}")
+    for rank, item in enumerate(response.items, start=1):
+        table.add_row(str(rank), item.item_id, f"{item.score:.3f}", item.reason)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    dataset: Annotated[Path, typer.Option(help="Folder with MovieLens events/items/users.csv.")],
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Data directory (default: a new temporary one).")
+    ] = None,
+) -> None:
+    """Load MovieLens 100K, train, serve, and show recommendations and profiles via the SDK."""
+    from .demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="infogap-demo-") as scratch:
+        run_demo(dataset, data_dir or Path(scratch), console)

@@ -1,0 +1,176 @@
+"""Server settings: defaults here, overridden by a TOML file, overridden by environment variables.
+
+Environment variables are named ``INFOGAP_<FIELD>`` with ``__`` between nested levels, e.g.
+``INFOGAP_PORT=6000`` or ``INFOGAP_LIMITS__MAX_BATCH_SIZE=500``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "INFOGAP_CONFIG"
+
+
+class EventTypeSettings(BaseModel):
+    """How one event type counts as a training signal."""
+
+    weight: float = Field(description="Signal strength; negative for dislikes, 0 for exposure only.")
+    positive_from: float | None = Field(
+        default=None,
+        description="For star ratings: values below this are not positives; values at or above "
+        "count weight * (value - positive_from + 1).",
+    )
+    marks_seen: bool = Field(
+        default=True,
+        description="Whether the item counts as already seen by the user (and is excluded from "
+        "their recommendations).",
+    )
+
+
+def _default_event_types() -> dict[str, EventTypeSettings]:
+    return {
+        "view": EventTypeSettings(weight=1.0),
+        "click": EventTypeSettings(weight=2.0),
+        "add_to_cart": EventTypeSettings(weight=4.0),
+        "purchase": EventTypeSettings(weight=8.0),
+        "rating": EventTypeSettings(weight=1.0, positive_from=4.0),
+        "dismiss": EventTypeSettings(weight=-2.0),
+        "impression": EventTypeSettings(weight=0.0, marks_seen=False),
+    }
+
+
+class LimitSettings(BaseModel):
+    """Input limits; requests beyond them get INVALID_ARGUMENT naming the limit."""
+
+    max_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    max_id_length: int = Field(default=256, ge=8, le=4096)
+    max_attributes: int = Field(default=64, ge=0)
+    max_attribute_length: int = Field(default=1024, ge=1)
+    max_tags: int = Field(default=64, ge=0)
+    max_recommendations: int = Field(default=1000, ge=1)
+    max_clock_skew_seconds: float = Field(
+        default=300.0, ge=0, description="How far in the future an event time may be."
+    )
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+
+
+class PluginSettings(BaseModel):
+    """Which plugins take part."""
+
+    autoload: bool = Field(
+        default=True,
+        description="Load third-party plugins from the 'infogap' entry-point group. Built-in "
+        "plugins load regardless.",
+    )
+    disabled: list[str] = Field(default_factory=list, description="Plugin names not to load.")
+
+
+class ServingSettings(BaseModel):
+    """How recommendations are served."""
+
+    strategy_order: list[str] = Field(
+        default_factory=lambda: ["lightfm", "popularity"],
+        description="Fallback order of model strategies: the first that can score a user answers. "
+        "Strategies of plugins not named here are tried after these, in name order.",
+    )
+    default_count: int = Field(default=10, ge=1)
+    rerank_depth_factor: int = Field(
+        default=3, ge=1, description="Candidates handed to rerankers, as a multiple of count."
+    )
+    blas_threads: int = Field(
+        default=1, ge=1, description="BLAS threads per process, so concurrent requests don't fight."
+    )
+
+
+class LightFMSettings(BaseModel):
+    """Hyper-parameters of the LightFM hybrid model."""
+
+    no_components: int = Field(default=48, ge=1)
+    loss: str = Field(default="warp")
+    learning_rate: float = Field(default=0.05, gt=0)
+    epochs: int = Field(default=30, ge=1)
+    item_alpha: float = Field(default=1e-6, ge=0)
+    user_alpha: float = Field(default=1e-6, ge=0)
+    max_sampled: int = Field(default=10, ge=1)
+    num_threads: int = Field(default=2, ge=1)
+    random_state: int | None = Field(default=42, description="Fixed seed; None for a random one.")
+    user_attributes: list[str] | None = Field(
+        default=None, description="User attributes used as features; None means all."
+    )
+    item_attributes: list[str] | None = Field(
+        default=None, description="Item attributes used as features; None means all."
+    )
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if value not in {"warp", "bpr", "logistic", "warp-kos"}:
+            raise ValueError("loss must be one of warp, bpr, logistic, warp-kos")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told. See README, "Configuration"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INFOGAP_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Holds infogap.duckdb and models/.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=50051, ge=0, le=65535, description="0 picks a free port.")
+    max_workers: int = Field(default=8, ge=1, description="gRPC worker threads.")
+    event_types: dict[str, EventTypeSettings] = Field(default_factory=_default_event_types)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    lightfm: LightFMSettings = Field(default_factory=LightFMSettings)
+    plugin_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options of third-party plugins, by plugin name."
+    )
+
+    @model_validator(mode="after")
+    def _event_types_present(self) -> Settings:
+        if not self.event_types:
+            raise ValueError("event_types must name at least one event type")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence, highest first: explicit arguments, environment, TOML file (if any).
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``config_file`` (or ``$INFOGAP_CONFIG``), the environment and ``overrides``.
+
+    :raises FileNotFoundError: when the named config file does not exist.
+    """
+    path = config_file or os.environ.get(CONFIG_FILE_ENV)
+    if not path:
+        return Settings(**overrides)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    return FileSettings(**overrides)

@@ -1,0 +1,1 @@
+"""Use cases, store, plugin host and model serving, free of any gRPC type."""

@@ -1,0 +1,145 @@
+"""Domain objects shared by the store, the use cases, the plugins and the transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping
+
+DEFAULT_CATALOG = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    item_id: str
+    catalog: str = DEFAULT_CATALOG
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    user_id: str
+    item_id: str
+    catalog: str
+    type: str
+    value: float
+    time: datetime  # UTC, naive
+    recommendation_id: str = ""
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    stored_count: int
+    duplicate_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationFilter:
+    include_tags: frozenset[str] = frozenset()
+    exclude_tags: frozenset[str] = frozenset()
+    exclude_item_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredItem:
+    item_id: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """What Recommend, SimilarItems and RankItems answer."""
+
+    recommendation_id: str
+    items: tuple[ScoredItem, ...]
+    model_version: str
+    strategy: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventTypeCount:
+    type: str
+    count: int
+    value_sum: float
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogActivity:
+    catalog: str
+    event_count: int
+    distinct_item_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    event_count: int = 0
+    event_type_counts: tuple[EventTypeCount, ...] = ()
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    catalog_activities: tuple[CatalogActivity, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user_id: str
+    attributes: Mapping[str, str]
+    attributes_updated: datetime | None
+    behaviour: Behaviour
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    catalog: str
+    strategy: str
+    version: str
+    trained_at: datetime
+    training_seconds: float
+    user_count: int
+    item_count: int
+    event_count: int
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainReport:
+    models: tuple[ModelInfo, ...]
+    total_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    source: str
+    enabled: bool
+    hooks: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """A batch of events as columns: the ingestion hot path never builds one object per event."""
+
+    event_ids: list[str]
+    user_ids: list[str]
+    item_ids: list[str]
+    catalogs: list[str]
+    types: list[str]
+    values: list[float]
+    times: list[datetime | None]  # None: use the time the server received it
+    recommendation_ids: list[str]
+    contexts: list[Mapping[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.event_ids)

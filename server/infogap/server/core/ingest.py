@@ -1,0 +1,137 @@
+"""Durable, idempotent event ingestion with group commit.
+
+Every ``RecordEvents`` call hands its batch to one writer thread and waits. The writer takes
+everything queued since its last commit and stores it in a single DuckDB transaction, so
+concurrent callers share the cost of a commit; a call returns only after the commit that holds
+its events, so an acknowledged event survives a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Callable
+
+import pyarrow as pa
+
+from .domain import EventBatch, RecordResult
+from .errors import Unavailable
+from .store import EVENT_SCHEMA, Store
+
+log = logging.getLogger(__name__)
+
+# Listener called after each commit with the newly stored events and the commit's sequence number.
+StoredListener = Callable[[pa.Table, int], None]
+
+
+def to_arrow(batch: EventBatch, received_at: datetime) -> pa.Table:
+    return pa.table(
+        {
+            "event_id": batch.event_ids,
+            "user_id": batch.user_ids,
+            "item_id": batch.item_ids,
+            "catalog": batch.catalogs,
+            "type": batch.types,
+            "value": batch.values,
+            "event_time": [received_at if t is None else t for t in batch.times],
+            "recommendation_id": batch.recommendation_ids,
+            "context": [json.dumps(dict(c)) if c else "{}" for c in batch.contexts],
+            "received_at": [received_at] * len(batch),
+        },
+        schema=EVENT_SCHEMA,
+    )
+
+
+class EventWriter:
+    """The single writer of the events table."""
+
+    def __init__(self, store: Store, on_stored: StoredListener, max_group_events: int = 50_000):
+        self._store = store
+        self._on_stored = on_stored
+        self._max_group_events = max_group_events
+        self._queue: queue.Queue[tuple[pa.Table, Future[RecordResult]] | None] = queue.Queue()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.committed_sequence = 0
+        """Number of the latest commit; events of commits up to it are visible in the store."""
+        self._thread = threading.Thread(target=self._run, name="infogap-event-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, batch: pa.Table) -> RecordResult:
+        """Stores ``batch`` (``EVENT_SCHEMA``); returns once it is committed."""
+        future: Future[RecordResult] = Future()
+        with self._close_lock:
+            if self._closed:
+                raise Unavailable("the server is shutting down")
+            self._queue.put((batch, future))
+        return future.result()
+
+    def close(self) -> None:
+        """Commits what is queued, then stops the writer thread."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            size = first[0].num_rows
+            stop = False
+            while size < self._max_group_events:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    stop = True
+                    break
+                group.append(queued)
+                size += queued[0].num_rows
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[tuple[pa.Table, Future[RecordResult]]]) -> None:
+        combined = pa.concat_tables([batch for batch, _ in group])
+        # An id repeated within the group is stored once: its first occurrence wins.
+        ids = combined.column("event_id").to_pylist()
+        first_seen: set[str] = set()
+        keep = []
+        for event_id in ids:
+            keep.append(event_id not in first_seen)
+            first_seen.add(event_id)
+        unique = combined if all(keep) else combined.filter(pa.array(keep))
+        try:
+            inserted = self._store.insert_events(unique)
+        except Exception as error:  # the transaction rolled back: nothing of the group is stored
+            log.exception("storing %d events failed", unique.num_rows)
+            for _, future in group:
+                future.set_exception(error)
+            return
+        self.committed_sequence += 1
+        if inserted:
+            stored = unique if len(inserted) == unique.num_rows else unique.filter(
+                pa.array([event_id in inserted for event_id in unique.column("event_id").to_pylist()])
+            )
+            try:
+                self._on_stored(stored, self.committed_sequence)
+            except Exception:  # listeners only refresh caches; the events are safely stored
+                log.exception("event listener failed")
+        claimed: set[str] = set()
+        for batch, future in group:
+            stored_count = 0
+            for event_id in batch.column("event_id").to_pylist():
+                if event_id in inserted and event_id not in claimed:
+                    claimed.add(event_id)
+                    stored_count += 1
+            future.set_result(RecordResult(stored_count, batch.num_rows - stored_count))

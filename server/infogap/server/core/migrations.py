@@ -1,0 +1,107 @@
+"""Schema migrations: numbered functions, each applied once and recorded in ``schema_migrations``.
+
+Add a migration by appending a function to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import duckdb
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
+    db.execute(
+        """
+        CREATE TABLE users (
+            user_id     VARCHAR PRIMARY KEY,
+            attributes  JSON NOT NULL,          -- object of string values, as the CRM sent it
+            updated_at  TIMESTAMP NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE items (
+            catalog     VARCHAR NOT NULL,
+            item_id     VARCHAR NOT NULL,
+            attributes  JSON NOT NULL,
+            tags        VARCHAR[] NOT NULL,
+            active      BOOLEAN NOT NULL,
+            updated_at  TIMESTAMP NOT NULL,
+            PRIMARY KEY (catalog, item_id)
+        )
+        """
+    )
+    # Append-only. The primary key on event_id is what makes recording idempotent.
+    db.execute(
+        """
+        CREATE TABLE events (
+            event_id           VARCHAR PRIMARY KEY,
+            user_id            VARCHAR NOT NULL,
+            item_id            VARCHAR NOT NULL,
+            catalog            VARCHAR NOT NULL,
+            type               VARCHAR NOT NULL,
+            value              DOUBLE NOT NULL,
+            event_time         TIMESTAMP NOT NULL,
+            recommendation_id  VARCHAR NOT NULL,
+            context            JSON NOT NULL,
+            received_at        TIMESTAMP NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE models (
+            catalog           VARCHAR NOT NULL,
+            strategy          VARCHAR NOT NULL,
+            version           VARCHAR NOT NULL,
+            trained_at        TIMESTAMP NOT NULL,
+            training_seconds  DOUBLE NOT NULL,
+            user_count        BIGINT NOT NULL,
+            item_count        BIGINT NOT NULL,
+            event_count       BIGINT NOT NULL,
+            parameters        JSON NOT NULL,
+            metrics           JSON NOT NULL,
+            path              VARCHAR NOT NULL,   -- relative to the data directory
+            serving           BOOLEAN NOT NULL,
+            PRIMARY KEY (catalog, strategy, version)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+
+
+def migrate(db: duckdb.DuckDBPyConnection) -> list[str]:
+    """Applies the migrations not yet recorded, each in its own transaction; returns their names."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version     INTEGER PRIMARY KEY,
+            name        VARCHAR NOT NULL,
+            applied_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+    applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
+    newly_applied = []
+    for version, migration in enumerate(MIGRATIONS, start=1):
+        if version in applied:
+            continue
+        db.execute("BEGIN TRANSACTION")
+        try:
+            migration(db)
+            db.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                [version, migration.__name__],
+            )
+            db.execute("COMMIT")
+        except Exception:
+            db.execute("ROLLBACK")
+            raise
+        newly_applied.append(migration.__name__)
+    return newly_applied

@@ -1,0 +1,205 @@
+"""What model, reranker and aggregate-guard plugins implement, and the data they are given.
+
+These are the objects plugins register through the hooks in ``infogap.server.hookspecs``. The
+serving path calls them directly; no hook is called per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+from .domain import ScoredItem
+
+
+def user_feature_names(attributes: Mapping[str, str], allowed: Iterable[str] | None) -> list[str]:
+    """Feature names of a user's attributes: ``key=value`` for each allowed attribute."""
+    keys = attributes.keys() if allowed is None else [k for k in allowed if k in attributes]
+    return [f"{key}={attributes[key]}" for key in sorted(keys)]
+
+
+def item_feature_names(
+    tags: Iterable[str], attributes: Mapping[str, str], allowed: Iterable[str] | None
+) -> list[str]:
+    """Feature names of an item: ``tag=T`` for each tag, ``key=value`` for each allowed attribute."""
+    keys = attributes.keys() if allowed is None else [k for k in allowed if k in attributes]
+    return [f"tag={tag}" for tag in sorted(set(tags))] + [
+        f"{key}={attributes[key]}" for key in sorted(keys)
+    ]
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Rows are users or items, columns are named features with weight 1 (no identity columns)."""
+
+    names: tuple[str, ...]
+    matrix: sp.csr_matrix
+
+    @classmethod
+    def from_rows(cls, rows: list[list[str]]) -> FeatureMatrix:
+        names = tuple(sorted({name for row in rows for name in row}))
+        index = {name: i for i, name in enumerate(names)}
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indices: list[int] = []
+        for row_number, row in enumerate(rows):
+            indices.extend(index[name] for name in row)
+            indptr[row_number + 1] = len(indices)
+        data = np.ones(len(indices), dtype=np.float32)
+        matrix = sp.csr_matrix(
+            (data, np.asarray(indices, dtype=np.int32), indptr), shape=(len(rows), len(names))
+        )
+        return cls(names, matrix)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """One catalog's stored history, ready for fitting.
+
+    Row ``u`` of ``interactions`` is the user ``user_ids[u]``; column ``i`` is the item
+    ``item_ids[i]``. ``item_ids`` covers every item of the catalog (with or without events), and
+    its order is the index space every model of this training run scores over.
+    """
+
+    catalog: str
+    user_ids: np.ndarray  # object array of str
+    item_ids: np.ndarray  # object array of str
+    interactions: sp.coo_matrix  # float32 weights > 0: event weights summed per (user, item)
+    user_features: FeatureMatrix  # aligned with user_ids
+    item_features: FeatureMatrix  # aligned with item_ids
+    event_count: int
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A figure that mixes many users and leaves the server (e.g. item popularity).
+
+    ``contributions`` has one row per contributing user and one column per key; ``values`` are
+    the figures to release, one per key (initially the column sums of ``contributions``).
+    """
+
+    catalog: str
+    kind: str
+    keys: np.ndarray
+    contributions: sp.csr_matrix
+    values: np.ndarray
+
+    def with_values(self, values: np.ndarray) -> Aggregate:
+        return replace(self, values=values)
+
+
+@dataclass(frozen=True)
+class TrainingContext:
+    """What a model gets besides the data when it trains."""
+
+    catalog: str
+    settings: Any  # infogap.server.config.Settings
+    release_aggregate: Callable[[Aggregate], Aggregate]
+    """Passes an aggregate through every registered guard (e.g. differential privacy)."""
+
+
+class UserQuery:
+    """The user a request is about. Attributes are loaded only if a model asks for them."""
+
+    def __init__(self, user_id: str, load_attributes: Callable[[str], Mapping[str, str]]) -> None:
+        self.user_id = user_id
+        self._load_attributes = load_attributes
+
+    @cached_property
+    def attributes(self) -> Mapping[str, str]:
+        """The user's CRM attributes; empty for a user never upserted."""
+        return self._load_attributes(self.user_id)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Scores over the training run's item index space, and why (shown to callers as reason)."""
+
+    scores: np.ndarray  # float32, one per item, higher is better
+    reason: str
+
+
+@runtime_checkable
+class TrainedModel(Protocol):
+    """A fitted model, ready to serve one catalog. Must be safe to call from many threads."""
+
+    strategy: str
+    parameters: Mapping[str, str]
+    metrics: Mapping[str, float]
+    user_count: int
+
+    def score_user(self, user: UserQuery) -> ScoreResult | None:
+        """Scores every item for ``user``, or returns None when this model cannot (the next
+        strategy in the serving order is then asked)."""
+
+    def similar_items(self, item_index: int) -> np.ndarray | None:
+        """Similarity of every item to item ``item_index``, or None if this model has no notion
+        of item similarity."""
+
+    def save(self, directory: Path) -> None:
+        """Writes the model into an existing empty ``directory``: plain arrays (``.npz`` without
+        pickle) and JSON, never pickles."""
+
+
+@runtime_checkable
+class ModelTrainer(Protocol):
+    """A recommendation strategy, registered through ``infogap_register_models``."""
+
+    strategy: str
+    """Unique name, shown as the response's ``strategy`` (e.g. "lightfm", "popularity")."""
+
+    def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
+        """Fits a model on ``data``. May raise ``InfoGapError`` subclasses."""
+
+    def load(self, directory: Path, item_ids: np.ndarray) -> TrainedModel:
+        """Reads back what ``TrainedModel.save`` wrote; ``item_ids`` is its index space."""
+
+
+@dataclass(frozen=True)
+class RerankContext:
+    """What a reranker knows about the request."""
+
+    user_id: str
+    catalog: str
+    count: int
+    strategy: str
+    tags_of: Callable[[str], tuple[str, ...]]
+    """The tags of a candidate item."""
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders or drops candidates after scoring, registered via ``infogap_register_rerankers``."""
+
+    name: str
+    order: int
+    """Rerankers run in ascending ``order``."""
+
+    def rerank(self, context: RerankContext, candidates: list[ScoredItem]) -> list[ScoredItem]:
+        """Returns the candidates to keep, best first. Must not add items it was not given."""
+
+
+@runtime_checkable
+class AggregateGuard(Protocol):
+    """Transforms aggregates before release, registered via ``infogap_register_aggregate_guards``."""
+
+    name: str
+    order: int
+    """Guards run in ascending ``order``; privacy noise should come last (e.g. 1000)."""
+
+    def release(self, aggregate: Aggregate) -> Aggregate:
+        """Returns the aggregate as it may be released (bounded, noised, suppressed...)."""
+
+
+@dataclass
+class Registrations:
+    """Everything the plugins registered, collected once at start."""
+
+    trainers: dict[str, ModelTrainer] = field(default_factory=dict)
+    rerankers: list[Reranker] = field(default_factory=list)
+    aggregate_guards: list[AggregateGuard] = field(default_factory=list)
+    provided_by: dict[str, list[str]] = field(default_factory=dict)  # plugin -> "model:lightfm"

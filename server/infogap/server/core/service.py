@@ -1,0 +1,230 @@
+"""``InfoGap``: the core's use cases, one method per RPC, free of gRPC types.
+
+It owns the store, the event writer, the plugin host and the serving state of every catalog;
+everything is passed in or built here, nothing is global.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from threadpoolctl import threadpool_limits
+
+from ..config import Settings
+from . import validation
+from .domain import (
+    EventBatch,
+    Item,
+    ModelInfo,
+    PluginInfo,
+    Profile,
+    Recommendation,
+    RecommendationFilter,
+    RecordResult,
+    TrainReport,
+    User,
+)
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .ingest import EventWriter, to_arrow
+from .plugin_host import PluginHost
+from .recommending import RecommendationPipeline
+from .serving import CatalogServing, FreshInteractions, ItemIndex, seen_index
+from .store import Store
+from .training import ModelLifecycle, TrainedCatalog
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class InfoGap:
+    """The personalization engine behind the gRPC services."""
+
+    def __init__(self, settings: Settings, extra_plugins: Iterable[tuple[str, Any]] = ()) -> None:
+        self.settings = settings
+        # BLAS threads per process: concurrent requests each score with one thread.
+        threadpool_limits(limits=settings.serving.blas_threads)
+        self._plugins = PluginHost(settings, extra_plugins)
+        self._registrations = self._plugins.collect_registrations()
+        self._store = Store(settings.data_dir)
+        self._lifecycle = ModelLifecycle(
+            settings,
+            self._store,
+            self._registrations.trainers,
+            self._registrations.aggregate_guards,
+        )
+        self._pipeline = RecommendationPipeline(
+            self._registrations.rerankers,
+            self._attributes_of,
+            settings.serving.rerank_depth_factor,
+        )
+        self._seen_types = [name for name, t in settings.event_types.items() if t.marks_seen]
+        self._fresh: defaultdict[str, FreshInteractions] = defaultdict(FreshInteractions)
+        self._serving: dict[str, CatalogServing] = {}
+        self._model_infos: dict[str, list[ModelInfo]] = {}
+        self._swap_lock = threading.Lock()
+        self._train_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._writer = EventWriter(self._store, self._on_events_stored)
+        for trained in self._lifecycle.load_serving():
+            self._publish(trained, self._writer.committed_sequence)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._store.close()
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def record_events(self, batch: EventBatch) -> RecordResult:
+        now = utc_now()
+        validation.events(batch, self.settings.event_types, now, self.settings.limits)
+        return self._writer.write(to_arrow(batch, now))
+
+    def _on_events_stored(self, events: pa.Table, sequence: int) -> None:
+        seen_types = pa.array(self._seen_types)
+        marks_seen = pc.is_in(events.column("type"), value_set=seen_types)
+        seen = events.filter(marks_seen)
+        if seen.num_rows == 0:
+            return
+        for catalog, rows in _group_by_catalog(seen).items():
+            self._fresh[catalog].add(rows["user_id"], rows["item_id"], sequence)
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def upsert_users(self, users: list[User]) -> int:
+        validation.users(users, self.settings.limits)
+        return self._store.upsert_users(users, utc_now())
+
+    def upsert_items(self, items: list[Item]) -> int:
+        items = validation.items(items, self.settings.limits)
+        count = self._store.upsert_items(items, utc_now())
+        # Activation and tag changes apply to serving at once, without retraining.
+        with self._swap_lock:
+            for catalog in {item.catalog for item in items}:
+                serving = self._serving.get(catalog)
+                if serving is not None:
+                    self._serving[catalog] = serving.with_items(
+                        ItemIndex.build(serving.items.item_ids, self._store.catalog_items(catalog))
+                    )
+        return count
+
+    def profile(self, user_id: str) -> Profile:
+        validation.identifier(user_id, "user_id", self.settings.limits)
+        stored = self._store.get_user(user_id)
+        behaviour = self._store.behaviour(user_id)
+        if stored is None and behaviour.event_count == 0:
+            raise NotFound(f"user {user_id!r} has no attributes and no events")
+        attributes, updated = stored if stored is not None else ({}, None)
+        return Profile(user_id, attributes, updated, behaviour)
+
+    def _attributes_of(self, user_id: str) -> Mapping[str, str]:
+        stored = self._store.get_user(user_id)
+        return stored[0] if stored is not None else {}
+
+    # -- recommendations ---------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str,
+        catalog: str,
+        count: int,
+        item_filter: RecommendationFilter,
+        include_seen: bool,
+    ) -> Recommendation:
+        validation.identifier(user_id, "user_id", self.settings.limits)
+        serving = self._serving_of(validation.catalog_name(catalog))
+        return self._pipeline.recommend(
+            serving, user_id, self._count(count), item_filter, include_seen
+        )
+
+    def similar_items(
+        self, item_id: str, catalog: str, count: int, item_filter: RecommendationFilter
+    ) -> Recommendation:
+        validation.identifier(item_id, "item_id", self.settings.limits)
+        serving = self._serving_of(validation.catalog_name(catalog))
+        return self._pipeline.similar_items(serving, item_id, self._count(count), item_filter)
+
+    def rank_items(self, user_id: str, catalog: str, item_ids: Sequence[str]) -> Recommendation:
+        limits = self.settings.limits
+        validation.identifier(user_id, "user_id", limits)
+        validation.batch_size(len(item_ids), "item_ids", limits)
+        for index, item_id in enumerate(item_ids):
+            validation.identifier(item_id, f"item_ids[{index}]", limits)
+        validation.distinct(item_ids, "item_ids")
+        serving = self._serving_of(validation.catalog_name(catalog))
+        return self._pipeline.rank_items(serving, user_id, item_ids)
+
+    def _count(self, count: int) -> int:
+        if count == 0:
+            return self.settings.serving.default_count
+        maximum = self.settings.limits.max_recommendations
+        if not 1 <= count <= maximum:
+            raise InvalidArgument("count", f"must be between 1 and {maximum} (0 means default)")
+        return count
+
+    def _serving_of(self, catalog: str) -> CatalogServing:
+        serving = self._serving.get(catalog)
+        if serving is None:
+            raise FailedPrecondition(f"catalog {catalog!r} has no trained model; call Train first")
+        return serving
+
+    # -- administration ----------------------------------------------------------------------
+
+    def train(self, catalog: str, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
+        catalog = validation.catalog_name(catalog)
+        started = datetime.now(timezone.utc)
+        with self._train_locks[catalog]:
+            # Events committed up to here are in the data the models are trained on.
+            sequence = self._writer.committed_sequence
+            trained = self._lifecycle.train(catalog, progress)
+            self._publish(trained, sequence)
+        total = (datetime.now(timezone.utc) - started).total_seconds()
+        return TrainReport(tuple(trained.infos), total)
+
+    def _publish(self, trained: TrainedCatalog, sequence: int) -> None:
+        """Builds the catalog's serving state from a training run and swaps it in."""
+        fresh = self._fresh[trained.catalog]
+        users, items = self._store.seen_pairs(trained.catalog, self._seen_types)
+        with self._swap_lock:
+            item_index = ItemIndex.build(trained.item_ids, self._store.catalog_items(trained.catalog))
+            self._serving[trained.catalog] = CatalogServing(
+                catalog=trained.catalog,
+                version=trained.version,
+                models=tuple(trained.models),
+                items=item_index,
+                seen=seen_index(users, items, item_index.positions),
+                seen_sequence=sequence,
+                fresh=fresh,
+            )
+            self._model_infos[trained.catalog] = trained.infos
+        fresh.prune(sequence)
+
+    def model_info(self, catalog: str) -> list[ModelInfo]:
+        catalog = validation.catalog_name(catalog)
+        infos = self._model_infos.get(catalog)
+        if not infos:
+            raise NotFound(f"catalog {catalog!r} has no trained model")
+        return list(infos)
+
+    def plugins(self) -> list[PluginInfo]:
+        return self._plugins.plugin_infos(self._registrations)
+
+
+def _group_by_catalog(events: pa.Table) -> dict[str, dict[str, list[str]]]:
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for catalog, user_id, item_id in zip(
+        events.column("catalog").to_pylist(),
+        events.column("user_id").to_pylist(),
+        events.column("item_id").to_pylist(),
+    ):
+        rows = grouped.setdefault(catalog, {"user_id": [], "item_id": []})
+        rows["user_id"].append(user_id)
+        rows["item_id"].append(item_id)
+    return grouped

@@ -1,0 +1,147 @@
+"""What serves a catalog: its trained models, its item index and who has seen what.
+
+A ``CatalogServing`` is immutable and replaced whole (one attribute assignment) when a new model
+is trained or items change, so a request that took a reference finishes on the version it
+started with and never sees a half-built one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .domain import RecommendationFilter
+from .modeling import TrainedModel
+from .store import CatalogItems
+
+
+@dataclass(frozen=True)
+class ItemIndex:
+    """Items of one training run's index space, with what filters need."""
+
+    item_ids: np.ndarray
+    positions: dict[str, int]
+    active: np.ndarray  # bool
+    tag_positions: dict[str, np.ndarray]
+    item_tags: list[tuple[str, ...]]
+
+    def tags_of(self, item_id: str) -> tuple[str, ...]:
+        position = self.positions.get(item_id)
+        return () if position is None else self.item_tags[position]
+
+    @classmethod
+    def build(cls, item_ids: np.ndarray, catalog_items: CatalogItems) -> ItemIndex:
+        positions = {item_id: i for i, item_id in enumerate(item_ids.tolist())}
+        active = np.ones(len(item_ids), dtype=bool)  # items known only from events are active
+        tag_lists: defaultdict[str, list[int]] = defaultdict(list)
+        item_tags: list[tuple[str, ...]] = [()] * len(item_ids)
+        for item_id, tags, is_active in zip(
+            catalog_items.item_ids.tolist(), catalog_items.tags, catalog_items.active.tolist()
+        ):
+            position = positions.get(item_id)
+            if position is None:  # upserted after the model was trained: not scorable yet
+                continue
+            active[position] = is_active
+            item_tags[position] = tuple(tags)
+            for tag in tags:
+                tag_lists[tag].append(position)
+        return cls(
+            item_ids=item_ids,
+            positions=positions,
+            active=active,
+            tag_positions={tag: np.array(p, dtype=np.int64) for tag, p in tag_lists.items()},
+            item_tags=item_tags,
+        )
+
+    def eligible(self, item_filter: RecommendationFilter) -> np.ndarray:
+        """Bool mask of the items that may be returned under ``item_filter``."""
+        mask = self.active.copy()
+        if item_filter.include_tags:
+            included = np.zeros(len(mask), dtype=bool)
+            for tag in item_filter.include_tags:
+                included[self.tag_positions.get(tag, _NO_POSITIONS)] = True
+            mask &= included
+        for tag in item_filter.exclude_tags:
+            mask[self.tag_positions.get(tag, _NO_POSITIONS)] = False
+        for item_id in item_filter.exclude_item_ids:
+            position = self.positions.get(item_id)
+            if position is not None:
+                mask[position] = False
+        return mask
+
+
+_NO_POSITIONS = np.array([], dtype=np.int64)
+
+
+class FreshInteractions:
+    """Items users touched since the serving snapshot's seen-items were read from the store.
+
+    Filled by the event writer after each commit, so exclusion of seen items is immediate;
+    entries are pruned once a newer snapshot covers them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
+
+    def add(self, user_ids: list[str], item_ids: list[str], sequence: int) -> None:
+        with self._lock:
+            for user_id, item_id in zip(user_ids, item_ids):
+                self._items[user_id].append((sequence, item_id))
+
+    def items_of(self, user_id: str) -> list[str]:
+        with self._lock:
+            entries = self._items.get(user_id)
+            return [item_id for _, item_id in entries] if entries else []
+
+    def prune(self, up_to_sequence: int) -> None:
+        with self._lock:
+            for user_id in list(self._items):
+                kept = [e for e in self._items[user_id] if e[0] > up_to_sequence]
+                if kept:
+                    self._items[user_id] = kept
+                else:
+                    del self._items[user_id]
+
+
+@dataclass(frozen=True)
+class CatalogServing:
+    """One catalog's serving state. Never mutated; ``with_items`` makes a new one."""
+
+    catalog: str
+    version: str
+    models: tuple[TrainedModel, ...]  # in serving (fallback) order
+    items: ItemIndex
+    seen: dict[str, np.ndarray]  # user id -> item positions, as of ``seen_sequence``
+    seen_sequence: int
+    fresh: FreshInteractions
+
+    def seen_positions(self, user_id: str) -> np.ndarray:
+        base = self.seen.get(user_id, _NO_POSITIONS)
+        recent = self.fresh.items_of(user_id)
+        if not recent:
+            return base
+        positions = self.items.positions
+        extra = [positions[item_id] for item_id in recent if item_id in positions]
+        return np.concatenate([base, np.array(extra, dtype=np.int64)]) if extra else base
+
+    def with_items(self, items: ItemIndex) -> CatalogServing:
+        return replace(self, items=items)
+
+
+def seen_index(
+    user_ids: np.ndarray, item_ids: np.ndarray, positions: dict[str, int]
+) -> dict[str, np.ndarray]:
+    """Groups (user, item) pairs into user -> item positions, skipping items outside the index."""
+    item_positions = np.array([positions.get(i, -1) for i in item_ids.tolist()], dtype=np.int64)
+    known = item_positions >= 0
+    users = user_ids[known].astype(str)
+    item_positions = item_positions[known]
+    order = np.argsort(users, kind="stable")
+    users, item_positions = users[order], item_positions[order]
+    unique_users, starts = np.unique(users, return_index=True)
+    groups = np.split(item_positions, starts[1:])
+    return dict(zip(unique_users.tolist(), groups))

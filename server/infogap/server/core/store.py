@@ -1,0 +1,371 @@
+"""The DuckDB store: users, items, append-only events and model metadata in one embedded file.
+
+SQL is kept here, grouped by concern. Reads run on per-thread cursors so they proceed in
+parallel; writes are serialised by one lock (events go through ``ingest.EventWriter``, which
+groups concurrent batches into shared commits).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from .domain import Behaviour, CatalogActivity, EventTypeCount, Item, ModelInfo, User
+from .migrations import migrate
+
+DATABASE_FILE = "infogap.duckdb"
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("catalog", pa.string()),
+        ("type", pa.string()),
+        ("value", pa.float64()),
+        ("event_time", pa.timestamp("us")),
+        ("recommendation_id", pa.string()),
+        ("context", pa.string()),
+        ("received_at", pa.timestamp("us")),
+    ]
+)
+
+
+_INSERT_EVENTS = (
+    "INSERT INTO events SELECT event_id, user_id, item_id, catalog, type, value, event_time, "
+    "recommendation_id, context::JSON, received_at FROM event_batch"
+)
+
+
+@dataclass(frozen=True)
+class CatalogItems:
+    """Every item of a catalog known to the items table, column-wise."""
+
+    item_ids: np.ndarray  # object array of str
+    tags: list[list[str]]
+    attributes: list[dict[str, str]]
+    active: np.ndarray  # bool
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Aggregated (user, item, weight) triples of a catalog, column-wise."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    weights: np.ndarray  # float32
+    event_count: int
+
+
+class Store:
+    """Owns the DuckDB database file of one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self._db = duckdb.connect(str(data_dir / DATABASE_FILE))
+        migrate(self._db)
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self.write_lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own connection to the database (DuckDB connections are not shared)."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._db.cursor()
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    def close(self) -> None:
+        with self._cursors_lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._db.close()
+
+    # -- users and items ---------------------------------------------------------------------
+
+    def upsert_users(self, users: Sequence[User], now: datetime) -> int:
+        batch = pa.table(
+            {
+                "user_id": [u.user_id for u in users],
+                "attributes": [json.dumps(dict(u.attributes), sort_keys=True) for u in users],
+                "updated_at": pa.array([now] * len(users), pa.timestamp("us")),
+            }
+        )
+        with self.write_lock, self._transaction() as db:
+            db.register("user_batch", batch)
+            db.execute(
+                "INSERT OR REPLACE INTO users SELECT user_id, attributes::JSON, updated_at "
+                "FROM user_batch"
+            )
+            db.unregister("user_batch")
+        return len(users)
+
+    def upsert_items(self, items: Sequence[Item], now: datetime) -> int:
+        batch = pa.table(
+            {
+                "catalog": [i.catalog for i in items],
+                "item_id": [i.item_id for i in items],
+                "attributes": [json.dumps(dict(i.attributes), sort_keys=True) for i in items],
+                "tags": pa.array([list(i.tags) for i in items], pa.list_(pa.string())),
+                "active": [i.active for i in items],
+                "updated_at": pa.array([now] * len(items), pa.timestamp("us")),
+            }
+        )
+        with self.write_lock, self._transaction() as db:
+            db.register("item_batch", batch)
+            db.execute(
+                "INSERT OR REPLACE INTO items SELECT catalog, item_id, attributes::JSON, tags, "
+                "active, updated_at FROM item_batch"
+            )
+            db.unregister("item_batch")
+        return len(items)
+
+    def get_user(self, user_id: str) -> tuple[dict[str, str], datetime] | None:
+        row = (
+            self.cursor()
+            .execute("SELECT attributes, updated_at FROM users WHERE user_id = ?", [user_id])
+            .fetchone()
+        )
+        return None if row is None else (json.loads(row[0]), row[1])
+
+    def user_attributes(self, user_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Attributes of those of ``user_ids`` that were upserted."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT user_id, attributes FROM users WHERE user_id IN (SELECT unnest(?))",
+                [list(user_ids)],
+            )
+            .fetchall()
+        )
+        return {user_id: json.loads(attributes) for user_id, attributes in rows}
+
+    def catalog_items(self, catalog: str) -> CatalogItems:
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT item_id, tags, attributes, active FROM items WHERE catalog = ? "
+                "ORDER BY item_id",
+                [catalog],
+            )
+            .fetchall()
+        )
+        return CatalogItems(
+            item_ids=np.array([r[0] for r in rows], dtype=object),
+            tags=[list(r[1]) for r in rows],
+            attributes=[json.loads(r[2]) for r in rows],
+            active=np.array([r[3] for r in rows], dtype=bool),
+        )
+
+    # -- events ------------------------------------------------------------------------------
+
+    def insert_events(self, batch: pa.Table) -> set[str]:
+        """Stores the events whose id is new, in one committed transaction; returns their ids.
+
+        ``batch`` follows ``EVENT_SCHEMA`` and must not repeat an event id. A plain INSERT checks
+        the primary key through its index and is tried first; DuckDB plans INSERT OR IGNORE as a
+        merge that scans the whole event_id column, so that path is kept for batches that do hold
+        a stored id (retries).
+        """
+        with self.write_lock:
+            db = self.cursor()
+            db.register("event_batch", batch)
+            try:
+                try:
+                    with self._transaction():
+                        db.execute(_INSERT_EVENTS)
+                    return set(batch.column("event_id").to_pylist())
+                except (duckdb.ConstraintException, duckdb.TransactionException):
+                    pass
+                with self._transaction():
+                    stored = {
+                        row[0]
+                        for row in db.execute(
+                            "SELECT event_id FROM events "
+                            "WHERE event_id IN (SELECT event_id FROM event_batch)"
+                        ).fetchall()
+                    }
+                    new_ids = set(batch.column("event_id").to_pylist()) - stored
+                    if new_ids:
+                        db.execute(
+                            _INSERT_EVENTS + " WHERE event_id NOT IN (SELECT unnest(?))",
+                            [list(stored)],
+                        )
+                return new_ids
+            finally:
+                db.unregister("event_batch")
+
+    def interactions(self, catalog: str, type_weights: pa.Table) -> Interactions:
+        """Sums event weights per (user, item) of a catalog; keeps pairs with a positive sum.
+
+        ``type_weights`` has columns type, weight, positive_from (null for non-rating types):
+        a rating-like event counts ``weight * (value - positive_from + 1)`` when its value reaches
+        ``positive_from``, and nothing below it.
+        """
+        db = self.cursor()
+        db.register("type_weights", type_weights)
+        try:
+            table = db.sql(
+                """
+                SELECT user_id, item_id, SUM(
+                    CASE WHEN w.positive_from IS NULL THEN w.weight
+                         WHEN e.value >= w.positive_from
+                              THEN w.weight * (e.value - w.positive_from + 1)
+                         ELSE 0 END)::FLOAT AS weight,
+                       COUNT(*) AS events
+                FROM events e JOIN type_weights w ON e.type = w.type
+                WHERE e.catalog = ?
+                GROUP BY user_id, item_id
+                """,
+                params=[catalog],
+            ).to_arrow_table()
+        finally:
+            db.unregister("type_weights")
+        weights = table.column("weight").to_numpy()
+        keep = weights > 0
+        return Interactions(
+            user_ids=table.column("user_id").to_numpy(zero_copy_only=False)[keep],
+            item_ids=table.column("item_id").to_numpy(zero_copy_only=False)[keep],
+            weights=weights[keep].astype(np.float32),
+            event_count=int(table.column("events").to_numpy().sum()),
+        )
+
+    def seen_pairs(self, catalog: str, seen_types: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct (user_id, item_id) pairs of a catalog with an event of one of ``seen_types``."""
+        table = (
+            self.cursor()
+            .sql(
+                "SELECT DISTINCT user_id, item_id FROM events "
+                "WHERE catalog = ? AND type IN (SELECT unnest(?))",
+                params=[catalog, list(seen_types)],
+            )
+            .to_arrow_table()
+        )
+        return (
+            table.column("user_id").to_numpy(zero_copy_only=False),
+            table.column("item_id").to_numpy(zero_copy_only=False),
+        )
+
+    def event_item_ids(self, catalog: str) -> np.ndarray:
+        """Distinct ids of the items that have events in a catalog."""
+        table = (
+            self.cursor()
+            .sql("SELECT DISTINCT item_id FROM events WHERE catalog = ?", params=[catalog])
+            .to_arrow_table()
+        )
+        return table.column("item_id").to_numpy(zero_copy_only=False)
+
+    def behaviour(self, user_id: str) -> Behaviour:
+        db = self.cursor()
+        by_type = db.execute(
+            "SELECT type, COUNT(*), SUM(value), MIN(event_time), MAX(event_time) FROM events "
+            "WHERE user_id = ? GROUP BY type ORDER BY COUNT(*) DESC, type",
+            [user_id],
+        ).fetchall()
+        if not by_type:
+            return Behaviour()
+        by_catalog = db.execute(
+            "SELECT catalog, COUNT(*), COUNT(DISTINCT item_id) FROM events WHERE user_id = ? "
+            "GROUP BY catalog ORDER BY COUNT(*) DESC, catalog",
+            [user_id],
+        ).fetchall()
+        return Behaviour(
+            event_count=sum(row[1] for row in by_type),
+            event_type_counts=tuple(EventTypeCount(t, n, float(v)) for t, n, v, _, _ in by_type),
+            first_seen=min(row[3] for row in by_type),
+            last_seen=max(row[4] for row in by_type),
+            catalog_activities=tuple(CatalogActivity(c, n, d) for c, n, d in by_catalog),
+        )
+
+    # -- models ------------------------------------------------------------------------------
+
+    def record_models(self, infos: Sequence[ModelInfo], paths: Sequence[str]) -> None:
+        """Records trained models as the ones serving their (catalog, strategy), atomically."""
+        with self.write_lock, self._transaction() as db:
+            for info, path in zip(infos, paths):
+                db.execute(
+                    "UPDATE models SET serving = false WHERE catalog = ? AND strategy = ?",
+                    [info.catalog, info.strategy],
+                )
+                db.execute(
+                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+                    [
+                        info.catalog,
+                        info.strategy,
+                        info.version,
+                        info.trained_at,
+                        info.training_seconds,
+                        info.user_count,
+                        info.item_count,
+                        info.event_count,
+                        json.dumps(dict(info.parameters)),
+                        json.dumps(dict(info.metrics)),
+                        path,
+                    ],
+                )
+
+    def serving_models(self) -> list[tuple[ModelInfo, str]]:
+        """Every serving model with its artifact path, by catalog then strategy."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT catalog, strategy, version, trained_at, training_seconds, user_count, "
+                "item_count, event_count, parameters, metrics, path FROM models "
+                "WHERE serving ORDER BY catalog, strategy"
+            )
+            .fetchall()
+        )
+        return [
+            (
+                ModelInfo(
+                    catalog=r[0],
+                    strategy=r[1],
+                    version=r[2],
+                    trained_at=r[3],
+                    training_seconds=r[4],
+                    user_count=r[5],
+                    item_count=r[6],
+                    event_count=r[7],
+                    parameters=json.loads(r[8]),
+                    metrics=json.loads(r[9]),
+                ),
+                r[10],
+            )
+            for r in rows
+        ]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.cursor())
+
+
+class _Transaction:
+    """BEGIN ... COMMIT on a cursor, ROLLBACK if the block raises."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self._db = db
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self._db.execute("BEGIN TRANSACTION")
+        return self._db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+

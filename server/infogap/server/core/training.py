@@ -1,0 +1,158 @@
+"""Training a catalog's models, saving them as versioned files, and loading them back at start.
+
+Layout under the data directory: ``models/<catalog>/<version>/items.npy`` holds the item ids
+that are the index space of that training run; ``models/<catalog>/<version>/<strategy>/`` holds
+what each model saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..config import Settings
+from .domain import ModelInfo, TrainReport
+from .errors import FailedPrecondition
+from .modeling import Aggregate, AggregateGuard, ModelTrainer, TrainedModel, TrainingContext
+from .store import Store
+from .training_data import load_training_data
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = "models"
+ITEMS_FILE = "items.npy"
+
+
+def serving_order(strategies: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    """``strategies`` sorted by their place in ``preferred``; unnamed ones after, by name."""
+    rank = {name: i for i, name in enumerate(preferred)}
+    return sorted(strategies, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+def new_version(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+class TrainedCatalog:
+    """What one training run (or a load at start) produced for a catalog."""
+
+    def __init__(
+        self,
+        catalog: str,
+        version: str,
+        item_ids: np.ndarray,
+        models: list[TrainedModel],
+        infos: list[ModelInfo],
+    ) -> None:
+        self.catalog = catalog
+        self.version = version
+        self.item_ids = item_ids
+        self.models = models
+        self.infos = infos
+
+
+class ModelLifecycle:
+    """Trains, saves and loads the models of every catalog."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        trainers: Mapping[str, ModelTrainer],
+        guards: Sequence[AggregateGuard],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._trainers = trainers
+        self._guards = tuple(guards)
+        self._models_dir = store.data_dir / MODELS_DIR
+
+    def release_aggregate(self, aggregate: Aggregate) -> Aggregate:
+        for guard in self._guards:
+            aggregate = guard.release(aggregate)
+        return aggregate
+
+    def train(self, catalog: str, progress: Callable[[str], None] = lambda _: None) -> TrainedCatalog:
+        """Fits every registered strategy on the catalog's stored events and saves the models.
+
+        :raises FailedPrecondition: when the catalog has no positive interactions.
+        """
+        progress(f"loading events of {catalog!r}")
+        data = load_training_data(
+            self._store, catalog, self._settings.event_types, self._settings.lightfm
+        )
+        if data.interactions.nnz == 0:
+            raise FailedPrecondition(
+                f"catalog {catalog!r} has no events that count as positive interactions; "
+                "record some events first"
+            )
+        trained_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        version = new_version(trained_at)
+        version_dir = self._models_dir / catalog / version
+        version_dir.mkdir(parents=True)
+        try:
+            np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
+            context = TrainingContext(catalog, self._settings, self.release_aggregate)
+            models, infos = [], []
+            strategies = serving_order(list(self._trainers), self._settings.serving.strategy_order)
+            for strategy in strategies:
+                progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
+                started = time.perf_counter()
+                model = self._trainers[strategy].train(data, context)
+                seconds = time.perf_counter() - started
+                model_dir = version_dir / strategy
+                model_dir.mkdir()
+                model.save(model_dir)
+                models.append(model)
+                infos.append(
+                    ModelInfo(
+                        catalog=catalog,
+                        strategy=strategy,
+                        version=version,
+                        trained_at=trained_at,
+                        training_seconds=seconds,
+                        user_count=model.user_count,
+                        item_count=len(data.item_ids),
+                        event_count=data.event_count,
+                        parameters=dict(model.parameters),
+                        metrics=dict(model.metrics),
+                    )
+                )
+            self._store.record_models(infos, [f"{catalog}/{version}/{i.strategy}" for i in infos])
+        except BaseException:
+            shutil.rmtree(version_dir, ignore_errors=True)
+            raise
+        return TrainedCatalog(catalog, version, data.item_ids, models, infos)
+
+    def load_serving(self) -> list[TrainedCatalog]:
+        """The models marked serving in the store, read back from their files."""
+        by_catalog: dict[str, list[tuple[ModelInfo, str]]] = {}
+        for info, path in self._store.serving_models():
+            by_catalog.setdefault(info.catalog, []).append((info, path))
+        loaded = []
+        for catalog, entries in by_catalog.items():
+            version = max(info.version for info, _ in entries)
+            item_ids = np.load(
+                self._models_dir / catalog / version / ITEMS_FILE, allow_pickle=False
+            ).astype(object)
+            entries_by_strategy = {info.strategy: (info, path) for info, path in entries}
+            models, infos = [], []
+            for strategy in serving_order(
+                list(entries_by_strategy), self._settings.serving.strategy_order
+            ):
+                info, path = entries_by_strategy[strategy]
+                trainer = self._trainers.get(strategy)
+                if trainer is None or info.version != version:
+                    log.warning("not serving %s model %s of %r", strategy, info.version, catalog)
+                    continue
+                models.append(trainer.load(self._models_dir / path, item_ids))
+                infos.append(info)
+            if models:
+                loaded.append(TrainedCatalog(catalog, version, item_ids, models, infos))
+        return loaded

@@ -1,0 +1,69 @@
+"""Builds a catalog's ``TrainingData`` from the store: aggregation happens in DuckDB, id
+mapping and matrix building in numpy, with no Python loop over events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from ..config import EventTypeSettings, LightFMSettings
+from .modeling import FeatureMatrix, TrainingData, item_feature_names, user_feature_names
+from .store import Store
+
+
+def event_type_weights(event_types: dict[str, EventTypeSettings]) -> pa.Table:
+    """The event-type weight table the store's aggregation joins against."""
+    return pa.table(
+        {
+            "type": list(event_types),
+            "weight": [t.weight for t in event_types.values()],
+            "positive_from": pa.array(
+                [t.positive_from for t in event_types.values()], pa.float64()
+            ),
+        }
+    )
+
+
+def load_training_data(
+    store: Store,
+    catalog: str,
+    event_types: dict[str, EventTypeSettings],
+    features: LightFMSettings,
+) -> TrainingData:
+    interactions = store.interactions(catalog, event_type_weights(event_types))
+    catalog_items = store.catalog_items(catalog)
+
+    user_ids, user_rows = np.unique(interactions.user_ids.astype(str), return_inverse=True)
+    # Items of the items table first (in its order), then items known only from events.
+    known = catalog_items.item_ids.astype(str)
+    event_only = np.setdiff1d(interactions.item_ids.astype(str), known)
+    item_ids = np.concatenate([known, event_only])
+    item_order = np.argsort(item_ids)
+    item_cols = item_order[np.searchsorted(item_ids, interactions.item_ids.astype(str), sorter=item_order)]
+
+    matrix = sp.coo_matrix(
+        (interactions.weights, (user_rows, item_cols)),
+        shape=(len(user_ids), len(item_ids)),
+        dtype=np.float32,
+    )
+
+    attributes = store.user_attributes(user_ids.tolist())
+    user_features = FeatureMatrix.from_rows(
+        [user_feature_names(attributes.get(u, {}), features.user_attributes) for u in user_ids]
+    )
+    item_rows = [
+        item_feature_names(tags, attrs, features.item_attributes)
+        for tags, attrs in zip(catalog_items.tags, catalog_items.attributes)
+    ] + [[] for _ in event_only]
+    item_features = FeatureMatrix.from_rows(item_rows)
+
+    return TrainingData(
+        catalog=catalog,
+        user_ids=user_ids.astype(object),
+        item_ids=item_ids.astype(object),
+        interactions=matrix,
+        user_features=user_features,
+        item_features=item_features,
+        event_count=interactions.event_count,
+    )

@@ -1,0 +1,120 @@
+"""Input checks shared by every use case. Each raises ``InvalidArgument`` naming the field (with
+its index in a batch) and the reason, before anything is stored."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping
+
+from ..config import LimitSettings
+from .domain import DEFAULT_CATALOG, EventBatch, Item, User
+from .errors import InvalidArgument
+
+CATALOG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def catalog_name(value: str, field: str = "catalog") -> str:
+    """The catalog a request names; empty means the default catalog."""
+    if not value:
+        return DEFAULT_CATALOG
+    if not CATALOG_PATTERN.fullmatch(value):
+        raise InvalidArgument(
+            field, "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return value
+
+
+def identifier(value: str, field: str, limits: LimitSettings) -> str:
+    if not value:
+        raise InvalidArgument(field, "must not be empty")
+    if len(value) > limits.max_id_length:
+        raise InvalidArgument(field, f"longer than {limits.max_id_length} characters")
+    if not value.isprintable():
+        raise InvalidArgument(field, "must contain printable characters only")
+    return value
+
+
+def batch_size(size: int, field: str, limits: LimitSettings) -> None:
+    if not 1 <= size <= limits.max_batch_size:
+        raise InvalidArgument(field, f"must hold 1 to {limits.max_batch_size} entries, got {size}")
+
+
+def string_map(values: Mapping[str, str], field: str, limits: LimitSettings) -> None:
+    if len(values) > limits.max_attributes:
+        raise InvalidArgument(field, f"more than {limits.max_attributes} entries")
+    for key, value in values.items():
+        if not key or len(key) > limits.max_id_length or not key.isprintable():
+            raise InvalidArgument(f"{field}[{key!r}]", "keys must be 1 to 256 printable characters")
+        if len(value) > limits.max_attribute_length:
+            raise InvalidArgument(
+                f"{field}[{key!r}]", f"longer than {limits.max_attribute_length} characters"
+            )
+
+
+def distinct(keys: Iterable[object], field: str) -> None:
+    seen: set[object] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise InvalidArgument(f"{field}[{index}]", f"repeats {key!r} from earlier in the batch")
+        seen.add(key)
+
+
+def users(batch: list[User], limits: LimitSettings) -> None:
+    batch_size(len(batch), "users", limits)
+    for index, user in enumerate(batch):
+        identifier(user.user_id, f"users[{index}].user_id", limits)
+        string_map(user.attributes, f"users[{index}].attributes", limits)
+    distinct((u.user_id for u in batch), "users")
+
+
+def items(batch: list[Item], limits: LimitSettings) -> list[Item]:
+    """Checks the items and returns them with the default catalog filled in."""
+    batch_size(len(batch), "items", limits)
+    checked = []
+    for index, item in enumerate(batch):
+        identifier(item.item_id, f"items[{index}].item_id", limits)
+        catalog = catalog_name(item.catalog, f"items[{index}].catalog")
+        string_map(item.attributes, f"items[{index}].attributes", limits)
+        if len(item.tags) > limits.max_tags:
+            raise InvalidArgument(f"items[{index}].tags", f"more than {limits.max_tags} tags")
+        for tag_index, tag in enumerate(item.tags):
+            identifier(tag, f"items[{index}].tags[{tag_index}]", limits)
+        checked.append(
+            Item(item.item_id, catalog, item.attributes, tuple(item.tags), item.active)
+        )
+    distinct(((i.catalog, i.item_id) for i in checked), "items")
+    return checked
+
+
+def events(
+    batch: EventBatch, known_types: Mapping[str, object], now: datetime, limits: LimitSettings
+) -> None:
+    """Checks a whole batch, filling in default catalogs in place; raises on the first bad event."""
+    batch_size(len(batch), "events", limits)
+    latest = now + timedelta(seconds=limits.max_clock_skew_seconds)
+    for i in range(len(batch)):
+        identifier(batch.event_ids[i], f"events[{i}].event_id", limits)
+        identifier(batch.user_ids[i], f"events[{i}].user_id", limits)
+        identifier(batch.item_ids[i], f"events[{i}].item_id", limits)
+        batch.catalogs[i] = catalog_name(batch.catalogs[i], f"events[{i}].catalog")
+        if batch.types[i] not in known_types:
+            raise InvalidArgument(
+                f"events[{i}].type",
+                f"unknown event type {batch.types[i]!r}; configured: {', '.join(known_types)}",
+            )
+        if not math.isfinite(batch.values[i]):
+            raise InvalidArgument(f"events[{i}].value", "must be a finite number")
+        time = batch.times[i]
+        if time is not None and time > latest:
+            raise InvalidArgument(
+                f"events[{i}].time",
+                f"is more than {limits.max_clock_skew_seconds:g} s in the future",
+            )
+        if len(batch.recommendation_ids[i]) > limits.max_id_length:
+            raise InvalidArgument(
+                f"events[{i}].recommendation_id", f"longer than {limits.max_id_length} characters"
+            )
+        if batch.contexts[i]:
+            string_map(batch.contexts[i], f"events[{i}].context", limits)

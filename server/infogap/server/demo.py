@@ -1,0 +1,81 @@
+"""``infogap demo``: a real server on a free loopback port, MovieLens 100K loaded through the SDK,
+trained, and queried the way a CRM would."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from infogap.client import Client
+
+from . import cli
+from .config import load_settings
+from .transport.server import InfoGapServer
+
+KNOWN_USER = "1"
+SIMILAR_TO = "50"  # Star Wars (1977)
+AGE_BANDS = "age=18,25,35,45,50,56"  # MovieLens' own age groups
+
+
+def _titles(dataset: Path) -> dict[str, str]:
+    with (dataset / "items.csv").open(newline="", encoding="utf-8") as handle:
+        return {row["item_id"]: f"{row['title']} ({row['year']})" for row in csv.DictReader(handle)}
+
+
+def _show(console: Console, title: str, response, titles: dict[str, str]) -> None:  # noqa: ANN001
+    table = Table("#", "item", "title", "score", "reason", title=f"{title}  [dim]strategy={response.strategy}[/]")
+    for rank, item in enumerate(response.items, start=1):
+        table.add_row(str(rank), item.item_id, titles.get(item.item_id, "?"), f"{item.score:.3f}", item.reason)
+    console.print(table)
+
+
+def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
+    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=0)
+    with InfoGapServer(settings) as server:
+        target = server.address
+        console.rule(f"InfoGap on {target}, data in {data_dir}")
+        cli.import_users(dataset / "users.csv", target=target, attributes="age,gender,occupation", bins=[AGE_BANDS])
+        cli.import_items(dataset / "items.csv", target=target, tags_column="genres", attributes="year")
+        cli.import_events(
+            dataset / "events.csv",
+            target=target,
+            event_type="rating",
+            value_column="rating",
+            time_column="timestamp",
+        )
+        cli.train(target=target)
+        titles = _titles(dataset)
+
+        with Client(target) as client:
+            profile = client.profile(KNOWN_USER)
+            console.rule(f"Profile of user {KNOWN_USER}")
+            console.print(profile)
+            _show(console, f"Recommendations for user {KNOWN_USER}", client.recommend(KNOWN_USER, count=5), titles)
+            _show(
+                console,
+                f"User {KNOWN_USER}, comedies only",
+                client.recommend(KNOWN_USER, count=5, include_tags=["Comedy"]),
+                titles,
+            )
+
+            newcomer = "crm-customer-0001"
+            client.upsert_users([{"user_id": newcomer, "attributes": {"age": "18-24", "gender": "F", "occupation": "student"}}])
+            _show(console, f"Brand-new user {newcomer} (attributes only, cold start)", client.recommend(newcomer, count=5), titles)
+            first = client.recommend(newcomer, count=2).items
+            client.record([{"user_id": newcomer, "item_id": item.item_id, "type": "click"} for item in first])
+            _show(console, f"{newcomer} after clicking {', '.join(i.item_id for i in first)}", client.recommend(newcomer, count=5), titles)
+
+            _show(console, "Anonymous visitor (no attributes, no events)", client.recommend("anonymous-visitor", count=5), titles)
+            _show(console, f"Similar to {titles[SIMILAR_TO]}", client.similar_items(SIMILAR_TO, count=5), titles)
+            _show(
+                console,
+                f"Ranking four candidates for user {KNOWN_USER}",
+                client.rank_items(KNOWN_USER, ["1", "50", "100", "181"]),
+                titles,
+            )
+            console.rule("Plugins")
+            for plugin in client.list_plugins().plugins:
+                console.print(f"{plugin.name}: {plugin.source}, provides {', '.join(plugin.provides)}")

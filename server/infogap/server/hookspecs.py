@@ -1,0 +1,84 @@
+"""InfoGap's plugin hooks: the public API for plugin authors.
+
+A plugin is a module (or object) with functions decorated by ``hookimpl`` and named after the
+specifications below, published in the ``infogap`` entry-point group::
+
+    [project.entry-points.infogap]
+    my_plugin = "my_package.my_module"
+
+Hooks are called once, when the server starts, to *register* objects (models, rerankers,
+aggregate guards); the request path then calls those objects directly. Implementations may
+accept fewer arguments than a specification names, so new arguments can be added without
+breaking existing plugins. Only functions prefixed ``infogap_`` are treated as hooks.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .core.modeling import AggregateGuard, ModelTrainer, Reranker
+
+PROJECT_NAME = "infogap"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def infogap_register_models(
+    register: Callable[[ModelTrainer], None], settings: Settings
+) -> None:
+    """Register recommendation strategies (model trainers).
+
+    Called once at start. Each registered ``ModelTrainer`` is trained by ``Train`` on every
+    catalog, and its ``TrainedModel`` serves in the order given by ``serving.strategy_order``:
+    for each request the first model whose ``score_user`` does not return None answers, so a
+    personalized model should return None for users it cannot score and leave them to the
+    cold-start strategy.
+
+    :param register: call with each ``ModelTrainer`` to add; a ``strategy`` name already
+        registered raises ``ValueError``.
+    :param settings: the server settings; plugin options live in ``settings.plugin_config[name]``.
+    :return: nothing; results are collected through ``register``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def infogap_register_rerankers(register: Callable[[Reranker], None], settings: Settings) -> None:
+    """Register rerankers: business rules, diversity, boosting, applied after scoring.
+
+    Called once at start. For each Recommend call the top ``count * serving.rerank_depth_factor``
+    eligible candidates (already filtered: active, not seen, tag and id filters) pass through every
+    reranker in ascending ``Reranker.order``; the first ``count`` of the result are returned.
+
+    :param register: call with each ``Reranker`` to add.
+    :param settings: the server settings.
+    :return: nothing; results are collected through ``register``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def infogap_register_aggregate_guards(
+    register: Callable[[AggregateGuard], None], settings: Settings
+) -> None:
+    """Register guards that every aggregate mixing many users passes through before release.
+
+    Called once at start. Aggregates (such as the popularity counts that cold-start users are
+    shown) are handed to each guard in ascending ``AggregateGuard.order``; a differential-privacy
+    guard bounds contributions and adds noise here, and should use a high order so it runs last.
+
+    :param register: call with each ``AggregateGuard`` to add.
+    :param settings: the server settings.
+    :return: nothing; results are collected through ``register``.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,139 @@
+"""The one place where protobuf messages meet domain objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from infogap.v1 import (
+    admin_service_pb2,
+    entities_pb2,
+    feedback_service_pb2,
+    profile_service_pb2,
+    recommend_service_pb2,
+)
+
+from ..core.domain import (
+    EventBatch,
+    Item,
+    ModelInfo,
+    PluginInfo,
+    Profile,
+    Recommendation,
+    RecommendationFilter,
+    RecordResult,
+    User,
+)
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def event_batch(events: Sequence[entities_pb2.Event]) -> EventBatch:
+    return EventBatch(
+        event_ids=[e.event_id for e in events],
+        user_ids=[e.user_id for e in events],
+        item_ids=[e.item_id for e in events],
+        catalogs=[e.catalog for e in events],
+        types=[e.type for e in events],
+        values=[e.value for e in events],
+        times=[e.time.ToDatetime() if e.HasField("time") else None for e in events],
+        recommendation_ids=[e.recommendation_id for e in events],
+        contexts=[dict(e.context) if e.context else {} for e in events],
+    )
+
+
+def record_response(result: RecordResult) -> feedback_service_pb2.RecordEventsResponse:
+    return feedback_service_pb2.RecordEventsResponse(
+        stored_count=result.stored_count, duplicate_count=result.duplicate_count
+    )
+
+
+def users(messages: Sequence[entities_pb2.User]) -> list[User]:
+    return [User(m.user_id, dict(m.attributes)) for m in messages]
+
+
+def items(messages: Sequence[entities_pb2.Item]) -> list[Item]:
+    return [
+        Item(
+            item_id=m.item_id,
+            catalog=m.catalog,
+            attributes=dict(m.attributes),
+            tags=tuple(m.tags),
+            active=m.active if m.HasField("active") else True,
+        )
+        for m in messages
+    ]
+
+
+def profile(value: Profile) -> profile_service_pb2.Profile:
+    behaviour = value.behaviour
+    return profile_service_pb2.Profile(
+        user_id=value.user_id,
+        attributes=dict(value.attributes),
+        attributes_update_time=_timestamp(value.attributes_updated),
+        behaviour=profile_service_pb2.Behaviour(
+            event_count=behaviour.event_count,
+            event_type_counts=[
+                profile_service_pb2.EventTypeCount(type=c.type, count=c.count, value_sum=c.value_sum)
+                for c in behaviour.event_type_counts
+            ],
+            first_seen_time=_timestamp(behaviour.first_seen),
+            last_seen_time=_timestamp(behaviour.last_seen),
+            catalog_activities=[
+                profile_service_pb2.CatalogActivity(
+                    catalog=a.catalog,
+                    event_count=a.event_count,
+                    distinct_item_count=a.distinct_item_count,
+                )
+                for a in behaviour.catalog_activities
+            ],
+        ),
+    )
+
+
+def item_filter(message: recommend_service_pb2.RecommendationFilter) -> RecommendationFilter:
+    return RecommendationFilter(
+        include_tags=frozenset(message.include_tags),
+        exclude_tags=frozenset(message.exclude_tags),
+        exclude_item_ids=frozenset(message.exclude_item_ids),
+    )
+
+
+def scored_items(value: Recommendation) -> list[recommend_service_pb2.ScoredItem]:
+    return [
+        recommend_service_pb2.ScoredItem(item_id=i.item_id, score=i.score, reason=i.reason)
+        for i in value.items
+    ]
+
+
+def model_info(value: ModelInfo) -> admin_service_pb2.ModelInfo:
+    return admin_service_pb2.ModelInfo(
+        catalog=value.catalog,
+        strategy=value.strategy,
+        version=value.version,
+        trained_time=_timestamp(value.trained_at),
+        training_seconds=value.training_seconds,
+        user_count=value.user_count,
+        item_count=value.item_count,
+        event_count=value.event_count,
+        parameters=dict(value.parameters),
+        metrics=dict(value.metrics),
+    )
+
+
+def plugin_info(value: PluginInfo) -> admin_service_pb2.PluginInfo:
+    return admin_service_pb2.PluginInfo(
+        name=value.name,
+        source=value.source,
+        enabled=value.enabled,
+        hooks=list(value.hooks),
+        provides=list(value.provides),
+    )

@@ -1,0 +1,103 @@
+"""Builds and runs the gRPC server: the InfoGap services, health, reflection, error mapping."""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from typing import Any, Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from infogap.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+    profile_service_pb2,
+    profile_service_pb2_grpc,
+    recommend_service_pb2,
+    recommend_service_pb2_grpc,
+)
+
+from ..config import Settings
+from ..core.service import InfoGap
+from .servicers import AdminServicer, FeedbackServicer, ProfileServicer, RecommendServicer
+from .status import DomainErrorInterceptor
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (feedback_service_pb2, "FeedbackService"),
+        (profile_service_pb2, "ProfileService"),
+        (recommend_service_pb2, "RecommendService"),
+        (admin_service_pb2, "AdminService"),
+    )
+)
+
+
+class InfoGapServer:
+    """A running server. ``port`` is the bound port (useful when 0 was asked for)."""
+
+    def __init__(self, settings: Settings, extra_plugins: Iterable[tuple[str, Any]] = ()) -> None:
+        self.core = InfoGap(settings, extra_plugins)
+        message_bytes = settings.limits.max_message_bytes
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=settings.max_workers, thread_name_prefix="infogap-rpc"
+            ),
+            interceptors=[DomainErrorInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", message_bytes),
+                ("grpc.max_send_message_length", message_bytes),
+            ],
+        )
+        feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
+            FeedbackServicer(self.core), self._server
+        )
+        profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
+            ProfileServicer(self.core), self._server
+        )
+        recommend_service_pb2_grpc.add_RecommendServiceServicer_to_server(
+            RecommendServicer(self.core), self._server
+        )
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(self.core), self._server
+        )
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            SERVICE_NAMES + (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                             reflection.SERVICE_NAME),
+            self._server,
+        )
+        address = f"{settings.host}:{settings.port}"
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise RuntimeError(f"could not bind {address}")
+        self.address = f"{settings.host}:{self.port}"
+
+    def start(self) -> InfoGapServer:
+        self._server.start()
+        for name in ("", *SERVICE_NAMES):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("InfoGap serving on %s", self.address)
+        return self
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Refuses new calls, lets running ones finish for ``grace`` seconds, then closes the store."""
+        self._health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        self.core.close()
+
+    def __enter__(self) -> InfoGapServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

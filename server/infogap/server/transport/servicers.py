@@ -1,0 +1,143 @@
+"""The four InfoGap gRPC services. Each method translates its request, calls the core and
+translates the answer; errors are mapped by ``status.DomainErrorInterceptor``."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import grpc
+
+from infogap.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+    profile_service_pb2,
+    profile_service_pb2_grpc,
+    recommend_service_pb2,
+    recommend_service_pb2_grpc,
+)
+
+from ..core.service import InfoGap
+from . import convert
+
+
+class FeedbackServicer(feedback_service_pb2_grpc.FeedbackServiceServicer):
+    def __init__(self, core: InfoGap) -> None:
+        self._core = core
+
+    def RecordEvents(
+        self, request: feedback_service_pb2.RecordEventsRequest, context: grpc.ServicerContext
+    ) -> feedback_service_pb2.RecordEventsResponse:
+        result = self._core.record_events(convert.event_batch(request.events))
+        return convert.record_response(result)
+
+    def StreamEvents(
+        self,
+        request_iterator: Iterator[feedback_service_pb2.StreamEventsRequest],
+        context: grpc.ServicerContext,
+    ) -> feedback_service_pb2.StreamEventsResponse:
+        response = feedback_service_pb2.StreamEventsResponse()
+        for request in request_iterator:
+            result = self._core.record_events(convert.event_batch(request.events))
+            response.stored_count += result.stored_count
+            response.duplicate_count += result.duplicate_count
+            response.batch_count += 1
+        return response
+
+
+class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
+    def __init__(self, core: InfoGap) -> None:
+        self._core = core
+
+    def UpsertUsers(
+        self, request: profile_service_pb2.UpsertUsersRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.UpsertUsersResponse:
+        count = self._core.upsert_users(convert.users(request.users))
+        return profile_service_pb2.UpsertUsersResponse(upserted_count=count)
+
+    def UpsertItems(
+        self, request: profile_service_pb2.UpsertItemsRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.UpsertItemsResponse:
+        count = self._core.upsert_items(convert.items(request.items))
+        return profile_service_pb2.UpsertItemsResponse(upserted_count=count)
+
+    def GetProfile(
+        self, request: profile_service_pb2.GetProfileRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.GetProfileResponse:
+        profile = self._core.profile(request.user_id)
+        return profile_service_pb2.GetProfileResponse(profile=convert.profile(profile))
+
+
+class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
+    def __init__(self, core: InfoGap) -> None:
+        self._core = core
+
+    def Recommend(
+        self, request: recommend_service_pb2.RecommendRequest, context: grpc.ServicerContext
+    ) -> recommend_service_pb2.RecommendResponse:
+        result = self._core.recommend(
+            request.user_id,
+            request.catalog,
+            request.count,
+            convert.item_filter(request.filter),
+            request.include_seen,
+        )
+        return recommend_service_pb2.RecommendResponse(
+            recommendation_id=result.recommendation_id,
+            items=convert.scored_items(result),
+            model_version=result.model_version,
+            strategy=result.strategy,
+        )
+
+    def SimilarItems(
+        self, request: recommend_service_pb2.SimilarItemsRequest, context: grpc.ServicerContext
+    ) -> recommend_service_pb2.SimilarItemsResponse:
+        result = self._core.similar_items(
+            request.item_id, request.catalog, request.count, convert.item_filter(request.filter)
+        )
+        return recommend_service_pb2.SimilarItemsResponse(
+            items=convert.scored_items(result),
+            model_version=result.model_version,
+            strategy=result.strategy,
+        )
+
+    def RankItems(
+        self, request: recommend_service_pb2.RankItemsRequest, context: grpc.ServicerContext
+    ) -> recommend_service_pb2.RankItemsResponse:
+        result = self._core.rank_items(request.user_id, request.catalog, list(request.item_ids))
+        return recommend_service_pb2.RankItemsResponse(
+            recommendation_id=result.recommendation_id,
+            items=convert.scored_items(result),
+            model_version=result.model_version,
+            strategy=result.strategy,
+        )
+
+
+class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
+    def __init__(self, core: InfoGap) -> None:
+        self._core = core
+
+    def Train(
+        self, request: admin_service_pb2.TrainRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.TrainResponse:
+        report = self._core.train(request.catalog)
+        return admin_service_pb2.TrainResponse(
+            models=[convert.model_info(m) for m in report.models],
+            total_seconds=report.total_seconds,
+        )
+
+    def GetModelInfo(
+        self, request: admin_service_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.GetModelInfoResponse:
+        infos = self._core.model_info(request.catalog)
+        return admin_service_pb2.GetModelInfoResponse(
+            models=[convert.model_info(m) for m in infos]
+        )
+
+    def ListPlugins(
+        self, request: admin_service_pb2.ListPluginsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListPluginsResponse:
+        return admin_service_pb2.ListPluginsResponse(
+            plugins=[convert.plugin_info(p) for p in self._core.plugins()]
+        )

@@ -1,0 +1,67 @@
+"""Maps domain errors to gRPC statuses in one interceptor, so servicers hold no try/except.
+
+An ``InfoGapError`` becomes its own status code, with ``google.rpc.BadRequest`` field violations
+for invalid arguments (readable by any gRPC client). Anything else is a bug: it is logged with
+its traceback and the caller gets INTERNAL without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from ..core.errors import InfoGapError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+
+def _status(error: InfoGapError) -> status_pb2.Status:
+    status = status_pb2.Status(code=getattr(code_pb2, error.status), message=error.message)
+    if isinstance(error, InvalidArgument):
+        details = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.reason)
+                for v in error.violations
+            ]
+        )
+        status.details.add().Pack(details)
+    return status
+
+
+def _guarded(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behavior(request, context)
+        except InfoGapError as error:
+            context.abort_with_status(rpc_status.to_status(_status(error)))
+        except Exception:
+            # abort_with_status raises an Exception subclass too; let gRPC's own pass through.
+            if context.code() is not None:
+                raise
+            log.exception("unexpected error in %s", method)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+
+    return guarded
+
+
+class DomainErrorInterceptor(grpc.ServerInterceptor):
+    """Wraps every unary-response handler with the domain-error mapping."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=_guarded(handler.unary_unary, method))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=_guarded(handler.stream_unary, method))
+        return handler

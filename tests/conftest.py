@@ -1,0 +1,88 @@
+"""Shared fixtures: a real InfoGap server on a loopback port with its DuckDB file in tmp_path,
+talked to through the real SDK."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from infogap.client import Client
+from infogap.server.config import Settings, load_settings
+from infogap.server.transport.server import InfoGapServer
+
+from .synthetic import TwoTastes, two_tastes
+
+REPO = Path(__file__).resolve().parent.parent
+FETCH_MOVIELENS = REPO.parent / "shared" / "datasets" / "fetch-movielens-100k"
+
+# Small, deterministic model settings so tests train in a fraction of a second.
+FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_state": 1}
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    lightfm = {**FAST_LIGHTFM, **overrides.pop("lightfm", {})}
+    return load_settings(data_dir=data_dir, host="127.0.0.1", port=0, lightfm=lightfm, **overrides)
+
+
+StartServer = Callable[..., InfoGapServer]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Starts servers (stopped at teardown); by default all on the same data directory."""
+    started: list[InfoGapServer] = []
+
+    def start(data_dir: Path | None = None, extra_plugins=(), **overrides: Any) -> InfoGapServer:
+        settings = make_settings(data_dir or tmp_path / "data", **overrides)
+        server = InfoGapServer(settings, extra_plugins).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        try:
+            server.stop(grace=0)
+        except Exception:  # already stopped by the test
+            pass
+
+
+@pytest.fixture
+def server(start_server: StartServer) -> InfoGapServer:
+    return start_server()
+
+
+@pytest.fixture
+def client(server: InfoGapServer) -> Iterator[Client]:
+    with Client(server.address, timeout=30) as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="session")
+def tastes() -> TwoTastes:
+    return two_tastes()
+
+
+def load(client: Client, data: TwoTastes) -> None:
+    client.upsert_users(data.users)
+    client.upsert_items(data.items)
+    client.record(data.events)
+
+
+@pytest.fixture
+def trained_client(client: Client, tastes: TwoTastes) -> Client:
+    """A client whose server holds the two-tastes data set, trained."""
+    load(client, tastes)
+    client.train()
+    return client
+
+
+@pytest.fixture(scope="session")
+def movielens(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MovieLens 100K as CSVs, made by the shared fetch script (cached between runs)."""
+    output = subprocess.run(
+        [str(FETCH_MOVIELENS)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return Path(output.splitlines()[-1])

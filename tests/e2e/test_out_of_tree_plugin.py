@@ -1,0 +1,71 @@
+"""A plugin installed as its own package (docs/plugin-example) is discovered through the
+``infogap`` entry-point group and takes part in training and serving."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infogap.client import Client
+
+from ..conftest import REPO, load
+
+EXAMPLE = REPO / "docs" / "plugin-example"
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory: pytest.TempPathFactory):
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(EXAMPLE)],
+        check=True,
+    )
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    yield target
+    sys.path.remove(str(target))
+    sys.modules.pop("infogap_plugin_example", None)
+
+
+def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_server, tastes):
+    server = start_server(
+        plugin_config={"example": {"promote_tag": "blue", "min_contributors": 1000}},
+        serving={"strategy_order": ["favourite_tag", "lightfm", "popularity"]},
+    )
+    with Client(server.address) as client:
+        plugins = {p.name: p for p in client.list_plugins().plugins}
+        example = plugins["example"]
+        assert example.enabled and example.source == "infogap-plugin-example 0.1.0"
+        assert set(example.provides) == {
+            "model:favourite_tag", "reranker:promote_tag", "aggregate_guard:min_contributors"
+        }
+        assert set(example.hooks) == {
+            "infogap_register_models", "infogap_register_rerankers", "infogap_register_aggregate_guards"
+        }
+
+        load(client, tastes)
+        client.upsert_users([{"user_id": "fan", "attributes": {"favourite_tag": "red"}}])
+        assert [m.strategy for m in client.train().models] == ["favourite_tag", "lightfm", "popularity"]
+
+        # The plugin's model answers for users with a favourite tag...
+        fan = client.recommend("fan", count=3, exclude_tags=["blue"])
+        assert fan.strategy == "favourite_tag" and all(i.reason == "you like red" for i in fan.items)
+        # ...its reranker promotes blue items even for a red user...
+        red = client.recommend("red-user-0", count=5)
+        assert red.strategy == "lightfm" and red.items[0].reason == "promoted: blue"
+        # ...and its guard zeroed every popularity figure (no item has 1000 contributors).
+        stranger = client.recommend("stranger", count=5, exclude_tags=["blue"])
+        assert stranger.strategy == "popularity" and {i.score for i in stranger.items} == {0.0}
+
+
+def test_autoload_off_keeps_third_party_plugins_out(installed_example, start_server, monkeypatch):
+    monkeypatch.setenv("INFOGAP_DISABLE_PLUGIN_AUTOLOAD", "1")
+    server = start_server()
+    with Client(server.address) as client:
+        plugins = {p.name: p for p in client.list_plugins().plugins}
+    assert not plugins["example"].enabled and plugins["lightfm"].enabled

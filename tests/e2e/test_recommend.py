@@ -1,0 +1,110 @@
+"""RecommendService through the SDK, on the two-tastes data set."""
+
+from __future__ import annotations
+
+import pytest
+
+from infogap.client import FailedPreconditionError, InvalidArgumentError, NotFoundError
+
+from ..synthetic import TwoTastes
+
+
+def colours(response) -> set[str]:
+    return {item.item_id.split("-")[0] for item in response.items}
+
+
+def test_recommend_personalizes_by_taste(trained_client):
+    red = trained_client.recommend("red-user-0", count=5)
+    blue = trained_client.recommend("blue-user-0", count=5)
+    assert red.strategy == blue.strategy == "lightfm"
+    assert colours(red) == {"red"} and colours(blue) == {"blue"}
+    assert red.recommendation_id and red.recommendation_id != blue.recommendation_id
+    assert red.model_version and all(item.reason for item in red.items)
+    scores = [item.score for item in red.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_seen_items_are_excluded_unless_asked(trained_client, tastes: TwoTastes):
+    seen = {e["item_id"] for e in tastes.events if e["user_id"] == "red-user-0"}
+    response = trained_client.recommend("red-user-0", count=40)
+    assert not seen & {item.item_id for item in response.items}
+    with_seen = trained_client.recommend("red-user-0", count=40, include_seen=True)
+    assert seen <= {item.item_id for item in with_seen.items}
+
+
+def test_a_new_event_is_excluded_at_once(trained_client):
+    top = trained_client.recommend("red-user-1", count=3).items[0].item_id
+    trained_client.record([{"user_id": "red-user-1", "item_id": top, "type": "click"}])
+    assert top not in {item.item_id for item in trained_client.recommend("red-user-1", count=3).items}
+
+
+def test_impressions_do_not_count_as_seen(trained_client):
+    top = trained_client.recommend("red-user-2", count=1).items[0].item_id
+    trained_client.record([{"user_id": "red-user-2", "item_id": top, "type": "impression"}])
+    assert trained_client.recommend("red-user-2", count=1).items[0].item_id == top
+
+
+def test_filters_by_tags_and_ids(trained_client):
+    blue_for_red = trained_client.recommend("red-user-0", count=5, include_tags=["blue"])
+    assert colours(blue_for_red) == {"blue"}
+    no_red = trained_client.recommend("red-user-0", count=5, exclude_tags=["red"])
+    assert colours(no_red) == {"blue"}
+    first = trained_client.recommend("red-user-0", count=2).items
+    excluded = trained_client.recommend("red-user-0", count=2, exclude_item_ids=[first[0].item_id])
+    assert first[0].item_id not in {i.item_id for i in excluded.items}
+    assert excluded.items[0].item_id == first[1].item_id
+
+
+def test_inactive_items_are_never_recommended(trained_client):
+    top = trained_client.recommend("blue-user-0", count=1).items[0].item_id
+    trained_client.upsert_items([{"item_id": top, "tags": ["blue"], "active": False}])
+    assert top not in {i.item_id for i in trained_client.recommend("blue-user-0", count=40).items}
+
+
+def test_unknown_user_without_attributes_gets_popularity(trained_client):
+    response = trained_client.recommend("stranger", count=5)
+    assert response.strategy == "popularity"
+    assert all("popular" in item.reason for item in response.items)
+
+
+def test_new_user_with_attributes_gets_personal_results(trained_client):
+    trained_client.upsert_users(
+        [
+            {"user_id": "new-red", "attributes": {"segment": "red"}},
+            {"user_id": "new-blue", "attributes": {"segment": "blue"}},
+        ]
+    )
+    red = trained_client.recommend("new-red", count=5)
+    blue = trained_client.recommend("new-blue", count=5)
+    assert red.strategy == "lightfm" and colours(red) == {"red"} and colours(blue) == {"blue"}
+
+
+def test_similar_items_stay_within_the_colour(trained_client):
+    response = trained_client.similar_items("red-item-0", count=5)
+    assert colours(response) == {"red"}
+    assert "red-item-0" not in {i.item_id for i in response.items}
+    with pytest.raises(NotFoundError):
+        trained_client.similar_items("no-such-item")
+
+
+def test_rank_items_orders_candidates_for_the_user(trained_client):
+    candidates = ["blue-item-1", "red-item-1", "mystery", "blue-item-2", "red-item-2"]
+    response = trained_client.rank_items("red-user-3", candidates)
+    order = [item.item_id for item in response.items]
+    assert sorted(order) == sorted(candidates)
+    assert {o.split("-")[0] for o in order[:2]} == {"red"}
+    assert order[-1] == "mystery" and response.items[-1].reason == "unknown item"
+
+
+def test_bad_requests_get_invalid_argument(trained_client):
+    with pytest.raises(InvalidArgumentError, match="count"):
+        trained_client.recommend("red-user-0", count=5000)
+    with pytest.raises(InvalidArgumentError, match="user_id"):
+        trained_client.recommend("")
+    with pytest.raises(InvalidArgumentError, match=r"item_ids\[1\]"):
+        trained_client.rank_items("red-user-0", ["a", "a"])
+
+
+def test_untrained_catalog_is_a_failed_precondition(trained_client):
+    with pytest.raises(FailedPreconditionError, match="Train"):
+        trained_client.recommend("red-user-0", catalog="articles")

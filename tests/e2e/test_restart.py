@@ -1,0 +1,30 @@
+"""A restarted server keeps its data and serves the last trained model without retraining."""
+
+from __future__ import annotations
+
+from infogap.client import Client
+
+from ..conftest import load
+
+
+def test_restart_keeps_data_and_model(start_server, tastes):
+    first = start_server()
+    with Client(first.address) as client:
+        load(client, tastes)
+        trained = client.train()
+        before = client.recommend("red-user-0", count=5)
+        profile_before = client.profile("red-user-0")
+    first.stop(grace=0)
+
+    second = start_server()
+    with Client(second.address) as client:
+        assert [m.version for m in client.model_info().models] == [m.version for m in trained.models]
+        after = client.recommend("red-user-0", count=5)
+        assert after.model_version == before.model_version
+        assert [(i.item_id, round(i.score, 5)) for i in after.items] == [
+            (i.item_id, round(i.score, 5)) for i in before.items
+        ]
+        assert client.profile("red-user-0") == profile_before
+        # Seen items are still excluded after the restart.
+        seen = {e["item_id"] for e in tastes.events if e["user_id"] == "red-user-0"}
+        assert not seen & {i.item_id for i in client.recommend("red-user-0", count=40).items}
