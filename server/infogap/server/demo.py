@@ -32,6 +32,24 @@ def _show(console: Console, title: str, response, titles: dict[str, str]) -> Non
     console.print(table)
 
 
+def _show_profile(console: Console, profile) -> None:  # noqa: ANN001
+    behaviour = profile.behaviour
+    table = Table("field", "value", title=f"Profile of user {profile.user_id}")
+    for key, value in sorted(profile.attributes.items()):
+        table.add_row(f"attribute {key}", value)
+    table.add_row("events", f"{behaviour.event_count:,}")
+    for count in behaviour.event_type_counts:
+        table.add_row(f"  {count.type}", f"{count.count:,} (value sum {count.value_sum:g})")
+    table.add_row("first seen", behaviour.first_seen_time.ToDatetime().isoformat(sep=" "))
+    table.add_row("last seen", behaviour.last_seen_time.ToDatetime().isoformat(sep=" "))
+    for activity in behaviour.catalog_activities:
+        table.add_row(
+            f"catalog {activity.catalog}",
+            f"{activity.event_count:,} events, {activity.distinct_item_count:,} items",
+        )
+    console.print(table)
+
+
 def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
     settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=0)
     with InfoGapServer(settings) as server:
@@ -50,9 +68,7 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
         titles = _titles(dataset)
 
         with Client(target) as client:
-            profile = client.profile(KNOWN_USER)
-            console.rule(f"Profile of user {KNOWN_USER}")
-            console.print(profile)
+            _show_profile(console, client.profile(KNOWN_USER))
             _show(console, f"Recommendations for user {KNOWN_USER}", client.recommend(KNOWN_USER, count=5), titles)
             _show(
                 console,

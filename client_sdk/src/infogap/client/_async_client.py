@@ -27,7 +27,7 @@ from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
 from . import _requests as build
 from ._channel import ClientSettings
-from ._client import DEFAULT_TARGET, TRAIN_TIMEOUT
+from ._client import BULK_TIMEOUT, DEFAULT_TARGET, TRAIN_TIMEOUT
 from ._convert import EventLike, ItemLike, UserLike
 from ._errors import from_rpc_error
 from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
@@ -133,7 +133,7 @@ class AsyncClient:
         self,
         batches: Iterable[Iterable[EventLike]] | AsyncIterable[Iterable[EventLike]],
         *,
-        timeout: float | None = None,
+        timeout: float = BULK_TIMEOUT,
     ) -> StreamEventsResponse:
         """Bulk-loads events over one client stream; see :meth:`Client.stream_events`.
 

@@ -31,6 +31,8 @@ _Response = TypeVar("_Response")
 
 DEFAULT_TARGET = "localhost:50051"
 TRAIN_TIMEOUT = 600.0
+# A bulk load streams many batches over one call, so it gets a long deadline too.
+BULK_TIMEOUT = 600.0
 """Training reads every event of a catalog, so it gets a deadline of its own by default."""
 
 
@@ -129,7 +131,7 @@ class Client:
         )
 
     def stream_events(
-        self, batches: Iterable[Iterable[EventLike]], *, timeout: float | None = None
+        self, batches: Iterable[Iterable[EventLike]], *, timeout: float = BULK_TIMEOUT
     ) -> StreamEventsResponse:
         """Bulk-loads events over one client stream, a batch per message.
 
@@ -140,7 +142,7 @@ class Client:
 
         Args:
             batches: Iterables of events (messages or dicts, as for :meth:`record`).
-            timeout: Deadline of the whole stream, in seconds; raise it for large loads.
+            timeout: Deadline of the whole stream, in seconds (bulk loads take a while).
 
         Returns:
             The stored, duplicate and batch counts of the whole stream.

@@ -1,0 +1,67 @@
+"""Meta-tests: the plugin API is documented and tested, and the SDK covers the whole API."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from infogap.client import AsyncClient, Client
+from infogap.server import hookspecs
+from infogap.v1 import (
+    admin_service_pb2,
+    feedback_service_pb2,
+    profile_service_pb2,
+    recommend_service_pb2,
+)
+
+TESTS = Path(__file__).parent
+HOOKS = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("infogap_")]
+SERVICES = [
+    service
+    for module in (admin_service_pb2, feedback_service_pb2, profile_service_pb2, recommend_service_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+]
+RPCS = [(service.name, method.name) for service in SERVICES for method in service.methods]
+
+
+def test_there_are_hooks_and_rpcs():
+    assert len(HOOKS) >= 3 and len(RPCS) >= 11
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_documents_every_parameter(hook):
+    function = getattr(hookspecs, hook)
+    doc = inspect.getdoc(function) or ""
+    for parameter in inspect.signature(function).parameters:
+        assert f":param {parameter}:" in doc, f"{hook} does not document {parameter}"
+    assert ":return:" in doc and "versionadded" in doc
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_implemented_in_a_test(hook):
+    """Some test exercises a plugin implementing the hook (the example plugin counts)."""
+    example = TESTS.parent / "docs" / "plugin-example"
+    sources = [p.read_text() for p in [*TESTS.rglob("test_*.py"), *example.rglob("*.py")]]
+    assert any(f"def {hook}(" in source for source in sources)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# RPC name -> SDK method name where the SDK uses a shorter, friendlier one.
+SDK_NAMES = {
+    "RecordEvents": "record",
+    "GetProfile": "profile",
+    "GetModelInfo": "model_info",
+}
+
+
+@pytest.mark.parametrize(("service", "rpc"), RPCS)
+def test_every_rpc_has_an_sdk_method(service, rpc):
+    name = SDK_NAMES.get(rpc, _snake(rpc))
+    assert callable(getattr(Client, name, None)), f"Client has no {name} for {service}.{rpc}"
+    assert inspect.iscoroutinefunction(getattr(AsyncClient, name, None)), f"AsyncClient.{name}"
