@@ -35,7 +35,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory):
 def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_server, tastes):
     server = start_server(
         plugin_config={"example": {"promote_tag": "blue", "min_contributors": 1000}},
-        serving={"strategy_order": ["favourite_tag", "lightfm", "popularity"]},
+        serving={"strategy_order": ["favourite_tag", "lightfm", "popularity"], "blend_below_interactions": 0},
     )
     with Client(server.address) as client:
         plugins = {p.name: p for p in client.list_plugins().plugins}

@@ -74,9 +74,36 @@ def test_new_user_with_attributes_gets_personal_results(trained_client):
             {"user_id": "new-blue", "attributes": {"segment": "blue"}},
         ]
     )
-    red = trained_client.recommend("new-red", count=5)
-    blue = trained_client.recommend("new-blue", count=5)
-    assert red.strategy == "lightfm" and colours(red) == {"red"} and colours(blue) == {"blue"}
+    red = trained_client.recommend("new-red", count=10)
+    blue = trained_client.recommend("new-blue", count=10)
+    # No interactions yet: the personalized half is blended with the popular half.
+    assert red.strategy == blue.strategy == "lightfm+popularity"
+    personal_red = [i for i in red.items if i.reason == "liked by customers like you"]
+    personal_blue = [i for i in blue.items if i.reason == "liked by customers like you"]
+    assert len(personal_red) == len(personal_blue) == 5
+    assert {i.item_id.split("-")[0] for i in personal_red} == {"red"}
+    assert {i.item_id.split("-")[0] for i in personal_blue} == {"blue"}
+
+
+def test_blending_fades_out_as_interactions_grow(trained_client):
+    trained_client.upsert_users([{"user_id": "newcomer", "attributes": {"segment": "blue"}}])
+    reasons = lambda response: [i.reason for i in response.items]  # noqa: E731
+    first = trained_client.recommend("newcomer", count=10)
+    assert reasons(first).count("liked by customers like you") == 5
+    assert sum("popular" in r for r in reasons(first)) == 5
+    clicked = [f"blue-item-{n}" for n in range(5)]
+    trained_client.record([{"user_id": "newcomer", "item_id": i, "type": "click"} for i in clicked])
+    after = trained_client.recommend("newcomer", count=10)
+    assert after.strategy == "lightfm" and not any("popular" in r for r in reasons(after))
+
+
+def test_a_new_user_is_personalized_from_fresh_clicks_before_any_retrain(trained_client):
+    clicked = [f"red-item-{n}" for n in range(6)]
+    trained_client.record([{"user_id": "walk-in", "item_id": i, "type": "click"} for i in clicked])
+    response = trained_client.recommend("walk-in", count=5)
+    assert response.strategy == "lightfm"
+    assert all(i.reason == "based on what you just did" for i in response.items)
+    assert colours(response) == {"red"} and not set(clicked) & {i.item_id for i in response.items}
 
 
 def test_similar_items_stay_within_the_colour(trained_client):

@@ -32,6 +32,8 @@ from infogap.server.core.modeling import (
 from infogap.server.hookspecs import hookimpl
 
 STRATEGY = "lightfm"
+# Interactions since training after which they count as much as the trained user vector.
+FOLD_IN_FULL_WEIGHT_AT = 10
 ARRAYS_FILE = "lightfm.npz"
 META_FILE = "meta.json"
 
@@ -50,6 +52,9 @@ class LightFMModel:
         attribute_vectors: np.ndarray,
         item_vectors: np.ndarray,
         item_biases: np.ndarray,
+        item_feature_names: np.ndarray,
+        item_feature_vectors: np.ndarray,
+        item_feature_biases: np.ndarray,
         user_attributes: list[str] | None,
         parameters: Mapping[str, str],
         metrics: Mapping[str, float],
@@ -64,19 +69,45 @@ class LightFMModel:
         self._item_biases = item_biases.astype(np.float32)
         norms = np.linalg.norm(self._item_vectors, axis=1, keepdims=True)
         self._item_unit_vectors = self._item_vectors / np.maximum(norms, 1e-12)
+        self._mean_item_vector = self._item_vectors.mean(axis=0)
+        user_norms = np.linalg.norm(self._user_vectors, axis=1)
+        self._typical_user_norm = float(np.median(user_norms)) if len(user_norms) else 1.0
+        self._item_feature_names = item_feature_names
+        self._item_feature_vectors = item_feature_vectors.astype(np.float32)
+        self._item_feature_biases = item_feature_biases.astype(np.float32)
         self._user_attributes = user_attributes
         self.parameters = parameters
         self.metrics = metrics
         self.user_count = len(user_ids)
 
     def score_user(self, user: UserQuery) -> ScoreResult | None:
+        recent = user.recent_item_positions
         row = self._user_index.get(user.user_id)
         if row is not None:
-            return ScoreResult(self._scores(self._user_vectors[row]), "matches your activity")
-        vector = self._vector_from_attributes(user.attributes)
-        if vector is None:
-            return None
-        return ScoreResult(self._scores(vector), "liked by customers like you")
+            vector = self._user_vectors[row]
+            if len(recent):
+                # What the user did since training nudges their learned taste.
+                weight = min(1.0, len(recent) / FOLD_IN_FULL_WEIGHT_AT)
+                vector = vector + weight * self._fold_in(recent)
+            return ScoreResult(self._scores(vector), "matches your activity")
+        from_attributes = self._vector_from_attributes(user.attributes)
+        if not len(recent):
+            if from_attributes is None:
+                return None
+            return ScoreResult(self._scores(from_attributes), "liked by customers like you")
+        vector = self._fold_in(recent)
+        if from_attributes is not None:
+            vector = vector + from_attributes
+        return ScoreResult(self._scores(vector), "based on what you just did")
+
+    def _fold_in(self, item_positions: np.ndarray) -> np.ndarray:
+        """A user vector from items they touched, without retraining: their mean item vector,
+        centred on the catalogue's mean and scaled like a trained user's vector."""
+        direction = self._item_vectors[item_positions].mean(axis=0) - self._mean_item_vector
+        norm = float(np.linalg.norm(direction))
+        if norm < 1e-12:
+            return np.zeros_like(direction)
+        return direction * (self._typical_user_norm / norm)
 
     def _scores(self, user_vector: np.ndarray) -> np.ndarray:
         return self._item_vectors @ user_vector + self._item_biases
@@ -101,6 +132,9 @@ class LightFMModel:
             attribute_vectors=self._attribute_vectors,
             item_vectors=self._item_vectors,
             item_biases=self._item_biases,
+            item_feature_names=self._item_feature_names.astype(str),
+            item_feature_vectors=self._item_feature_vectors,
+            item_feature_biases=self._item_feature_biases,
         )
         meta = {
             "parameters": dict(self.parameters),
@@ -156,6 +190,22 @@ class LightFMTrainer:
         _, user_vectors = model.get_user_representations(user_features)
         item_biases, item_vectors = model.get_item_representations(item_features)
         user_count = len(data.user_ids)
+        item_count = len(data.item_ids)
+        # Feature rows after the identity block: how items are represented from tags/attributes.
+        feature_vectors = model.item_embeddings[item_count:]
+        feature_biases = model.item_biases[item_count:]
+        # An item without interactions has an untrained identity embedding (random noise), so
+        # it is represented by its features alone, or ranked last if it has none.
+        untrained = np.flatnonzero(np.bincount(interactions.col, minlength=item_count) == 0)
+        matrix = data.item_features.matrix
+        for position in untrained:
+            columns = matrix.indices[matrix.indptr[position] : matrix.indptr[position + 1]]
+            if len(columns):
+                item_vectors[position] = feature_vectors[columns].mean(axis=0)
+                item_biases[position] = feature_biases[columns].mean()
+            else:
+                item_vectors[position] = 0.0
+                item_biases[position] = item_biases.min() - 1.0
         parameters = {
             key: str(value)
             for key, value in s.model_dump().items()
@@ -169,6 +219,9 @@ class LightFMTrainer:
             attribute_vectors=model.user_embeddings[user_count:],
             item_vectors=item_vectors,
             item_biases=item_biases,
+            item_feature_names=np.array(data.item_features.names, dtype=object),
+            item_feature_vectors=feature_vectors,
+            item_feature_biases=feature_biases,
             user_attributes=s.user_attributes,
             parameters=parameters,
             metrics={"fit_seconds": fit_seconds},
@@ -184,6 +237,9 @@ class LightFMTrainer:
                 attribute_vectors=arrays["attribute_vectors"],
                 item_vectors=arrays["item_vectors"],
                 item_biases=arrays["item_biases"],
+                item_feature_names=arrays["item_feature_names"].astype(object),
+                item_feature_vectors=arrays["item_feature_vectors"],
+                item_feature_biases=arrays["item_feature_biases"],
                 user_attributes=meta["user_attributes"],
                 parameters=meta["parameters"],
                 metrics=meta["metrics"],

@@ -84,6 +84,12 @@ class ServingSettings(BaseModel):
         "Strategies of plugins not named here are tried after these, in name order.",
     )
     default_count: int = Field(default=10, ge=1)
+    blend_below_interactions: int = Field(
+        default=5,
+        ge=0,
+        description="Users with fewer interactions get the personalized list interleaved with "
+        "the cold-start one (half and half at 0, fully personalized at this count); 0 disables.",
+    )
     rerank_depth_factor: int = Field(
         default=3, ge=1, description="Candidates handed to rerankers, as a multiple of count."
     )

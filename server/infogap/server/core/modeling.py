@@ -103,16 +103,28 @@ class TrainingContext:
 
 
 class UserQuery:
-    """The user a request is about. Attributes are loaded only if a model asks for them."""
+    """The user a request is about. Everything beyond the id is loaded only if asked for."""
 
-    def __init__(self, user_id: str, load_attributes: Callable[[str], Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        user_id: str,
+        load_attributes: Callable[[str], Mapping[str, str]],
+        load_recent_items: Callable[[str], np.ndarray] = lambda _: np.empty(0, dtype=np.int64),
+    ) -> None:
         self.user_id = user_id
         self._load_attributes = load_attributes
+        self._load_recent_items = load_recent_items
 
     @cached_property
     def attributes(self) -> Mapping[str, str]:
         """The user's CRM attributes; empty for a user never upserted."""
         return self._load_attributes(self.user_id)
+
+    @cached_property
+    def recent_item_positions(self) -> np.ndarray:
+        """Items (positions in the index space) the user interacted with since the model was
+        trained, oldest first: what a model folds in to stay fresh without retraining."""
+        return self._load_recent_items(self.user_id)
 
 
 @dataclass(frozen=True)

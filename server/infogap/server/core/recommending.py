@@ -31,6 +31,40 @@ def new_recommendation_id() -> str:
     return uuid.uuid4().hex
 
 
+def interleave(
+    primary: list[ScoredItem], secondary: list[ScoredItem], primary_share: float, count: int
+) -> list[ScoredItem]:
+    """Merges two ranked lists so that about ``primary_share`` of every prefix comes from
+    ``primary``; each list keeps its order and an item appears once."""
+    merged: list[ScoredItem] = []
+    chosen: set[str] = set()
+    next_primary = next_secondary = from_primary = 0
+    while len(merged) < count and (next_primary < len(primary) or next_secondary < len(secondary)):
+        take_primary = next_secondary >= len(secondary) or (
+            next_primary < len(primary) and from_primary < primary_share * (len(merged) + 1)
+        )
+        if take_primary:
+            item, next_primary = primary[next_primary], next_primary + 1
+        else:
+            item, next_secondary = secondary[next_secondary], next_secondary + 1
+        if item.item_id in chosen:
+            continue
+        chosen.add(item.item_id)
+        merged.append(item)
+        from_primary += take_primary
+    return merged
+
+
+def _top_items(
+    serving: CatalogServing, result: ScoreResult, eligible: np.ndarray, count: int
+) -> list[ScoredItem]:
+    item_ids = serving.items.item_ids
+    return [
+        ScoredItem(item_ids[p], float(result.scores[p]), result.reason)
+        for p in top_positions(result.scores, eligible, count)
+    ]
+
+
 class RecommendationPipeline:
     """Serves Recommend, SimilarItems and RankItems from a ``CatalogServing``."""
 
@@ -39,17 +73,24 @@ class RecommendationPipeline:
         rerankers: Sequence[Reranker],
         load_attributes: Callable[[str], Mapping[str, str]],
         rerank_depth_factor: int,
+        blend_below_interactions: int,
     ) -> None:
         self._rerankers = tuple(rerankers)
         self._load_attributes = load_attributes
         self._rerank_depth_factor = rerank_depth_factor
+        self._blend_below = blend_below_interactions
 
-    def _score(self, serving: CatalogServing, user_id: str) -> tuple[TrainedModel, ScoreResult]:
-        query = UserQuery(user_id, self._load_attributes)
+    def _query(self, serving: CatalogServing, user_id: str) -> UserQuery:
+        return UserQuery(user_id, self._load_attributes, serving.recent_positions)
+
+    def _score(
+        self, serving: CatalogServing, query: UserQuery
+    ) -> tuple[TrainedModel, ScoreResult]:
         for model in serving.models:
             result = model.score_user(query)
             if result is not None:
                 return model, result
+        user_id = query.user_id
         raise FailedPrecondition(
             f"no model of catalog {serving.catalog!r} can score user {user_id!r}; "
             "enable a cold-start strategy such as 'popularity'"
@@ -63,23 +104,30 @@ class RecommendationPipeline:
         item_filter: RecommendationFilter,
         include_seen: bool,
     ) -> Recommendation:
-        model, result = self._score(serving, user_id)
+        query = self._query(serving, user_id)
+        model, result = self._score(serving, query)
+        seen = serving.seen_positions(user_id)
         eligible = serving.items.eligible(item_filter)
         if not include_seen:
-            eligible[serving.seen_positions(user_id)] = False
+            eligible[seen] = False
         depth = count * self._rerank_depth_factor if self._rerankers else count
-        positions = top_positions(result.scores, eligible, depth)
-        item_ids = serving.items.item_ids
-        items = [
-            ScoredItem(item_ids[p], float(result.scores[p]), result.reason) for p in positions
-        ]
+        items = _top_items(serving, result, eligible, depth)
+        strategy = model.strategy
+        fallback = serving.models[-1]
+        if len(seen) < self._blend_below and fallback is not model:
+            # Few interactions: the personalized list is uncertain, so it is interleaved with
+            # the cold-start one; the personalized share grows with the interaction count.
+            cold = fallback.score_user(query)
+            if cold is not None:
+                share = 0.5 + 0.5 * len(seen) / self._blend_below
+                cold_items = _top_items(serving, cold, eligible, depth)
+                items = interleave(items, cold_items, share, depth)
+                strategy = f"{model.strategy}+{fallback.strategy}"
         if self._rerankers:
-            context = RerankContext(
-                user_id, serving.catalog, count, model.strategy, serving.items.tags_of
-            )
+            context = RerankContext(user_id, serving.catalog, count, strategy, serving.items.tags_of)
             items = self._rerank(context, items)
         return Recommendation(
-            new_recommendation_id(), tuple(items[:count]), serving.version, model.strategy
+            new_recommendation_id(), tuple(items[:count]), serving.version, strategy
         )
 
     def _rerank(self, context: RerankContext, items: list[ScoredItem]) -> list[ScoredItem]:
@@ -116,7 +164,7 @@ class RecommendationPipeline:
     def rank_items(
         self, serving: CatalogServing, user_id: str, item_ids: Sequence[str]
     ) -> Recommendation:
-        model, result = self._score(serving, user_id)
+        model, result = self._score(serving, self._query(serving, user_id))
         positions = serving.items.positions
         known = [(item_id, positions[item_id]) for item_id in item_ids if item_id in positions]
         known.sort(key=lambda pair: -result.scores[pair[1]])

@@ -65,6 +65,7 @@ class InfoGap:
             self._registrations.rerankers,
             self._attributes_of,
             settings.serving.rerank_depth_factor,
+            settings.serving.blend_below_interactions,
         )
         self._seen_types = [name for name, t in settings.event_types.items() if t.marks_seen]
         self._fresh: defaultdict[str, FreshInteractions] = defaultdict(FreshInteractions)

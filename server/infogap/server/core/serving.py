@@ -119,14 +119,18 @@ class CatalogServing:
     seen_sequence: int
     fresh: FreshInteractions
 
-    def seen_positions(self, user_id: str) -> np.ndarray:
-        base = self.seen.get(user_id, _NO_POSITIONS)
+    def recent_positions(self, user_id: str) -> np.ndarray:
+        """Positions of the items the user touched since the snapshot, oldest first."""
         recent = self.fresh.items_of(user_id)
         if not recent:
-            return base
+            return _NO_POSITIONS
         positions = self.items.positions
-        extra = [positions[item_id] for item_id in recent if item_id in positions]
-        return np.concatenate([base, np.array(extra, dtype=np.int64)]) if extra else base
+        return np.array([positions[i] for i in recent if i in positions], dtype=np.int64)
+
+    def seen_positions(self, user_id: str) -> np.ndarray:
+        base = self.seen.get(user_id, _NO_POSITIONS)
+        recent = self.recent_positions(user_id)
+        return np.concatenate([base, recent]) if len(recent) else base
 
     def with_items(self, items: ItemIndex) -> CatalogServing:
         return replace(self, items=items)
