@@ -98,6 +98,34 @@ class ServingSettings(BaseModel):
     )
 
 
+class LifecycleSettings(BaseModel):
+    """When models are retrained and when a new one may replace the serving one."""
+
+    validation_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=0.5,
+        description="Share of positive interactions held out to validate a new model against the "
+        "serving one (the new model is fitted on the rest). 0 turns validation off: every new "
+        "model is promoted.",
+    )
+    promotion_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="A new model is promoted unless its validation NDCG@10 is below the serving "
+        "model's by more than this fraction of it.",
+    )
+    max_validation_users: int = Field(default=2000, ge=10)
+    validation_seed: int = 42
+    retrain_interval_seconds: float | None = Field(
+        default=None, gt=0, description="Retrain every catalog this often in the background."
+    )
+    retrain_after_events: int | None = Field(
+        default=None, ge=1, description="Retrain a catalog in the background after this many new events."
+    )
+
+
 class LightFMSettings(BaseModel):
     """Hyper-parameters of the LightFM hybrid model."""
 
@@ -141,6 +169,7 @@ class Settings(BaseSettings):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     lightfm: LightFMSettings = Field(default_factory=LightFMSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options of third-party plugins, by plugin name."
     )

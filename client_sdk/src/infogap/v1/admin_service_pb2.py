@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1einfogap/v1/admin_service.proto\x12\ninfogap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1f\n\x0cTrainRequest\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\"M\n\rTrainResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.infogap.v1.ModelInfo\x12\x15\n\rtotal_seconds\x18\x02 \x01(\x01\"&\n\x13GetModelInfoRequest\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\"=\n\x14GetModelInfoResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.infogap.v1.ModelInfo\"\x9b\x03\n\tModelInfo\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x30\n\x0ctrained_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10training_seconds\x18\x05 \x01(\x01\x12\x12\n\nuser_count\x18\x06 \x01(\x03\x12\x12\n\nitem_count\x18\x07 \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\x08 \x01(\x03\x12\x39\n\nparameters\x18\t \x03(\x0b\x32%.infogap.v1.ModelInfo.ParametersEntry\x12\x33\n\x07metrics\x18\n \x03(\x0b\x32\".infogap.v1.ModelInfo.MetricsEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x14\n\x12ListPluginsRequest\">\n\x13ListPluginsResponse\x12\'\n\x07plugins\x18\x01 \x03(\x0b\x32\x16.infogap.v1.PluginInfo\"\\\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\r\n\x05hooks\x18\x04 \x03(\t\x12\x10\n\x08provides\x18\x05 \x03(\t2\xef\x01\n\x0c\x41\x64minService\x12<\n\x05Train\x12\x18.infogap.v1.TrainRequest\x1a\x19.infogap.v1.TrainResponse\x12Q\n\x0cGetModelInfo\x12\x1f.infogap.v1.GetModelInfoRequest\x1a .infogap.v1.GetModelInfoResponse\x12N\n\x0bListPlugins\x12\x1e.infogap.v1.ListPluginsRequest\x1a\x1f.infogap.v1.ListPluginsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1einfogap/v1/admin_service.proto\x12\ninfogap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1f\n\x0cTrainRequest\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\"}\n\rTrainResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.infogap.v1.ModelInfo\x12\x15\n\rtotal_seconds\x18\x02 \x01(\x01\x12.\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x1c.infogap.v1.TrainingDecision\"\x83\x02\n\x10TrainingDecision\x12\x19\n\x11\x63\x61ndidate_version\x18\x01 \x01(\t\x12\x10\n\x08promoted\x18\x02 \x01(\x08\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61ndidate_value\x18\x04 \x01(\x01\x12\x1a\n\rserving_value\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0fserving_version\x18\x06 \x01(\t\x12\x11\n\ttolerance\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0e_serving_value\"&\n\x13GetModelInfoRequest\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\"r\n\x14GetModelInfoResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.infogap.v1.ModelInfo\x12\x33\n\rlast_decision\x18\x02 \x01(\x0b\x32\x1c.infogap.v1.TrainingDecision\"\x9b\x03\n\tModelInfo\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x30\n\x0ctrained_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10training_seconds\x18\x05 \x01(\x01\x12\x12\n\nuser_count\x18\x06 \x01(\x03\x12\x12\n\nitem_count\x18\x07 \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\x08 \x01(\x03\x12\x39\n\nparameters\x18\t \x03(\x0b\x32%.infogap.v1.ModelInfo.ParametersEntry\x12\x33\n\x07metrics\x18\n \x03(\x0b\x32\".infogap.v1.ModelInfo.MetricsEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x14\n\x12ListPluginsRequest\">\n\x13ListPluginsResponse\x12\'\n\x07plugins\x18\x01 \x03(\x0b\x32\x16.infogap.v1.PluginInfo\"\\\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\r\n\x05hooks\x18\x04 \x03(\t\x12\x10\n\x08provides\x18\x05 \x03(\t2\xef\x01\n\x0c\x41\x64minService\x12<\n\x05Train\x12\x18.infogap.v1.TrainRequest\x1a\x19.infogap.v1.TrainResponse\x12Q\n\x0cGetModelInfo\x12\x1f.infogap.v1.GetModelInfoRequest\x1a .infogap.v1.GetModelInfoResponse\x12N\n\x0bListPlugins\x12\x1e.infogap.v1.ListPluginsRequest\x1a\x1f.infogap.v1.ListPluginsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,23 +39,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRAINREQUEST']._serialized_start=79
   _globals['_TRAINREQUEST']._serialized_end=110
   _globals['_TRAINRESPONSE']._serialized_start=112
-  _globals['_TRAINRESPONSE']._serialized_end=189
-  _globals['_GETMODELINFOREQUEST']._serialized_start=191
-  _globals['_GETMODELINFOREQUEST']._serialized_end=229
-  _globals['_GETMODELINFORESPONSE']._serialized_start=231
-  _globals['_GETMODELINFORESPONSE']._serialized_end=292
-  _globals['_MODELINFO']._serialized_start=295
-  _globals['_MODELINFO']._serialized_end=706
-  _globals['_MODELINFO_PARAMETERSENTRY']._serialized_start=609
-  _globals['_MODELINFO_PARAMETERSENTRY']._serialized_end=658
-  _globals['_MODELINFO_METRICSENTRY']._serialized_start=660
-  _globals['_MODELINFO_METRICSENTRY']._serialized_end=706
-  _globals['_LISTPLUGINSREQUEST']._serialized_start=708
-  _globals['_LISTPLUGINSREQUEST']._serialized_end=728
-  _globals['_LISTPLUGINSRESPONSE']._serialized_start=730
-  _globals['_LISTPLUGINSRESPONSE']._serialized_end=792
-  _globals['_PLUGININFO']._serialized_start=794
-  _globals['_PLUGININFO']._serialized_end=886
-  _globals['_ADMINSERVICE']._serialized_start=889
-  _globals['_ADMINSERVICE']._serialized_end=1128
+  _globals['_TRAINRESPONSE']._serialized_end=237
+  _globals['_TRAININGDECISION']._serialized_start=240
+  _globals['_TRAININGDECISION']._serialized_end=499
+  _globals['_GETMODELINFOREQUEST']._serialized_start=501
+  _globals['_GETMODELINFOREQUEST']._serialized_end=539
+  _globals['_GETMODELINFORESPONSE']._serialized_start=541
+  _globals['_GETMODELINFORESPONSE']._serialized_end=655
+  _globals['_MODELINFO']._serialized_start=658
+  _globals['_MODELINFO']._serialized_end=1069
+  _globals['_MODELINFO_PARAMETERSENTRY']._serialized_start=972
+  _globals['_MODELINFO_PARAMETERSENTRY']._serialized_end=1021
+  _globals['_MODELINFO_METRICSENTRY']._serialized_start=1023
+  _globals['_MODELINFO_METRICSENTRY']._serialized_end=1069
+  _globals['_LISTPLUGINSREQUEST']._serialized_start=1071
+  _globals['_LISTPLUGINSREQUEST']._serialized_end=1091
+  _globals['_LISTPLUGINSRESPONSE']._serialized_start=1093
+  _globals['_LISTPLUGINSRESPONSE']._serialized_end=1155
+  _globals['_PLUGININFO']._serialized_start=1157
+  _globals['_PLUGININFO']._serialized_end=1249
+  _globals['_ADMINSERVICE']._serialized_start=1252
+  _globals['_ADMINSERVICE']._serialized_end=1491
 # @@protoc_insertion_point(module_scope)

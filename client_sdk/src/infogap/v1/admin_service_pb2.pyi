@@ -49,25 +49,91 @@ class TrainResponse(_message.Message):
 
     MODELS_FIELD_NUMBER: _builtins.int
     TOTAL_SECONDS_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
     total_seconds: _builtins.float
-    """Wall time of the whole call, loading and saving included."""
+    """Wall time of the whole call, loading, validation and saving included."""
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """One entry per model trained, in serving order (personalized first, fallbacks after)."""
+
+    @_builtins.property
+    def decision(self) -> Global___TrainingDecision:
+        """Whether the new models replaced the serving ones, and why."""
 
     def __init__(
         self,
         *,
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
         total_seconds: _builtins.float = ...,
+        decision: Global___TrainingDecision | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models", "total_seconds", b"total_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "models", b"models", "total_seconds", b"total_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrainResponse: _TypeAlias = TrainResponse  # noqa: Y015
+
+@_typing.final
+class TrainingDecision(_message.Message):
+    """The outcome of a training run: promoted to serving or not, with the figures behind it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATE_VERSION_FIELD_NUMBER: _builtins.int
+    PROMOTED_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    CANDIDATE_VALUE_FIELD_NUMBER: _builtins.int
+    SERVING_VALUE_FIELD_NUMBER: _builtins.int
+    SERVING_VERSION_FIELD_NUMBER: _builtins.int
+    TOLERANCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    candidate_version: _builtins.str
+    """Version of the models trained by the run."""
+    promoted: _builtins.bool
+    """Whether they are serving now."""
+    metric: _builtins.str
+    """The validation metric compared, e.g. "ndcg@10" on held-out interactions."""
+    candidate_value: _builtins.float
+    """The new models' value of the metric."""
+    serving_value: _builtins.float
+    """The value of the models serving before the run, on the same held-out interactions; unset
+    when nothing was serving or no validation was made.
+    """
+    serving_version: _builtins.str
+    """Version of the models serving before the run; empty when nothing was serving."""
+    tolerance: _builtins.float
+    """How much worse (relative) the new value may be and still be promoted."""
+    reason: _builtins.str
+    """Why, in words."""
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp:
+        """When the decision was made."""
+
+    def __init__(
+        self,
+        *,
+        candidate_version: _builtins.str = ...,
+        promoted: _builtins.bool = ...,
+        metric: _builtins.str = ...,
+        candidate_value: _builtins.float = ...,
+        serving_value: _builtins.float | None = ...,
+        serving_version: _builtins.str = ...,
+        tolerance: _builtins.float = ...,
+        reason: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value", "decide_time", b"decide_time", "serving_value", b"serving_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value", "candidate_value", b"candidate_value", "candidate_version", b"candidate_version", "decide_time", b"decide_time", "metric", b"metric", "promoted", b"promoted", "reason", b"reason", "serving_value", b"serving_value", "serving_version", b"serving_version", "tolerance", b"tolerance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__serving_value: _TypeAlias = _typing.Literal["serving_value"]  # noqa: Y015
+    _WhichOneofArgType__serving_value: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__serving_value) -> _WhichOneofReturnType__serving_value | None: ...
+
+Global___TrainingDecision: _TypeAlias = TrainingDecision  # noqa: Y015
 
 @_typing.final
 class GetModelInfoRequest(_message.Message):
@@ -98,18 +164,24 @@ class GetModelInfoResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MODELS_FIELD_NUMBER: _builtins.int
+    LAST_DECISION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """One entry per serving model, in serving order."""
+
+    @_builtins.property
+    def last_decision(self) -> Global___TrainingDecision:
+        """The decision of the catalog's latest training run, promoted or not."""
 
     def __init__(
         self,
         *,
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
+        last_decision: Global___TrainingDecision | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_decision", b"last_decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_decision", b"last_decision", "models", b"models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

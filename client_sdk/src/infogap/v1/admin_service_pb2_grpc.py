@@ -57,9 +57,10 @@ class AdminServiceServicer:
     """
 
     def Train(self, request, context):
-        """Trains every enabled model of a catalog on the stored events and starts serving the new
-        versions. Synchronous: returns when the models are saved and serving.
-        FAILED_PRECONDITION when the catalog has no events yet.
+        """Trains every enabled model of a catalog on the stored events, validates them on held-out
+        interactions against the models serving now, and swaps them in if they are not worse beyond
+        the configured tolerance. Synchronous: returns when the models are saved and the decision
+        is made. FAILED_PRECONDITION when the catalog has no events yet.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,9 +34,10 @@ class AdminServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
     Train: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.TrainRequest, _admin_service_pb2.TrainResponse]
-    """Trains every enabled model of a catalog on the stored events and starts serving the new
-    versions. Synchronous: returns when the models are saved and serving.
-    FAILED_PRECONDITION when the catalog has no events yet.
+    """Trains every enabled model of a catalog on the stored events, validates them on held-out
+    interactions against the models serving now, and swaps them in if they are not worse beyond
+    the configured tolerance. Synchronous: returns when the models are saved and the decision
+    is made. FAILED_PRECONDITION when the catalog has no events yet.
     """
     GetModelInfo: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetModelInfoRequest, _admin_service_pb2.GetModelInfoResponse]
     """The models currently serving a catalog. NOT_FOUND when none was trained yet."""
@@ -49,9 +50,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Train: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.TrainRequest, _admin_service_pb2.TrainResponse]  # type: ignore[assignment]
-    """Trains every enabled model of a catalog on the stored events and starts serving the new
-    versions. Synchronous: returns when the models are saved and serving.
-    FAILED_PRECONDITION when the catalog has no events yet.
+    """Trains every enabled model of a catalog on the stored events, validates them on held-out
+    interactions against the models serving now, and swaps them in if they are not worse beyond
+    the configured tolerance. Synchronous: returns when the models are saved and the decision
+    is made. FAILED_PRECONDITION when the catalog has no events yet.
     """
     GetModelInfo: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetModelInfoRequest, _admin_service_pb2.GetModelInfoResponse]  # type: ignore[assignment]
     """The models currently serving a catalog. NOT_FOUND when none was trained yet."""
@@ -67,9 +69,10 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.TrainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.TrainResponse, _abc.Awaitable[_admin_service_pb2.TrainResponse]]:
-        """Trains every enabled model of a catalog on the stored events and starts serving the new
-        versions. Synchronous: returns when the models are saved and serving.
-        FAILED_PRECONDITION when the catalog has no events yet.
+        """Trains every enabled model of a catalog on the stored events, validates them on held-out
+        interactions against the models serving now, and swaps them in if they are not worse beyond
+        the configured tolerance. Synchronous: returns when the models are saved and the decision
+        is made. FAILED_PRECONDITION when the catalog has no events yet.
         """
 
     @_abc_1.abstractmethod

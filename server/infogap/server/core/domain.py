@@ -113,9 +113,24 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingDecision:
+    catalog: str
+    candidate_version: str
+    promoted: bool
+    metric: str
+    candidate_value: float
+    serving_value: float | None
+    serving_version: str
+    tolerance: float
+    reason: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TrainReport:
     models: tuple[ModelInfo, ...]
     total_seconds: float
+    decision: TrainingDecision
 
 
 @dataclass(frozen=True, slots=True)

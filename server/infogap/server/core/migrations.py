@@ -73,7 +73,28 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+def m002_training_runs(db: duckdb.DuckDBPyConnection) -> None:
+    # One row per training run: the promotion decision and the figures behind it.
+    db.execute(
+        """
+        CREATE TABLE training_runs (
+            catalog            VARCHAR NOT NULL,
+            candidate_version  VARCHAR NOT NULL,
+            promoted           BOOLEAN NOT NULL,
+            metric             VARCHAR NOT NULL,
+            candidate_value    DOUBLE NOT NULL,
+            serving_value      DOUBLE,
+            serving_version    VARCHAR NOT NULL,
+            tolerance          DOUBLE NOT NULL,
+            reason             VARCHAR NOT NULL,
+            decided_at         TIMESTAMP NOT NULL,
+            PRIMARY KEY (catalog, candidate_version)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_training_runs)
 
 
 def migrate(db: duckdb.DuckDBPyConnection) -> list[str]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -27,6 +28,7 @@ from .domain import (
     Recommendation,
     RecommendationFilter,
     RecordResult,
+    TrainingDecision,
     TrainReport,
     User,
 )
@@ -36,7 +38,8 @@ from .plugin_host import PluginHost
 from .recommending import RecommendationPipeline
 from .serving import CatalogServing, FreshInteractions, ItemIndex, seen_index
 from .store import Store
-from .training import ModelLifecycle, TrainedCatalog
+from .retraining import BackgroundRetrainer
+from .training import ModelLifecycle, ServingModels, TrainedCatalog
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +76,26 @@ class InfoGap:
         self._model_infos: dict[str, list[ModelInfo]] = {}
         self._swap_lock = threading.Lock()
         self._train_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._decisions: dict[str, TrainingDecision] = self._store.last_decisions()
+        self._new_events: defaultdict[str, int] = defaultdict(int)
         self._writer = EventWriter(self._store, self._on_events_stored)
         for trained in self._lifecycle.load_serving():
             self._publish(trained, self._writer.committed_sequence)
+        self._retrainer = BackgroundRetrainer(self, settings.lifecycle)
 
     def close(self) -> None:
+        self._retrainer.stop()
         self._writer.close()
         self._store.close()
+
+    def catalogs_due_for_training(self, interval_elapsed: bool) -> list[str]:
+        """Catalogs with enough new events (or any, when the retrain interval has elapsed)."""
+        threshold = self.settings.lifecycle.retrain_after_events
+        return [
+            catalog
+            for catalog, count in list(self._new_events.items())
+            if count and (interval_elapsed or (threshold is not None and count >= threshold))
+        ]
 
     # -- feedback ----------------------------------------------------------------------------
 
@@ -89,6 +105,8 @@ class InfoGap:
         return self._writer.write(to_arrow(batch, now))
 
     def _on_events_stored(self, events: pa.Table, sequence: int) -> None:
+        for catalog, count in Counter(events.column("catalog").to_pylist()).items():
+            self._new_events[catalog] += count
         seen_types = pa.array(self._seen_types)
         marks_seen = pc.is_in(events.column("type"), value_set=seen_types)
         seen = events.filter(marks_seen)
@@ -180,14 +198,25 @@ class InfoGap:
 
     def train(self, catalog: str, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
         catalog = validation.catalog_name(catalog)
-        started = datetime.now(timezone.utc)
+        started = time.perf_counter()
         with self._train_locks[catalog]:
             # Events committed up to here are in the data the models are trained on.
             sequence = self._writer.committed_sequence
-            trained = self._lifecycle.train(catalog, progress)
-            self._publish(trained, sequence)
-        total = (datetime.now(timezone.utc) - started).total_seconds()
-        return TrainReport(tuple(trained.infos), total)
+            self._new_events[catalog] = 0
+            current = self._serving.get(catalog)
+            serving = (
+                ServingModels(current.version, current.items.item_ids, current.models)
+                if current
+                else None
+            )
+            trained, decision = self._lifecycle.train(
+                catalog, serving, self._attributes_of, progress
+            )
+            if decision.promoted:
+                self._publish(trained, sequence)
+            self._decisions[catalog] = decision
+        log.info("trained %s: %s", catalog, decision.reason)
+        return TrainReport(tuple(trained.infos), time.perf_counter() - started, decision)
 
     def _publish(self, trained: TrainedCatalog, sequence: int) -> None:
         """Builds the catalog's serving state from a training run and swaps it in."""
@@ -207,12 +236,13 @@ class InfoGap:
             self._model_infos[trained.catalog] = trained.infos
         fresh.prune(sequence)
 
-    def model_info(self, catalog: str) -> list[ModelInfo]:
+    def model_info(self, catalog: str) -> tuple[list[ModelInfo], TrainingDecision | None]:
+        """The serving models of a catalog and the decision of its latest training run."""
         catalog = validation.catalog_name(catalog)
         infos = self._model_infos.get(catalog)
         if not infos:
             raise NotFound(f"catalog {catalog!r} has no trained model")
-        return list(infos)
+        return list(infos), self._decisions.get(catalog)
 
     def plugins(self) -> list[PluginInfo]:
         return self._plugins.plugin_infos(self._registrations)

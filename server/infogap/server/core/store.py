@@ -18,7 +18,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from .domain import Behaviour, CatalogActivity, EventTypeCount, Item, ModelInfo, User
+from .domain import (
+    Behaviour,
+    CatalogActivity,
+    EventTypeCount,
+    Item,
+    ModelInfo,
+    TrainingDecision,
+    User,
+)
 from .migrations import migrate
 
 DATABASE_FILE = "infogap.duckdb"
@@ -293,16 +301,20 @@ class Store:
 
     # -- models ------------------------------------------------------------------------------
 
-    def record_models(self, infos: Sequence[ModelInfo], paths: Sequence[str]) -> None:
-        """Records trained models as the ones serving their (catalog, strategy), atomically."""
+    def record_training(
+        self, infos: Sequence[ModelInfo], paths: Sequence[str], decision: TrainingDecision
+    ) -> None:
+        """Records a training run's models and decision atomically; promoted models become the
+        ones serving their (catalog, strategy)."""
         with self.write_lock, self._transaction() as db:
             for info, path in zip(infos, paths):
+                if decision.promoted:
+                    db.execute(
+                        "UPDATE models SET serving = false WHERE catalog = ? AND strategy = ?",
+                        [info.catalog, info.strategy],
+                    )
                 db.execute(
-                    "UPDATE models SET serving = false WHERE catalog = ? AND strategy = ?",
-                    [info.catalog, info.strategy],
-                )
-                db.execute(
-                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         info.catalog,
                         info.strategy,
@@ -315,8 +327,36 @@ class Store:
                         json.dumps(dict(info.parameters)),
                         json.dumps(dict(info.metrics)),
                         path,
+                        decision.promoted,
                     ],
                 )
+            db.execute(
+                "INSERT INTO training_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    decision.catalog,
+                    decision.candidate_version,
+                    decision.promoted,
+                    decision.metric,
+                    decision.candidate_value,
+                    decision.serving_value,
+                    decision.serving_version,
+                    decision.tolerance,
+                    decision.reason,
+                    decision.decided_at,
+                ],
+            )
+
+    def last_decisions(self) -> dict[str, TrainingDecision]:
+        """The latest training decision of every catalog."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT * FROM training_runs QUALIFY row_number() OVER "
+                "(PARTITION BY catalog ORDER BY decided_at DESC, candidate_version DESC) = 1"
+            )
+            .fetchall()
+        )
+        return {row[0]: TrainingDecision(*row) for row in rows}
 
     def serving_models(self) -> list[tuple[ModelInfo, str]]:
         """Every serving model with its artifact path, by catalog then strategy."""

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from functools import partial
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..config import Settings
-from .domain import ModelInfo, TrainReport
+from .domain import ModelInfo, TrainingDecision
 from .errors import FailedPrecondition
+from .evaluation import VALIDATION_METRIC, ValidationSplit, evaluate, split_for_validation
 from .modeling import Aggregate, AggregateGuard, ModelTrainer, TrainedModel, TrainingContext
 from .store import Store
 from .training_data import load_training_data
@@ -39,22 +41,24 @@ def new_version(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
+@dataclass(frozen=True)
 class TrainedCatalog:
     """What one training run (or a load at start) produced for a catalog."""
 
-    def __init__(
-        self,
-        catalog: str,
-        version: str,
-        item_ids: np.ndarray,
-        models: list[TrainedModel],
-        infos: list[ModelInfo],
-    ) -> None:
-        self.catalog = catalog
-        self.version = version
-        self.item_ids = item_ids
-        self.models = models
-        self.infos = infos
+    catalog: str
+    version: str
+    item_ids: np.ndarray
+    models: list[TrainedModel]
+    infos: list[ModelInfo]
+
+
+@dataclass(frozen=True)
+class ServingModels:
+    """The models serving a catalog now, as the validation compares against them."""
+
+    version: str
+    item_ids: np.ndarray
+    models: Sequence[TrainedModel]
 
 
 class ModelLifecycle:
@@ -78,8 +82,15 @@ class ModelLifecycle:
             aggregate = guard.release(aggregate)
         return aggregate
 
-    def train(self, catalog: str, progress: Callable[[str], None] = lambda _: None) -> TrainedCatalog:
-        """Fits every registered strategy on the catalog's stored events and saves the models.
+    def train(
+        self,
+        catalog: str,
+        serving: ServingModels | None,
+        load_attributes: Callable[[str], Mapping[str, str]],
+        progress: Callable[[str], None] = lambda _: None,
+    ) -> tuple[TrainedCatalog, TrainingDecision]:
+        """Fits every registered strategy on the catalog's stored events, validates the result
+        against ``serving`` on held-out interactions, and records models and decision.
 
         :raises FailedPrecondition: when the catalog has no positive interactions.
         """
@@ -91,6 +102,15 @@ class ModelLifecycle:
             raise FailedPrecondition(
                 f"catalog {catalog!r} has no events that count as positive interactions; "
                 "record some events first"
+            )
+        lifecycle = self._settings.lifecycle
+        split = None
+        if lifecycle.validation_fraction > 0:
+            data, split = split_for_validation(
+                data,
+                lifecycle.validation_fraction,
+                lifecycle.validation_seed,
+                lifecycle.max_validation_users,
             )
         trained_at = datetime.now(timezone.utc).replace(tzinfo=None)
         version = new_version(trained_at)
@@ -124,11 +144,55 @@ class ModelLifecycle:
                         metrics=dict(model.metrics),
                     )
                 )
-            self._store.record_models(infos, [f"{catalog}/{version}/{i.strategy}" for i in infos])
+            trained = TrainedCatalog(catalog, version, data.item_ids, models, infos)
+            progress("validating")
+            decision = self._decide(trained, serving, split, load_attributes)
+            paths = [f"{catalog}/{version}/{i.strategy}" for i in infos]
+            self._store.record_training(infos, paths, decision)
         except BaseException:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise
-        return TrainedCatalog(catalog, version, data.item_ids, models, infos)
+        return trained, decision
+
+    def _decide(
+        self,
+        trained: TrainedCatalog,
+        serving: ServingModels | None,
+        split: ValidationSplit | None,
+        load_attributes: Callable[[str], Mapping[str, str]],
+    ) -> TrainingDecision:
+        tolerance = self._settings.lifecycle.promotion_tolerance
+        decided = partial(
+            TrainingDecision,
+            catalog=trained.catalog,
+            candidate_version=trained.version,
+            metric=VALIDATION_METRIC if split else "none",
+            serving_version=serving.version if serving else "",
+            tolerance=tolerance,
+            decided_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        )
+        if split is None:
+            return decided(
+                promoted=True, candidate_value=0.0, serving_value=None, reason="validation is off"
+            )
+        candidate = evaluate(trained.models, trained.item_ids, split, load_attributes)
+        if serving is None:
+            return decided(
+                promoted=True,
+                candidate_value=candidate,
+                serving_value=None,
+                reason="no model was serving",
+            )
+        current = evaluate(serving.models, serving.item_ids, split, load_attributes)
+        promoted = candidate >= current * (1 - tolerance)
+        comparison = "within" if promoted else "worse than"
+        return decided(
+            promoted=promoted,
+            candidate_value=candidate,
+            serving_value=current,
+            reason=f"{VALIDATION_METRIC} {candidate:.4f} vs serving {current:.4f}: "
+            f"{comparison} the {tolerance:.0%} tolerance",
+        )
 
     def load_serving(self) -> list[TrainedCatalog]:
         """The models marked serving in the store, read back from their files."""

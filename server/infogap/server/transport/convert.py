@@ -24,6 +24,7 @@ from ..core.domain import (
     Recommendation,
     RecommendationFilter,
     RecordResult,
+    TrainingDecision,
     User,
 )
 
@@ -126,6 +127,22 @@ def model_info(value: ModelInfo) -> admin_service_pb2.ModelInfo:
         event_count=value.event_count,
         parameters=dict(value.parameters),
         metrics=dict(value.metrics),
+    )
+
+
+def training_decision(value: TrainingDecision | None) -> admin_service_pb2.TrainingDecision | None:
+    if value is None:
+        return None
+    return admin_service_pb2.TrainingDecision(
+        candidate_version=value.candidate_version,
+        promoted=value.promoted,
+        metric=value.metric,
+        candidate_value=value.candidate_value,
+        serving_value=value.serving_value,
+        serving_version=value.serving_version,
+        tolerance=value.tolerance,
+        reason=value.reason,
+        decide_time=_timestamp(value.decided_at),
     )
 
 

@@ -125,14 +125,16 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         return admin_service_pb2.TrainResponse(
             models=[convert.model_info(m) for m in report.models],
             total_seconds=report.total_seconds,
+            decision=convert.training_decision(report.decision),
         )
 
     def GetModelInfo(
         self, request: admin_service_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetModelInfoResponse:
-        infos = self._core.model_info(request.catalog)
+        infos, decision = self._core.model_info(request.catalog)
         return admin_service_pb2.GetModelInfoResponse(
-            models=[convert.model_info(m) for m in infos]
+            models=[convert.model_info(m) for m in infos],
+            last_decision=convert.training_decision(decision),
         )
 
     def ListPlugins(

@@ -1,0 +1,53 @@
+"""Background retraining: on a schedule and/or after enough new events, per catalog."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..config import LifecycleSettings
+from .errors import InfoGapError
+
+if TYPE_CHECKING:
+    from .service import InfoGap
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_SECONDS = 1.0
+
+
+class BackgroundRetrainer:
+    """A daemon thread that retrains due catalogs; idle unless the lifecycle settings ask."""
+
+    def __init__(self, core: InfoGap, settings: LifecycleSettings) -> None:
+        self._core = core
+        self._settings = settings
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        if settings.retrain_interval_seconds or settings.retrain_after_events:
+            self._thread = threading.Thread(target=self._run, name="infogap-retrainer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        last_round = time.monotonic()
+        interval = self._settings.retrain_interval_seconds
+        while not self._stopping.wait(CHECK_EVERY_SECONDS):
+            interval_elapsed = interval is not None and time.monotonic() - last_round >= interval
+            if interval_elapsed:
+                last_round = time.monotonic()
+            for catalog in self._core.catalogs_due_for_training(interval_elapsed):
+                if self._stopping.is_set():
+                    return
+                try:
+                    self._core.train(catalog)
+                except InfoGapError as error:
+                    log.info("background training of %s skipped: %s", catalog, error.message)
+                except Exception:  # keep the thread alive; the error is a bug to look at
+                    log.exception("background training of %s failed", catalog)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
