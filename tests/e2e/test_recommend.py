@@ -135,3 +135,21 @@ def test_bad_requests_get_invalid_argument(trained_client):
 def test_untrained_catalog_is_a_failed_precondition(trained_client):
     with pytest.raises(FailedPreconditionError, match="Train"):
         trained_client.recommend("red-user-0", catalog="articles")
+
+
+def test_an_item_added_after_training_is_rankable_from_its_tags(trained_client):
+    trained_client.upsert_items(
+        [
+            {"item_id": "new-red-dress", "tags": ["red"], "attributes": {"colour": "red"}},
+            {"item_id": "new-blue-shirt", "tags": ["blue"], "attributes": {"colour": "blue"}},
+        ]
+    )
+    for user, first in (("red-user-4", "new-red-dress"), ("blue-user-4", "new-blue-shirt")):
+        ranked = trained_client.rank_items(user, ["new-blue-shirt", "new-red-dress"])
+        assert ranked.items[0].item_id == first and ranked.items[0].reason != "unknown item"
+    only_new = trained_client.recommend(
+        "red-user-4", count=1, exclude_item_ids=[f"red-item-{n}" for n in range(20)]
+    )
+    assert only_new.items[0].item_id == "new-red-dress"
+    similar = trained_client.similar_items("red-item-3", count=25)
+    assert "new-red-dress" in {i.item_id for i in similar.items}

@@ -120,6 +120,46 @@ class LightFMModel:
         # Same normalisation as training rows: feature weights sum to one.
         return self._attribute_vectors[rows].mean(axis=0)
 
+    def with_new_items(self, item_features: list[list[str]]) -> LightFMModel:
+        """Represents items upserted after training by their features' embeddings."""
+        vectors, biases = self.feature_representations(item_features)
+        return LightFMModel(
+            user_ids=self._user_ids,
+            user_vectors=self._user_vectors,
+            attribute_names=self._attribute_names,
+            attribute_vectors=self._attribute_vectors,
+            item_vectors=np.vstack([self._item_vectors, vectors]),
+            item_biases=np.concatenate([self._item_biases, biases]),
+            item_feature_names=self._item_feature_names,
+            item_feature_vectors=self._item_feature_vectors,
+            item_feature_biases=self._item_feature_biases,
+            user_attributes=self._user_attributes,
+            parameters=self.parameters,
+            metrics=self.metrics,
+        )
+
+    def replace_items(self, positions: np.ndarray, vectors: np.ndarray, biases: np.ndarray) -> None:
+        """Overwrites some items' representations; only while the model is being built."""
+        self._item_vectors[positions] = vectors
+        self._item_biases[positions] = biases
+        norms = np.linalg.norm(self._item_vectors, axis=1, keepdims=True)
+        self._item_unit_vectors = self._item_vectors / np.maximum(norms, 1e-12)
+        self._mean_item_vector = self._item_vectors.mean(axis=0)
+
+    def feature_representations(self, rows: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and biases of items known only by features: the mean of their known
+        features' embeddings; items with no known feature rank last (zero vector, low bias)."""
+        index = {name: i for i, name in enumerate(self._item_feature_names.tolist())}
+        vectors = np.zeros((len(rows), self._item_vectors.shape[1]), dtype=np.float32)
+        lowest = float(self._item_biases.min()) - 1.0 if len(self._item_biases) else -1.0
+        biases = np.full(len(rows), lowest, dtype=np.float32)
+        for row, names in enumerate(rows):
+            columns = [index[name] for name in names if name in index]
+            if columns:
+                vectors[row] = self._item_feature_vectors[columns].mean(axis=0)
+                biases[row] = self._item_feature_biases[columns].mean()
+        return vectors, biases
+
     def similar_items(self, item_index: int) -> np.ndarray:
         return self._item_unit_vectors @ self._item_unit_vectors[item_index]
 
@@ -161,7 +201,7 @@ class LightFMTrainer:
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
         s = self._settings
-        model = LightFM(
+        fm = LightFM(
             no_components=s.no_components,
             loss=s.loss,
             learning_rate=s.learning_rate,
@@ -178,7 +218,7 @@ class LightFMTrainer:
             shape=interactions.shape,
         )
         started = time.perf_counter()
-        model.fit(
+        fm.fit(
             positives,
             user_features=user_features,
             item_features=item_features,
@@ -187,36 +227,24 @@ class LightFMTrainer:
             num_threads=s.num_threads,
         )
         fit_seconds = time.perf_counter() - started
-        _, user_vectors = model.get_user_representations(user_features)
-        item_biases, item_vectors = model.get_item_representations(item_features)
+        _, user_vectors = fm.get_user_representations(user_features)
+        item_biases, item_vectors = fm.get_item_representations(item_features)
         user_count = len(data.user_ids)
         item_count = len(data.item_ids)
         # Feature rows after the identity block: how items are represented from tags/attributes.
-        feature_vectors = model.item_embeddings[item_count:]
-        feature_biases = model.item_biases[item_count:]
-        # An item without interactions has an untrained identity embedding (random noise), so
-        # it is represented by its features alone, or ranked last if it has none.
-        untrained = np.flatnonzero(np.bincount(interactions.col, minlength=item_count) == 0)
-        matrix = data.item_features.matrix
-        for position in untrained:
-            columns = matrix.indices[matrix.indptr[position] : matrix.indptr[position + 1]]
-            if len(columns):
-                item_vectors[position] = feature_vectors[columns].mean(axis=0)
-                item_biases[position] = feature_biases[columns].mean()
-            else:
-                item_vectors[position] = 0.0
-                item_biases[position] = item_biases.min() - 1.0
+        feature_vectors = fm.item_embeddings[item_count:]
+        feature_biases = fm.item_biases[item_count:]
         parameters = {
             key: str(value)
             for key, value in s.model_dump().items()
             if key not in {"user_attributes", "item_attributes"}
         }
-        return LightFMModel(
+        trained = LightFMModel(
             user_ids=data.user_ids,
             user_vectors=user_vectors,
             attribute_names=np.array(data.user_features.names, dtype=object),
             # Rows after the identity block are the attribute features' own embeddings.
-            attribute_vectors=model.user_embeddings[user_count:],
+            attribute_vectors=fm.user_embeddings[user_count:],
             item_vectors=item_vectors,
             item_biases=item_biases,
             item_feature_names=np.array(data.item_features.names, dtype=object),
@@ -226,6 +254,18 @@ class LightFMTrainer:
             parameters=parameters,
             metrics={"fit_seconds": fit_seconds},
         )
+        # An item without interactions has an untrained identity embedding (random noise), so
+        # it is represented by its features alone, like an item added after training.
+        untrained = np.flatnonzero(np.bincount(interactions.col, minlength=item_count) == 0)
+        if len(untrained):
+            names = data.item_features.names
+            matrix = data.item_features.matrix
+            rows = [
+                [names[c] for c in matrix.indices[matrix.indptr[p] : matrix.indptr[p + 1]]]
+                for p in untrained
+            ]
+            trained.replace_items(untrained, *trained.feature_representations(rows))
+        return trained
 
     def load(self, directory: Path, item_ids: np.ndarray) -> TrainedModel:
         meta = json.loads((directory / META_FILE).read_text())

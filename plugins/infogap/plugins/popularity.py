@@ -49,6 +49,11 @@ class PopularityModel:
     def similar_items(self, item_index: int) -> None:
         return None
 
+    def with_new_items(self, item_features: list[list[str]]) -> PopularityModel:
+        # A new item has no popularity yet.
+        scores = np.concatenate([self._scores, np.zeros(len(item_features), dtype=np.float32)])
+        return PopularityModel(scores, self.catalog, self.user_count)
+
     def save(self, directory: Path) -> None:
         np.savez(directory / "popularity.npz", scores=self._scores)
         meta = {"catalog": self.catalog, "user_count": self.user_count}

@@ -158,6 +158,48 @@ class TrainedModel(Protocol):
 
 
 @runtime_checkable
+class ExtensibleModel(Protocol):
+    """Optional for a ``TrainedModel``: take in items upserted after training, without
+    retraining. Models without it rank such items last until the next training."""
+
+    def with_new_items(self, item_features: list[list[str]]) -> TrainedModel:
+        """A copy of the model whose index space has the new items appended, in order.
+
+        :param item_features: for each new item, its feature names (``item_feature_names``).
+        """
+
+
+class PaddedModel:
+    """Wraps a model that cannot take in new items: they score just below its lowest score."""
+
+    def __init__(self, model: TrainedModel, base_item_count: int, new_item_count: int) -> None:
+        self._model = model
+        self._base_item_count = base_item_count
+        self._padding = new_item_count
+        self.strategy = model.strategy
+        self.parameters = model.parameters
+        self.metrics = model.metrics
+        self.user_count = model.user_count
+
+    def _pad(self, scores: np.ndarray) -> np.ndarray:
+        floor = float(scores.min()) - 1.0 if len(scores) else 0.0
+        return np.concatenate([scores, np.full(self._padding, floor, dtype=scores.dtype)])
+
+    def score_user(self, user: UserQuery) -> ScoreResult | None:
+        result = self._model.score_user(user)
+        return None if result is None else ScoreResult(self._pad(result.scores), result.reason)
+
+    def similar_items(self, item_index: int) -> np.ndarray | None:
+        if item_index >= self._base_item_count:
+            return None
+        similarities = self._model.similar_items(item_index)
+        return None if similarities is None else self._pad(similarities)
+
+    def save(self, directory: Path) -> None:
+        self._model.save(directory)
+
+
+@runtime_checkable
 class ModelTrainer(Protocol):
     """A recommendation strategy, registered through ``infogap_register_models``."""
 

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
@@ -130,7 +131,7 @@ class InfoGap:
                 serving = self._serving.get(catalog)
                 if serving is not None:
                     self._serving[catalog] = serving.with_items(
-                        ItemIndex.build(serving.items.item_ids, self._store.catalog_items(catalog))
+                        self._item_index(serving.items.item_ids, catalog)
                     )
         return count
 
@@ -223,18 +224,30 @@ class InfoGap:
         fresh = self._fresh[trained.catalog]
         users, items = self._store.seen_pairs(trained.catalog, self._seen_types)
         with self._swap_lock:
-            item_index = ItemIndex.build(trained.item_ids, self._store.catalog_items(trained.catalog))
-            self._serving[trained.catalog] = CatalogServing(
+            trained_items = self._item_index(trained.item_ids, trained.catalog, include_new=False)
+            serving = CatalogServing(
                 catalog=trained.catalog,
                 version=trained.version,
                 models=tuple(trained.models),
-                items=item_index,
-                seen=seen_index(users, items, item_index.positions),
+                items=trained_items,
+                seen=seen_index(users, items, trained_items.positions),
                 seen_sequence=sequence,
                 fresh=fresh,
             )
+            # Items upserted while the models were training are taken in at once.
+            self._serving[trained.catalog] = serving.with_items(
+                self._item_index(trained.item_ids, trained.catalog)
+            )
             self._model_infos[trained.catalog] = trained.infos
         fresh.prune(sequence)
+
+    def _item_index(self, item_ids: np.ndarray, catalog: str, include_new: bool = True) -> ItemIndex:
+        return ItemIndex.build(
+            item_ids,
+            self._store.catalog_items(catalog),
+            self.settings.lightfm.item_attributes,
+            include_new,
+        )
 
     def model_info(self, catalog: str) -> tuple[list[ModelInfo], TrainingDecision | None]:
         """The serving models of a catalog and the decision of its latest training run."""

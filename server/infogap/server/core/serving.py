@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .domain import RecommendationFilter
-from .modeling import TrainedModel
+from .modeling import ExtensibleModel, PaddedModel, TrainedModel, item_feature_names
 from .store import CatalogItems
 
 
@@ -27,25 +27,43 @@ class ItemIndex:
     active: np.ndarray  # bool
     tag_positions: dict[str, np.ndarray]
     item_tags: list[tuple[str, ...]]
+    features: list[list[str]]  # feature names per item, for models taking in new items
 
     def tags_of(self, item_id: str) -> tuple[str, ...]:
         position = self.positions.get(item_id)
         return () if position is None else self.item_tags[position]
 
     @classmethod
-    def build(cls, item_ids: np.ndarray, catalog_items: CatalogItems) -> ItemIndex:
+    def build(
+        cls,
+        item_ids: np.ndarray,
+        catalog_items: CatalogItems,
+        feature_attributes: list[str] | None = None,
+        include_new: bool = True,
+    ) -> ItemIndex:
+        """The index of ``item_ids`` (a training run's index space), followed by the items of
+        ``catalog_items`` upserted since unless ``include_new`` is false."""
+        known = set(item_ids.tolist())
+        added = [i for i in catalog_items.item_ids.tolist() if i not in known]
+        if added and include_new:
+            item_ids = np.concatenate([item_ids, np.array(added, dtype=object)])
         positions = {item_id: i for i, item_id in enumerate(item_ids.tolist())}
         active = np.ones(len(item_ids), dtype=bool)  # items known only from events are active
         tag_lists: defaultdict[str, list[int]] = defaultdict(list)
         item_tags: list[tuple[str, ...]] = [()] * len(item_ids)
-        for item_id, tags, is_active in zip(
-            catalog_items.item_ids.tolist(), catalog_items.tags, catalog_items.active.tolist()
+        features: list[list[str]] = [[] for _ in range(len(item_ids))]
+        for item_id, tags, attributes, is_active in zip(
+            catalog_items.item_ids.tolist(),
+            catalog_items.tags,
+            catalog_items.attributes,
+            catalog_items.active.tolist(),
         ):
             position = positions.get(item_id)
-            if position is None:  # upserted after the model was trained: not scorable yet
+            if position is None:
                 continue
             active[position] = is_active
             item_tags[position] = tuple(tags)
+            features[position] = item_feature_names(tags, attributes, feature_attributes)
             for tag in tags:
                 tag_lists[tag].append(position)
         return cls(
@@ -54,6 +72,7 @@ class ItemIndex:
             active=active,
             tag_positions={tag: np.array(p, dtype=np.int64) for tag, p in tag_lists.items()},
             item_tags=item_tags,
+            features=features,
         )
 
     def eligible(self, item_filter: RecommendationFilter) -> np.ndarray:
@@ -133,7 +152,20 @@ class CatalogServing:
         return np.concatenate([base, recent]) if len(recent) else base
 
     def with_items(self, items: ItemIndex) -> CatalogServing:
-        return replace(self, items=items)
+        """The same models over ``items``; items beyond the current index are taken in by each
+        model that can (``ExtensibleModel``) and padded to rank last by the others."""
+        base_count = len(self.items.item_ids)
+        new_count = len(items.item_ids) - base_count
+        if new_count == 0:
+            return replace(self, items=items)
+        new_features = items.features[base_count:]
+        models = tuple(
+            model.with_new_items(new_features)
+            if isinstance(model, ExtensibleModel)
+            else PaddedModel(model, base_count, new_count)
+            for model in self.models
+        )
+        return replace(self, items=items, models=models)
 
 
 def seen_index(
