@@ -153,3 +153,25 @@ def test_an_item_added_after_training_is_rankable_from_its_tags(trained_client):
     assert only_new.items[0].item_id == "new-red-dress"
     similar = trained_client.similar_items("red-item-3", count=25)
     assert "new-red-dress" in {i.item_id for i in similar.items}
+
+
+def test_popularity_within_the_segment_for_new_users_with_attributes(start_server, tastes):
+    from infogap.client import Client
+
+    from ..conftest import load
+
+    server = start_server(plugins={"disabled": ["lightfm"]})
+    with Client(server.address) as client:
+        load(client, tastes)
+        client.train()
+        client.upsert_users(
+            [
+                {"user_id": "new-red", "attributes": {"segment": "red"}},
+                {"user_id": "new-green", "attributes": {"segment": "green"}},  # too few users
+            ]
+        )
+        red = client.recommend("new-red", count=5)
+        assert red.strategy == "popularity" and colours(red) == {"red"}
+        assert red.items[0].reason == "popular with customers like you (segment=red)"
+        green = client.recommend("new-green", count=5)
+        assert green.items[0].reason == "popular in default"

@@ -98,6 +98,17 @@ class ServingSettings(BaseModel):
     )
 
 
+class PopularitySettings(BaseModel):
+    """The cold-start popularity model."""
+
+    min_segment_users: int = Field(
+        default=20,
+        ge=1,
+        description="A user attribute value (e.g. occupation=student) shared by at least this many "
+        "users gets its own popularity list, served to new users who have that value.",
+    )
+
+
 class LifecycleSettings(BaseModel):
     """When models are retrained and when a new one may replace the serving one."""
 
@@ -170,6 +181,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     lightfm: LightFMSettings = Field(default_factory=LightFMSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    popularity: PopularitySettings = Field(default_factory=PopularitySettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options of third-party plugins, by plugin name."
     )

@@ -1,0 +1,134 @@
+"""Recommend throughput and latency: InfoGap against the bare-server ceiling, on MovieLens 100K.
+
+InfoGap is loaded the way a CRM would load it (through the SDK, as ``make demo`` does), trained,
+and then serves while a bare server (``bench.bare_server``) scores with the arrays InfoGap saved.
+Both are driven by the same load generator, in alternating rounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from infogap.client import Client
+from infogap.server import cli
+from infogap.server.core.domain import DEFAULT_CATALOG
+from infogap.server.core.training import MODELS_DIR
+from infogap.server.demo import AGE_BANDS
+
+from .load import RECOMMEND_COUNT, run_load_generator
+from .servers import bare_server, infogap_server
+
+CONCURRENCY = 16
+PERSONALIZED_STRATEGY = "lightfm"
+SANITY_USER = "1"
+
+
+@contextlib.contextmanager
+def _quiet_cli() -> Iterator[None]:
+    """The CLI's import functions draw progress bars; the benchmark prints its own lines."""
+    was_quiet, cli.console.quiet = cli.console.quiet, True
+    try:
+        yield
+    finally:
+        cli.console.quiet = was_quiet
+
+
+def _timed(step: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def load_movielens(address: str, dataset: Path) -> dict[str, float]:
+    """Users (age banded, gender, occupation), items (genres as tags) and ratings, through the
+    SDK with the demo's column mapping; returns the wall seconds of each import."""
+    with _quiet_cli():
+        return {
+            "users_seconds": _timed(lambda: cli.import_users(
+                dataset / "users.csv", target=address, attributes="age,gender,occupation",
+                bins=[AGE_BANDS],
+            )),
+            "items_seconds": _timed(lambda: cli.import_items(
+                dataset / "items.csv", target=address, tags_column="genres", attributes="year"
+            )),
+            "events_seconds": _timed(lambda: cli.import_events(
+                dataset / "events.csv", target=address, event_type="rating",
+                value_column="rating", time_column="timestamp",
+            )),
+        }
+
+
+def train(client: Client) -> dict[str, Any]:
+    response = client.train()
+    return {
+        "total_seconds": response.total_seconds,
+        "models": [
+            {
+                "strategy": model.strategy,
+                "training_seconds": model.training_seconds,
+                "users": model.user_count,
+                "items": model.item_count,
+                "events": model.event_count,
+            }
+            for model in response.models
+        ],
+    }
+
+
+def serving_version(client: Client) -> str:
+    """The version of the personalized model now serving (what the bare server must load)."""
+    for model in client.model_info().models:
+        if model.strategy == PERSONALIZED_STRATEGY:
+            return model.version
+    raise RuntimeError(f"no {PERSONALIZED_STRATEGY} model is serving after training")
+
+
+def _check_answers(address: str) -> None:
+    """Both servers must answer a full list before they are timed."""
+    with Client(address) as client:
+        items = client.recommend(SANITY_USER, count=RECOMMEND_COUNT).items
+    if len(items) != RECOMMEND_COUNT:
+        raise RuntimeError(f"{address} answered {len(items)} items instead of {RECOMMEND_COUNT}")
+
+
+def benchmark_serving(
+    dataset: Path, work_dir: Path, rounds: int, requests: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    data_dir = work_dir / "serving-data"
+    with infogap_server(data_dir, work_dir) as infogap_address:
+        progress("loading MovieLens 100K into InfoGap through the SDK")
+        imports = load_movielens(infogap_address, dataset)
+        progress("training")
+        with Client(infogap_address) as client:
+            training = train(client)
+            version = serving_version(client)
+        version_dir = data_dir / MODELS_DIR / DEFAULT_CATALOG / version
+        with bare_server(version_dir, work_dir) as bare_address:
+            for address in (infogap_address, bare_address):
+                _check_answers(address)
+            progress(f"Recommend: {rounds} rounds of {requests:,} requests per server")
+            recommend = run_load_generator(
+                "recommend",
+                "--target", f"infogap={infogap_address}",
+                "--target", f"bare={bare_address}",
+                "--dataset", str(dataset),
+                "--concurrency", str(CONCURRENCY),
+                "--requests", str(requests),
+                "--rounds", str(rounds),
+                "--warmup", str(min(requests, 500)),
+            )
+    # Rounds alternate between the servers, so round i of each ran under similar noise: the
+    # median of the per-round ratios is steadier than the ratio of the medians.
+    share = statistics.median(
+        ours["calls_per_second"] / ceiling["calls_per_second"]
+        for ours, ceiling in zip(recommend["infogap"]["rounds"], recommend["bare"]["rounds"])
+    )
+    return {
+        "import": imports,
+        "train": training,
+        "recommend": {**recommend, "concurrency": CONCURRENCY, "infogap_share_of_ceiling": share},
+    }
