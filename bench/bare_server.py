@@ -12,6 +12,7 @@ import logging
 import signal
 import uuid
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -27,15 +28,39 @@ DEFAULT_COUNT = 10
 REASON = "matches your activity"
 
 
-class BareRecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
-    def __init__(self, version_dir: Path) -> None:
-        self._version = version_dir.name
-        self._item_ids = np.load(version_dir / ITEMS_FILE, allow_pickle=False).tolist()
+@dataclass(frozen=True)
+class ModelArrays:
+    """What the bare server scores with, read from one of InfoGap's model versions."""
+
+    version: str
+    item_ids: list[str]
+    user_ids: list[str]  # the users the model knows, row by row
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+    item_biases: np.ndarray
+
+    @classmethod
+    def load(cls, version_dir: Path) -> ModelArrays:
+        """``version_dir`` is ``<data dir>/models/<catalog>/<version>``."""
         with np.load(version_dir / STRATEGY / ARRAYS_FILE, allow_pickle=False) as arrays:
-            self._user_rows = {u: row for row, u in enumerate(arrays["user_ids"].tolist())}
-            self._user_vectors = arrays["user_vectors"].astype(np.float32)
-            self._item_vectors = arrays["item_vectors"].astype(np.float32)
-            self._item_biases = arrays["item_biases"].astype(np.float32)
+            return cls(
+                version=version_dir.name,
+                item_ids=np.load(version_dir / ITEMS_FILE, allow_pickle=False).tolist(),
+                user_ids=arrays["user_ids"].tolist(),
+                user_vectors=arrays["user_vectors"].astype(np.float32),
+                item_vectors=arrays["item_vectors"].astype(np.float32),
+                item_biases=arrays["item_biases"].astype(np.float32),
+            )
+
+
+class BareRecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
+    def __init__(self, model: ModelArrays) -> None:
+        self._version = model.version
+        self._item_ids = model.item_ids
+        self._user_rows = {user_id: row for row, user_id in enumerate(model.user_ids)}
+        self._user_vectors = model.user_vectors
+        self._item_vectors = model.item_vectors
+        self._item_biases = model.item_biases
 
     def Recommend(
         self, request: recommend_service_pb2.RecommendRequest, context: grpc.ServicerContext
@@ -72,7 +97,7 @@ def main() -> None:
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
     recommend_service_pb2_grpc.add_RecommendServiceServicer_to_server(
-        BareRecommendServicer(args.model_dir), server
+        BareRecommendServicer(ModelArrays.load(args.model_dir)), server
     )
     # Health only so that the benchmark can wait for it like for InfoGap; off the request path.
     health_servicer = health.HealthServicer()

@@ -50,16 +50,6 @@ CASES = (
 BASELINE_CASE = CASES[-1]
 
 
-def round_events(
-    case: IngestCase, round_index: int, users: list[str], items: list[str]
-) -> workload.SyntheticEvents:
-    """The events the load generator sends in one round (0 is the warm-up) of ``case``."""
-    calls = case.warmup_calls if round_index == 0 else case.calls
-    return workload.synthetic_events(
-        calls * case.batch_size, case.seed * 1000 + round_index, users, items
-    )
-
-
 def benchmark_case(
     case: IngestCase, dataset: Path, work_dir: Path, rounds: int
 ) -> dict[str, Any]:
@@ -133,8 +123,11 @@ def _insert_in_commits(db: duckdb.DuckDBPyConnection, rows: pa.Table) -> float:
 def raw_duckdb_baseline(dataset: Path, work_dir: Path, rounds: int) -> dict[str, Any]:
     """Inserts the rows of ``BASELINE_CASE`` (warm-up first, untimed) into a fresh DuckDB file."""
     users, items = workload.user_ids(dataset), workload.item_ids(dataset)
+    case = BASELINE_CASE
+    calls = [case.warmup_calls] + [case.calls] * rounds
     tables = [
-        as_stored_rows(round_events(BASELINE_CASE, i, users, items)) for i in range(rounds + 1)
+        as_stored_rows(workload.round_events(case.seed, i, n * case.batch_size, users, items))
+        for i, n in enumerate(calls)
     ]
     with duckdb.connect(str(work_dir / "baseline.duckdb")) as db:
         db.execute(_CREATE_EVENTS)

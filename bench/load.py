@@ -2,7 +2,7 @@
 its own and printing its figures as JSON on stdout.
 
     python -m bench.load recommend --target infogap=127.0.0.1:5001 --target bare=127.0.0.1:5002 \\
-        --dataset DIR --concurrency 16 --requests 3000 --rounds 5
+        --dataset DIR --users USERS.txt --concurrency 16 --requests 3000 --rounds 5
     python -m bench.load record --target ingest=127.0.0.1:5003 --dataset DIR \\
         --batch-size 500 --concurrency 8 --requests 200 --rounds 3 --seed 7
 
@@ -128,7 +128,7 @@ async def benchmark_recommend(args: argparse.Namespace) -> dict[str, Any]:
     """Rounds alternate between the targets (and their order flips every round), so a noisy
     neighbour on the machine weighs on every target alike."""
     targets = parse_targets(args.target)
-    users = workload.user_ids(args.dataset)
+    users = args.users.read_text().split() if args.users else workload.user_ids(args.dataset)
     rng = random.Random(args.seed)
     channels = {name: grpc.aio.insecure_channel(address) for name, address in targets.items()}
     try:
@@ -188,13 +188,12 @@ async def benchmark_record(args: argparse.Namespace) -> dict[str, Any]:
     (address,) = parse_targets(args.target).values()
     users = workload.user_ids(args.dataset)
     items = workload.item_ids(args.dataset)
-    per_round = [args.warmup] + [args.requests] * args.rounds
+    calls = [args.warmup] + [args.requests] * args.rounds
     batches = [
         record_requests(
-            workload.synthetic_events(calls * args.batch_size, args.seed * 1000 + i, users, items),
-            args.batch_size,
+            workload.round_events(args.seed, i, n * args.batch_size, users, items), args.batch_size
         )
-        for i, calls in enumerate(per_round)
+        for i, n in enumerate(calls)
     ]
     not_stored = 0
     async with grpc.aio.insecure_channel(address) as channel:
@@ -240,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("command", choices=["recommend", "record"])
     parser.add_argument("--target", action="append", required=True, help="name=host:port")
     parser.add_argument("--dataset", type=Path, required=True, help="MovieLens CSV folder")
+    parser.add_argument(
+        "--users", type=Path, help="Recommend: file of user ids, one a line (default: dataset's)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="calls in flight")
     parser.add_argument("--requests", type=int, default=3000, help="calls per round")
     parser.add_argument("--rounds", type=int, default=5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -64,6 +65,11 @@ class MovieLens:
     @property
     def item_count(self) -> int:
         return len(self.item_ids)
+
+    @cached_property
+    def item_position(self) -> dict[str, int]:
+        """Dense index of each item id."""
+        return {item_id: i for i, item_id in enumerate(self.item_ids)}
 
     def user_entities(self, *, with_attributes: bool) -> list[dict]:
         return [

@@ -19,6 +19,7 @@ from infogap.server.core.domain import DEFAULT_CATALOG
 from infogap.server.core.training import MODELS_DIR
 from infogap.server.demo import AGE_BANDS
 
+from .bare_server import ModelArrays
 from .load import RECOMMEND_COUNT, run_load_generator
 from .servers import bare_server, infogap_server
 
@@ -107,6 +108,10 @@ def benchmark_serving(
             training = train(client)
             version = serving_version(client)
         version_dir = data_dir / MODELS_DIR / DEFAULT_CATALOG / version
+        # Requests go to users the model knows (MovieLens has one without any positive rating),
+        # which the bare server can score too.
+        users_file = work_dir / "known-users.txt"
+        users_file.write_text("\n".join(ModelArrays.load(version_dir).user_ids))
         with bare_server(version_dir, work_dir) as bare_address:
             for address in (infogap_address, bare_address):
                 _check_answers(address)
@@ -116,6 +121,7 @@ def benchmark_serving(
                 "--target", f"infogap={infogap_address}",
                 "--target", f"bare={bare_address}",
                 "--dataset", str(dataset),
+                "--users", str(users_file),
                 "--concurrency", str(CONCURRENCY),
                 "--requests", str(requests),
                 "--rounds", str(rounds),

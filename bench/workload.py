@@ -58,3 +58,11 @@ def synthetic_events(
         values=[float(rng.randint(1, 100)) for _ in range(count)],
         times=[EVENT_TIME_END - rng.randrange(EVENT_TIME_SPAN) for _ in range(count)],
     )
+
+
+def round_events(
+    seed: int, round_index: int, count: int, users: list[str], items: list[str]
+) -> SyntheticEvents:
+    """The events of one round of a benchmark run (round 0 being its warm-up); runs with distinct
+    seeds never share an event id."""
+    return synthetic_events(count, seed * 1000 + round_index, users, items)

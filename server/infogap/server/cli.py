@@ -212,6 +212,63 @@ def recommend(
 
 
 @app.command()
+def tune(
+    data_dir: Annotated[Path, typer.Option(help="Data directory of a stopped server.")],
+    config: Annotated[Optional[Path], typer.Option(help="TOML config file.")] = None,
+    catalog: Catalog = "default",
+    trials: Annotated[int, typer.Option(help="Parameter sets to try besides the current.")] = 12,
+    validation_fraction: float = 0.2,
+    seed: int = 42,
+) -> None:
+    """Search LightFM hyper-parameters on a validation split of the stored events."""
+    from infogap.plugins.lightfm_tuning import SEARCH_SPACE
+    from infogap.plugins.lightfm_tuning import tune as run_tuning
+
+    from .core.evaluation import split_for_validation
+    from .core.modeling import TrainingContext
+    from .core.store import Store
+    from .core.training_data import load_training_data
+
+    settings = load_settings(config, data_dir=data_dir)
+    store = Store(data_dir)
+    try:
+        data = load_training_data(store, catalog, settings.event_types, settings.lightfm)
+        train_part, split = split_for_validation(
+            data, validation_fraction, seed, settings.lifecycle.max_validation_users
+        )
+        context = TrainingContext(catalog, settings, lambda aggregate: aggregate)
+        attributes = store.user_attributes(split.user_ids)
+        columns = list(SEARCH_SPACE)
+        table = Table("ndcg@10", "fit s", *columns, title=f"LightFM on {catalog!r}")
+        with console.status("tuning...") as status:
+            def report(trial):  # noqa: ANN001, ANN202
+                status.update(f"last: ndcg@10 {trial.ndcg_at_10:.4f} with {trial.parameters}")
+
+            results = run_tuning(
+                train_part,
+                split,
+                settings.lightfm,
+                context,
+                lambda user_id: attributes.get(user_id, {}),
+                trials,
+                seed,
+                report,
+            )
+    finally:
+        store.close()
+    for trial in results:
+        table.add_row(
+            f"{trial.ndcg_at_10:.4f}",
+            f"{trial.fit_seconds:.1f}",
+            *(str(trial.parameters[c]) for c in columns),
+        )
+    console.print(table)
+    best = results[0].parameters
+    lines = ["[lightfm]"] + [f"{key} = {value!r}".replace("'", '"') for key, value in best.items()]
+    console.print("Best, as config:\n" + "\n".join(lines), markup=False, highlight=False)
+
+
+@app.command()
 def demo(
     dataset: Annotated[Path, typer.Option(help="Folder with MovieLens events/items/users.csv.")],
     data_dir: Annotated[

@@ -138,14 +138,19 @@ class LifecycleSettings(BaseModel):
 
 
 class LightFMSettings(BaseModel):
-    """Hyper-parameters of the LightFM hybrid model."""
+    """Hyper-parameters of the LightFM hybrid model.
 
-    no_components: int = Field(default=48, ge=1)
+    The defaults are the best of ``infogap tune --trials 14`` on MovieLens 100K with user
+    attributes and genres as features (NDCG@10 0.270 on a 20% validation split; the previous
+    guess, 48 components at learning rate 0.05 for 30 epochs, scored 0.246).
+    """
+
+    no_components: int = Field(default=32, ge=1)
     loss: str = Field(default="warp")
-    learning_rate: float = Field(default=0.05, gt=0)
-    epochs: int = Field(default=30, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0)
+    epochs: int = Field(default=50, ge=1)
     item_alpha: float = Field(default=1e-6, ge=0)
-    user_alpha: float = Field(default=1e-6, ge=0)
+    user_alpha: float = Field(default=1e-5, ge=0)
     max_sampled: int = Field(default=10, ge=1)
     num_threads: int = Field(default=2, ge=1)
     random_state: int | None = Field(default=42, description="Fixed seed; None for a random one.")

@@ -1,0 +1,68 @@
+"""``python -m bench --dataset DIR``: runs the benchmarks and prints a summary (see bench/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import report
+from .ingestion import benchmark_ingestion
+from .servers import GRPC_WORKERS
+from .serving import benchmark_serving
+
+DEFAULT_RECOMMEND_ROUNDS = 5
+DEFAULT_INGEST_ROUNDS = 3
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--dataset", type=Path, required=True,
+        help="MovieLens 100K folder (events.csv, items.csv, users.csv)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None,
+        help=f"timed rounds per figure (default: {DEFAULT_RECOMMEND_ROUNDS} for Recommend, "
+        f"{DEFAULT_INGEST_ROUNDS} for ingestion)",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=3000, help="Recommend requests per round and server"
+    )
+    parser.add_argument("--only", choices=["recommend", "ingest", "all"], default="all")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.perf_counter()
+    results: dict = {"machine": {"cpus": os.cpu_count(), "grpc_workers": GRPC_WORKERS}}
+    with tempfile.TemporaryDirectory(prefix="infogap-bench-") as scratch:
+        work_dir = Path(scratch)
+        if args.only in ("recommend", "all"):
+            results["serving"] = benchmark_serving(
+                args.dataset, work_dir, args.rounds or DEFAULT_RECOMMEND_ROUNDS, args.requests,
+                progress,
+            )
+        if args.only in ("ingest", "all"):
+            results["ingestion"] = benchmark_ingestion(
+                args.dataset, work_dir, args.rounds or DEFAULT_INGEST_ROUNDS, progress
+            )
+    results["seconds"] = time.perf_counter() - started
+    print(report.summary(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The plain-text summary printed at the end of ``make bench``."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+RECOMMEND_TARGET_SHARE = 0.80
+INGEST_TARGET_EVENTS_PER_SECOND = 100_000
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns right-aligned except the first, two spaces apart."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(row[0]).ljust(widths[0])]
+        cells += [str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def _verdict(value: float, target: float) -> str:
+    return "meets target" if value >= target else "BELOW target"
+
+
+def _recommend_section(serving: dict[str, Any]) -> list[str]:
+    recommend = serving["recommend"]
+    infogap = recommend["infogap"]["median"]
+    rows = []
+    for label, name in (("bare gRPC server (ceiling)", "bare"), ("InfoGap", "infogap")):
+        median = recommend[name]["median"]
+        rows.append([
+            label,
+            f"{median['calls_per_second']:,.0f}",
+            f"{median['p50_ms']:.2f}",
+            f"{median['p99_ms']:.2f}",
+            str(sum(r["errors"] for r in recommend[name]["rounds"])),
+        ])
+    rounds = recommend["infogap"]["rounds"]
+    share = recommend["infogap_share_of_ceiling"]
+    return [
+        f"Recommend, MovieLens 100K, {recommend['concurrency']} in flight, "
+        f"{len(rounds)} rounds of {infogap['calls']:,} requests (median round)",
+        *table(["server", "req/s", "p50 ms", "p99 ms", "errors"], rows),
+        f"  InfoGap = {share:.0%} of the ceiling (median of per-round ratios; target >= "
+        f"{RECOMMEND_TARGET_SHARE:.0%}: {_verdict(share, RECOMMEND_TARGET_SHARE)})",
+    ]
+
+
+def _ingest_section(ingestion: dict[str, Any]) -> list[str]:
+    raw = ingestion["raw_duckdb"]
+    rows = []
+    for case in ingestion["cases"]:
+        median = case["median"]
+        rows.append([
+            f"{case['batch_size']} x {case['concurrency']}",
+            f"{median['units_per_second']:,.0f}",
+            f"{median['calls_per_second']:,.0f}",
+            f"{median['p50_ms']:.2f}",
+            f"{median['p99_ms']:.2f}",
+            f"{case['ratio_to_raw_duckdb']:.2f}",
+        ])
+    rows.append([
+        f"raw DuckDB, {raw['rows_per_commit']} per commit",
+        f"{raw['events_per_second']:,.0f}", "", "", "", "1.00",
+    ])
+    best = max(
+        (c for c in ingestion["cases"] if c["batch_size"] >= 500),
+        key=lambda c: c["median"]["units_per_second"],
+    )
+    best_rate = best["median"]["units_per_second"]
+    lost = sum(c["events_not_stored"] for c in ingestion["cases"])
+    errors = sum(r["errors"] for c in ingestion["cases"] for r in c["rounds"])
+    return [
+        "RecordEvents, durable (acked after the DuckDB commit), median of "
+        f"{len(ingestion['cases'][0]['rounds'])} rounds",
+        *table(
+            ["batch x in flight", "events/s", "calls/s", "p50 ms", "p99 ms", "x raw DuckDB"], rows
+        ),
+        f"  best at batch 500: {best_rate:,.0f} events/s ({best['concurrency']} in flight; target "
+        f">= {INGEST_TARGET_EVENTS_PER_SECOND:,}: "
+        f"{_verdict(best_rate, INGEST_TARGET_EVENTS_PER_SECOND)})",
+        f"  failed calls: {errors}; acknowledged events not stored: {lost}",
+    ]
+
+
+def _train_section(serving: dict[str, Any]) -> list[str]:
+    training, imports = serving["train"], serving["import"]
+    rows = [
+        [m["strategy"], f"{m['training_seconds']:.2f}", f"{m['users']:,}", f"{m['items']:,}",
+         f"{m['events']:,}"]
+        for m in training["models"]
+    ]
+    events = next((m["events"] for m in training["models"]), 0)
+    return [
+        f"Train, MovieLens 100K: {training['total_seconds']:.2f} s in all (Train's total_seconds)",
+        *table(["model", "fit s", "users", "items", "events"], rows),
+        f"  SDK import before it: users {imports['users_seconds']:.2f} s, items "
+        f"{imports['items_seconds']:.2f} s, events {imports['events_seconds']:.2f} s "
+        f"({events / imports['events_seconds']:,.0f} events/s, 1,000 per call, one at a time)",
+    ]
+
+
+def summary(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [
+        "=" * 78,
+        f"InfoGap benchmark: {machine['cpus']} CPUs, {machine['grpc_workers']} gRPC workers per "
+        f"server, {results['seconds']:.0f} s in all",
+        "Shared, noisy machine: figures are medians, compare the ratios.",
+        "=" * 78,
+    ]
+    sections = []
+    if "serving" in results:
+        sections += [_recommend_section(results["serving"]), _train_section(results["serving"])]
+    if "ingestion" in results:
+        sections.append(_ingest_section(results["ingestion"]))
+    for section in sections:
+        lines += ["", *section]
+    return "\n".join(lines)
