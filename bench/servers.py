@@ -33,18 +33,21 @@ def free_port() -> int:
 
 def _wait_until_serving(process: subprocess.Popen[bytes], address: str, log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    last_answer = "no answer"
     with Client(address, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
+        while time.monotonic() < deadline and process.poll() is None:
             try:
-                if client.health() == "SERVING":
+                last_answer = client.health()
+                if last_answer == "SERVING":
                     return
-            except InfoGapError:
-                pass  # not listening yet
+            except InfoGapError as error:  # most likely not listening yet
+                last_answer = str(error)
             time.sleep(0.2)
     tail = log_path.read_text(errors="replace")[-4000:]
-    raise RuntimeError(f"server {address} did not become healthy; its log ends with:\n{tail}")
+    raise RuntimeError(
+        f"server {address} did not become healthy (exit code {process.poll()}, last health "
+        f"check: {last_answer}); its log ends with:\n{tail}"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -57,6 +57,8 @@ SDK_NAMES = {
     "RecordEvents": "record",
     "GetProfile": "profile",
     "GetModelInfo": "model_info",
+    "GetProfiles": "profiles",
+    "GetSegmentMembers": "segment_members",
 }
 
 

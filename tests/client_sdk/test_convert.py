@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from concurrent import futures
 from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
@@ -27,6 +28,7 @@ from infogap.client import (
 )
 from infogap.v1 import (
     admin_service_pb2,
+    admin_service_pb2_grpc,
     entities_pb2,
     feedback_service_pb2,
     profile_service_pb2,
@@ -344,7 +346,12 @@ def test_service_config_retries_unavailable_on_idempotent_methods_only():
     config = service_config_of(_channel.channel_options())
     assert retried_methods(config) == {
         ("infogap.v1.FeedbackService", "RecordEvents"),
-        ("infogap.v1.ProfileService", None),
+        ("infogap.v1.ProfileService", "UpsertUsers"),
+        ("infogap.v1.ProfileService", "UpsertItems"),
+        ("infogap.v1.ProfileService", "GetProfile"),
+        ("infogap.v1.ProfileService", "GetProfiles"),
+        ("infogap.v1.ProfileService", "ListSegments"),
+        ("infogap.v1.ProfileService", "GetSegmentMembers"),
         ("infogap.v1.RecommendService", None),
         ("infogap.v1.AdminService", "GetModelInfo"),
         ("infogap.v1.AdminService", "ListPlugins"),
@@ -359,7 +366,7 @@ def test_service_config_retries_unavailable_on_idempotent_methods_only():
     }
 
 
-def test_service_config_names_exist_and_leave_out_train_and_stream_events():
+def test_service_config_names_exist_and_leave_out_the_non_idempotent_methods():
     services = {
         service.full_name: service
         for module in (
@@ -384,7 +391,34 @@ def test_service_config_names_exist_and_leave_out_train_and_stream_events():
     assert every_method - covered == {
         "infogap.v1.FeedbackService/StreamEvents",
         "infogap.v1.AdminService/Train",
+        "infogap.v1.ProfileService/PatchUsers",
+        "infogap.v1.ProfileService/DefineSegment",
+        "infogap.v1.ProfileService/DeleteSegment",
     }
+
+
+def test_service_config_names_each_method_once():
+    """grpc rejects the whole service config (and every call fails) if a name is repeated."""
+    (method_config,) = service_config_of(_channel.channel_options())["methodConfig"]
+    names = [(name["service"], name.get("method")) for name in method_config["name"]]
+    assert len(names) == len(set(names))
+
+
+def test_grpc_accepts_the_service_config():
+    """A channel with the SDK's options gets as far as the server (UNIMPLEMENTED there)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(
+            f"127.0.0.1:{port}", options=_channel.channel_options()
+        ) as channel:
+            stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.ListPlugins(admin_service_pb2.ListPluginsRequest(), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED, caught.value.details()
+    finally:
+        server.stop(None)
 
 
 def test_caller_options_override_the_sdks():

@@ -42,10 +42,16 @@ def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_serv
         example = plugins["example"]
         assert example.enabled and example.source == "infogap-plugin-example 0.1.0"
         assert set(example.provides) == {
-            "model:favourite_tag", "reranker:promote_tag", "aggregate_guard:min_contributors"
+            "model:favourite_tag",
+            "reranker:promote_tag",
+            "aggregate_guard:min_contributors",
+            "profile_contributor:engagement",
         }
         assert set(example.hooks) == {
-            "infogap_register_models", "infogap_register_rerankers", "infogap_register_aggregate_guards"
+            "infogap_register_models",
+            "infogap_register_rerankers",
+            "infogap_register_aggregate_guards",
+            "infogap_register_profile_contributors",
         }
 
         load(client, tastes)
@@ -58,9 +64,11 @@ def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_serv
         # ...its reranker promotes blue items even for a red user...
         red = client.recommend("red-user-0", count=5)
         assert red.strategy == "lightfm" and red.items[0].reason == "promoted: blue"
-        # ...and its guard zeroed every popularity figure (no item has 1000 contributors).
+        # ...its guard zeroed every popularity figure (no item has 1000 contributors)...
         stranger = client.recommend("stranger", count=5, exclude_tags=["blue"])
         assert stranger.strategy == "popularity" and {i.score for i in stranger.items} == {0.0}
+        # ...and its contributor adds a field to profiles (10 events on 1 day).
+        assert client.profile("red-user-0").extra["engagement"] == 10.0
 
 
 def test_autoload_off_keeps_third_party_plugins_out(installed_example, start_server, monkeypatch):

@@ -7,6 +7,7 @@ Environment variables are named ``INFOGAP_<FIELD>`` with ``__`` between nested l
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,41 @@ class ServingSettings(BaseModel):
     )
 
 
+class ProfileSettings(BaseModel):
+    """How profiles are computed."""
+
+    now: datetime | None = Field(
+        default=None,
+        description="The moment profiles are measured from when a request gives none; fix it "
+        "for reproducible tests and back-fills. None means the server clock.",
+    )
+    windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90])
+    frequency_window_days: int = Field(default=90, ge=1, description="RFM frequency window.")
+    monetary_event_types: list[str] = Field(default_factory=lambda: ["purchase"])
+    interest_half_life_days: float = Field(
+        default=30.0, gt=0, description="An event's weight in interests halves every this many days."
+    )
+    interest_attributes: list[str] | None = Field(
+        default=None, description="Item attributes that count as interests; None: all. Tags always do."
+    )
+    interest_top_n: int = Field(default=10, ge=0)
+    max_batch_size: int = Field(default=500, ge=1)
+    clusters: int = Field(default=8, ge=0, description="Data-driven segments; 0 turns them off.")
+    cluster_seed: int = 42
+    cache_size: int = Field(default=10_000, ge=0, description="Profiles kept in memory.")
+    cache_seconds: float = Field(
+        default=60.0, ge=0, description="How long a cached profile may be reused (new events for "
+        "the user invalidate it at once)."
+    )
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive_windows(cls, value: list[int]) -> list[int]:
+        if not value or any(days < 1 for days in value):
+            raise ValueError("windows_days must be positive day counts")
+        return sorted(set(value))
+
+
 class PopularitySettings(BaseModel):
     """The cold-start popularity model."""
 
@@ -187,6 +223,7 @@ class Settings(BaseSettings):
     lightfm: LightFMSettings = Field(default_factory=LightFMSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     popularity: PopularitySettings = Field(default_factory=PopularitySettings)
+    profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options of third-party plugins, by plugin name."
     )

@@ -22,7 +22,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .core.modeling import AggregateGuard, ModelTrainer, Reranker
+    from .core.modeling import AggregateGuard, ModelTrainer, ProfileContributor, Reranker
 
 PROJECT_NAME = "infogap"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -81,4 +81,23 @@ def infogap_register_aggregate_guards(
     :return: nothing; results are collected through ``register``.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def infogap_register_profile_contributors(
+    register: Callable[[ProfileContributor], None], settings: Settings
+) -> None:
+    """Register contributors that build profiles: behaviour, interests, segments, your fields.
+
+    Called once at start. For every profile served (``GetProfile``, ``GetProfiles``), each
+    contributor in ascending ``ProfileContributor.order`` fills its part of a ``ProfileDraft``
+    from the user's computed facts; third-party contributors add named JSON values to
+    ``draft.extra`` (e.g. a churn score from a team's own model).
+
+    :param register: call with each ``ProfileContributor`` to add.
+    :param settings: the server settings.
+    :return: nothing; results are collected through ``register``.
+
+    .. versionadded:: 0.2
     """

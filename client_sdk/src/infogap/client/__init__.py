@@ -12,7 +12,7 @@
 
 from ._async_client import AsyncClient
 from ._client import Client
-from ._convert import EventLike, ItemLike, UserLike
+from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
 from ._errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -40,4 +40,5 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UserLike",
+    "UserPatchLike",
 ]

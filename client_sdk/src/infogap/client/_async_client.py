@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -16,7 +17,16 @@ from infogap.v1.feedback_service_pb2 import (
     StreamEventsResponse,
 )
 from infogap.v1.feedback_service_pb2_grpc import FeedbackServiceStub
-from infogap.v1.profile_service_pb2 import Profile, UpsertItemsResponse, UpsertUsersResponse
+from infogap.v1.profile_service_pb2 import (
+    GetProfilesResponse,
+    GetSegmentMembersRequest,
+    GetSegmentMembersResponse,
+    PatchUsersResponse,
+    Profile,
+    Segment,
+    UpsertItemsResponse,
+    UpsertUsersResponse,
+)
 from infogap.v1.profile_service_pb2_grpc import ProfileServiceStub
 from infogap.v1.recommend_service_pb2 import (
     RankItemsResponse,
@@ -28,7 +38,7 @@ from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 from . import _requests as build
 from ._channel import ClientSettings
 from ._client import BULK_TIMEOUT, DEFAULT_TARGET, TRAIN_TIMEOUT
-from ._convert import EventLike, ItemLike, UserLike
+from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
 from ._errors import from_rpc_error
 from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
 
@@ -181,10 +191,86 @@ class AsyncClient:
         ]
         return build.merge_upsert_items_responses(responses)
 
-    async def profile(self, user_id: str, *, timeout: float | None = None) -> Profile:
+    async def patch_users(
+        self, patches: Iterable[UserPatchLike], *, timeout: float | None = None
+    ) -> PatchUsersResponse:
+        """Sets and unsets attributes of users, 1,000 per call; see :meth:`Client.patch_users`."""
+        requests = build.patch_users_requests(patches)
+        responses = [
+            await self._call(self._connection.profiles.PatchUsers, request, timeout)
+            for request in requests
+        ]
+        return build.merge_patch_users_responses(responses)
+
+    async def profile(
+        self, user_id: str, *, as_of: datetime | None = None, timeout: float | None = None
+    ) -> Profile:
         """The profile of a user; see :meth:`Client.profile`."""
-        request = build.get_profile_request(user_id)
+        request = build.get_profile_request(user_id, as_of=as_of)
         return (await self._call(self._connection.profiles.GetProfile, request, timeout)).profile
+
+    async def profiles(
+        self,
+        user_ids: Iterable[str],
+        *,
+        as_of: datetime | None = None,
+        timeout: float | None = None,
+    ) -> GetProfilesResponse:
+        """The profiles of several users, 500 per call; see :meth:`Client.profiles`."""
+        requests = build.get_profiles_requests(user_ids, as_of=as_of)
+        responses = [
+            await self._call(self._connection.profiles.GetProfiles, request, timeout)
+            for request in requests
+        ]
+        return build.merge_get_profiles_responses(responses)
+
+    async def define_segment(
+        self, name: str, rule: str, *, description: str = "", timeout: float | None = None
+    ) -> Segment:
+        """Defines, or redefines, a rule segment; see :meth:`Client.define_segment`."""
+        request = build.define_segment_request(name, rule, description=description)
+        return (await self._call(self._connection.profiles.DefineSegment, request, timeout)).segment
+
+    async def delete_segment(self, name: str, *, timeout: float | None = None) -> None:
+        """Removes a rule segment; see :meth:`Client.delete_segment`."""
+        request = build.delete_segment_request(name)
+        await self._call(self._connection.profiles.DeleteSegment, request, timeout)
+
+    async def list_segments(self, *, timeout: float | None = None) -> list[Segment]:
+        """Every segment with its current size; see :meth:`Client.list_segments`."""
+        request = build.list_segments_request()
+        response = await self._call(self._connection.profiles.ListSegments, request, timeout)
+        return list(response.segments)
+
+    async def segment_members(
+        self,
+        name: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> GetSegmentMembersResponse:
+        """One page of a segment's members; see :meth:`Client.segment_members`."""
+        request = build.segment_members_request(name, page_size=page_size, page_token=page_token)
+        return await self._call(self._connection.profiles.GetSegmentMembers, request, timeout)
+
+    async def iter_segment_members(
+        self, name: str, *, page_size: int = 1000, timeout: float | None = None
+    ) -> AsyncIterator[str]:
+        """Every member of a segment, fetched a page at a time as iterated (``async for``).
+
+        See :meth:`Client.iter_segment_members`.
+        """
+        request: GetSegmentMembersRequest | None = build.segment_members_request(
+            name, page_size=page_size, page_token=""
+        )
+        while request is not None:
+            response = await self._call(
+                self._connection.profiles.GetSegmentMembers, request, timeout
+            )
+            for user_id in response.user_ids:
+                yield user_id
+            request = build.next_segment_members_request(request, response)
 
     # --- RecommendService ---------------------------------------------------------------------
 

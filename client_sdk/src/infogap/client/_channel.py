@@ -11,11 +11,18 @@ import grpc
 
 # Methods that are safe to send twice. RecordEvents is, because every event carries an id the
 # server deduplicates on; Train (long and costly) and StreamEvents (a stream cannot be
-# replayed) are not retried.
+# replayed) are not retried, nor are the ProfileService writes other than the upserts
+# (PatchUsers, DefineSegment, DeleteSegment): a repeat could report NOT_FOUND for a deletion
+# that succeeded, and patches are not idempotent in general.
 IDEMPOTENT_METHODS: tuple[tuple[str, str | None], ...] = (
     ("infogap.v1.FeedbackService", "RecordEvents"),
-    ("infogap.v1.ProfileService", None),  # None: every method of the service
-    ("infogap.v1.RecommendService", None),
+    ("infogap.v1.ProfileService", "UpsertUsers"),
+    ("infogap.v1.ProfileService", "UpsertItems"),
+    ("infogap.v1.ProfileService", "GetProfile"),
+    ("infogap.v1.ProfileService", "GetProfiles"),
+    ("infogap.v1.ProfileService", "ListSegments"),
+    ("infogap.v1.ProfileService", "GetSegmentMembers"),
+    ("infogap.v1.RecommendService", None),  # None: every method of the service
     ("infogap.v1.AdminService", "GetModelInfo"),
     ("infogap.v1.AdminService", "ListPlugins"),
 )

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from infogap.v1.entities_pb2 import Event, Item, User
+from infogap.v1.profile_service_pb2 import UserPatch
 
 EventLike: TypeAlias = Event | Mapping[str, Any]
 """An :class:`infogap.v1.entities_pb2.Event`, or a dict with its field names. ``time`` may be a
@@ -24,6 +25,10 @@ UserLike: TypeAlias = User | Mapping[str, Any]
 
 ItemLike: TypeAlias = Item | Mapping[str, Any]
 """An :class:`infogap.v1.entities_pb2.Item`, or a dict with its field names."""
+
+UserPatchLike: TypeAlias = UserPatch | Mapping[str, Any]
+"""An :class:`infogap.v1.profile_service_pb2.UserPatch`, or a dict with its field names:
+``user_id``, ``set_attributes`` (a dict) and ``unset_attributes`` (a list of names)."""
 
 _M = TypeVar("_M", bound=Message)
 
@@ -89,6 +94,16 @@ def to_item(value: ItemLike) -> Item:
     if "tags" in fields:
         fields["tags"] = string_list(fields["tags"], "tags")
     return _build(Item, fields)
+
+
+def to_user_patch(value: UserPatchLike) -> UserPatch:
+    """A UserPatch for a message or dict."""
+    if isinstance(value, UserPatch):
+        return value
+    fields = _fields_of(value, UserPatch)
+    if "unset_attributes" in fields:
+        fields["unset_attributes"] = string_list(fields["unset_attributes"], "unset_attributes")
+    return _build(UserPatch, fields)
 
 
 def _fields_of(value: object, message_class: type[Message]) -> dict[str, Any]:

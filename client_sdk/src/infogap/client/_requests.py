@@ -7,9 +7,12 @@ methods only add the transport (a blocking or an awaited call) around these func
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 from typing import TypeVar
 
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from infogap.v1.admin_service_pb2 import GetModelInfoRequest, ListPluginsRequest, TrainRequest
 from infogap.v1.feedback_service_pb2 import (
     RecordEventsRequest,
@@ -17,7 +20,16 @@ from infogap.v1.feedback_service_pb2 import (
     StreamEventsRequest,
 )
 from infogap.v1.profile_service_pb2 import (
+    DefineSegmentRequest,
+    DeleteSegmentRequest,
     GetProfileRequest,
+    GetProfilesRequest,
+    GetProfilesResponse,
+    GetSegmentMembersRequest,
+    GetSegmentMembersResponse,
+    ListSegmentsRequest,
+    PatchUsersRequest,
+    PatchUsersResponse,
     UpsertItemsRequest,
     UpsertItemsResponse,
     UpsertUsersRequest,
@@ -30,10 +42,25 @@ from infogap.v1.recommend_service_pb2 import (
     SimilarItemsRequest,
 )
 
-from ._convert import EventLike, ItemLike, UserLike, string_list, to_event, to_item, to_user
+from ._convert import (
+    EventLike,
+    ItemLike,
+    UserLike,
+    UserPatchLike,
+    string_list,
+    to_event,
+    to_item,
+    to_timestamp,
+    to_user,
+    to_user_patch,
+)
+from ._errors import InfoGapError
 
 MAX_BATCH_SIZE = 1000
 """The most entities the server accepts in one request (or one stream message)."""
+
+MAX_PROFILES_PER_REQUEST = 500
+"""The most user ids the server accepts in one GetProfiles request."""
 
 _T = TypeVar("_T")
 
@@ -156,8 +183,96 @@ def merge_upsert_items_responses(
     return UpsertItemsResponse(upserted_count=sum(r.upserted_count for r in responses))
 
 
-def get_profile_request(user_id: str) -> GetProfileRequest:
-    return GetProfileRequest(user_id=user_id)
+def patch_users_requests(patches: Iterable[UserPatchLike]) -> list[PatchUsersRequest]:
+    """The PatchUsers requests for any number of patches, at most MAX_BATCH_SIZE per request.
+
+    Every patch is converted before anything is sent, so a malformed one fails the whole call
+    up front.
+    """
+    converted = [to_user_patch(patch) for patch in patches]
+    return [PatchUsersRequest(patches=batch) for batch in batched(converted)]
+
+
+def merge_patch_users_responses(responses: Iterable[PatchUsersResponse]) -> PatchUsersResponse:
+    """One response totalling the counts of the responses to several batches."""
+    return PatchUsersResponse(patched_count=sum(r.patched_count for r in responses))
+
+
+def get_profile_request(user_id: str, *, as_of: datetime | None = None) -> GetProfileRequest:
+    return GetProfileRequest(user_id=user_id, as_of_time=_as_of_time(as_of))
+
+
+def get_profiles_requests(
+    user_ids: Iterable[str], *, as_of: datetime | None = None
+) -> list[GetProfilesRequest]:
+    """The GetProfiles requests for any number of user ids, MAX_PROFILES_PER_REQUEST per request.
+
+    The server wants distinct ids; a repeated id is rejected here, whichever batches its
+    occurrences would fall in, rather than only when both land in the same request.
+    """
+    ids = string_list(user_ids, "user_ids")
+    seen: set[str] = set()
+    for user_id in ids:
+        if user_id in seen:
+            raise ValueError(f"user_ids must be distinct; {user_id!r} is repeated")
+        seen.add(user_id)
+    as_of_time = _as_of_time(as_of)
+    return [
+        GetProfilesRequest(user_ids=batch, as_of_time=as_of_time)
+        for batch in batched(ids, MAX_PROFILES_PER_REQUEST)
+    ]
+
+
+def merge_get_profiles_responses(responses: Iterable[GetProfilesResponse]) -> GetProfilesResponse:
+    """One response with the profiles and missing ids of several batches, in batch order."""
+    merged = GetProfilesResponse()
+    for response in responses:
+        merged.profiles.extend(response.profiles)
+        merged.missing_user_ids.extend(response.missing_user_ids)
+    return merged
+
+
+def _as_of_time(as_of: datetime | None) -> Timestamp | None:
+    """The as_of_time field of a profile request: None (unset, the server's "now") or as_of."""
+    return None if as_of is None else to_timestamp(as_of)
+
+
+def define_segment_request(name: str, rule: str, *, description: str) -> DefineSegmentRequest:
+    return DefineSegmentRequest(name=name, rule=rule, description=description)
+
+
+def delete_segment_request(name: str) -> DeleteSegmentRequest:
+    return DeleteSegmentRequest(name=name)
+
+
+def list_segments_request() -> ListSegmentsRequest:
+    return ListSegmentsRequest()
+
+
+def segment_members_request(
+    name: str, *, page_size: int, page_token: str
+) -> GetSegmentMembersRequest:
+    return GetSegmentMembersRequest(name=name, page_size=page_size, page_token=page_token)
+
+
+def next_segment_members_request(
+    request: GetSegmentMembersRequest, response: GetSegmentMembersResponse
+) -> GetSegmentMembersRequest | None:
+    """The request for the page after response, or None when response was the last page.
+
+    Raises:
+        InfoGapError: The server handed back the token it was given, which would loop forever.
+    """
+    if not response.next_page_token:
+        return None
+    if response.next_page_token == request.page_token:
+        raise InfoGapError(
+            grpc.StatusCode.INTERNAL,
+            f"GetSegmentMembers returned the same page token twice ({request.page_token!r})",
+        )
+    return segment_members_request(
+        request.name, page_size=request.page_size, page_token=response.next_page_token
+    )
 
 
 # --- RecommendService -------------------------------------------------------------------------

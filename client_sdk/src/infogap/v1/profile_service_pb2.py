@@ -22,41 +22,82 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from infogap.v1 import entities_pb2 as infogap_dot_v1_dot_entities__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n infogap/v1/profile_service.proto\x12\ninfogap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19infogap/v1/entities.proto\"5\n\x12UpsertUsersRequest\x12\x1f\n\x05users\x18\x01 \x03(\x0b\x32\x10.infogap.v1.User\"-\n\x13UpsertUsersResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x05\"5\n\x12UpsertItemsRequest\x12\x1f\n\x05items\x18\x01 \x03(\x0b\x32\x10.infogap.v1.Item\"-\n\x13UpsertItemsResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x05\"$\n\x11GetProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\":\n\x12GetProfileResponse\x12$\n\x07profile\x18\x01 \x01(\x0b\x32\x13.infogap.v1.Profile\"\xec\x01\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x37\n\nattributes\x18\x02 \x03(\x0b\x32#.infogap.v1.Profile.AttributesEntry\x12:\n\x16\x61ttributes_update_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\tbehaviour\x18\x04 \x01(\x0b\x32\x15.infogap.v1.Behaviour\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf9\x01\n\tBehaviour\x12\x13\n\x0b\x65vent_count\x18\x01 \x01(\x03\x12\x35\n\x11\x65vent_type_counts\x18\x02 \x03(\x0b\x32\x1a.infogap.v1.EventTypeCount\x12\x33\n\x0f\x66irst_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x12\x63\x61talog_activities\x18\x05 \x03(\x0b\x32\x1b.infogap.v1.CatalogActivity\"@\n\x0e\x45ventTypeCount\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x11\n\tvalue_sum\x18\x03 \x01(\x01\"T\n\x0f\x43\x61talogActivity\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x03\x12\x1b\n\x13\x64istinct_item_count\x18\x03 \x01(\x03\x32\xfd\x01\n\x0eProfileService\x12N\n\x0bUpsertUsers\x12\x1e.infogap.v1.UpsertUsersRequest\x1a\x1f.infogap.v1.UpsertUsersResponse\x12N\n\x0bUpsertItems\x12\x1e.infogap.v1.UpsertItemsRequest\x1a\x1f.infogap.v1.UpsertItemsResponse\x12K\n\nGetProfile\x12\x1d.infogap.v1.GetProfileRequest\x1a\x1e.infogap.v1.GetProfileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n infogap/v1/profile_service.proto\x12\ninfogap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19infogap/v1/entities.proto\"5\n\x12UpsertUsersRequest\x12\x1f\n\x05users\x18\x01 \x03(\x0b\x32\x10.infogap.v1.User\"-\n\x13UpsertUsersResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x05\";\n\x11PatchUsersRequest\x12&\n\x07patches\x18\x01 \x03(\x0b\x32\x15.infogap.v1.UserPatch\"\xae\x01\n\tUserPatch\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12@\n\x0eset_attributes\x18\x02 \x03(\x0b\x32(.infogap.v1.UserPatch.SetAttributesEntry\x12\x18\n\x10unset_attributes\x18\x03 \x03(\t\x1a\x34\n\x12SetAttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"+\n\x12PatchUsersResponse\x12\x15\n\rpatched_count\x18\x01 \x01(\x05\"5\n\x12UpsertItemsRequest\x12\x1f\n\x05items\x18\x01 \x03(\x0b\x32\x10.infogap.v1.Item\"-\n\x13UpsertItemsResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x05\"T\n\x11GetProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12.\n\nas_of_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\x12GetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12.\n\nas_of_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\x13GetProfilesResponse\x12%\n\x08profiles\x18\x01 \x03(\x0b\x32\x13.infogap.v1.Profile\x12\x18\n\x10missing_user_ids\x18\x02 \x03(\t\":\n\x12GetProfileResponse\x12$\n\x07profile\x18\x01 \x01(\x0b\x32\x13.infogap.v1.Profile\"\x9e\x03\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x37\n\nattributes\x18\x02 \x03(\x0b\x32#.infogap.v1.Profile.AttributesEntry\x12:\n\x16\x61ttributes_update_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\tbehaviour\x18\x04 \x01(\x0b\x32\x15.infogap.v1.Behaviour\x12\'\n\tinterests\x18\x05 \x03(\x0b\x32\x14.infogap.v1.Interest\x12/\n\x08segments\x18\x06 \x03(\x0b\x32\x1d.infogap.v1.SegmentMembership\x12&\n\x05\x65xtra\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\nas_of_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"B\n\x08Interest\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x16\n\x0e\x65vidence_count\x18\x03 \x01(\x03\"/\n\x11SegmentMembership\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"G\n\x14\x44\x65\x66ineSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"=\n\x15\x44\x65\x66ineSegmentResponse\x12$\n\x07segment\x18\x01 \x01(\x0b\x32\x13.infogap.v1.Segment\"$\n\x14\x44\x65leteSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteSegmentResponse\"\x15\n\x13ListSegmentsRequest\"=\n\x14ListSegmentsResponse\x12%\n\x08segments\x18\x01 \x03(\x0b\x32\x13.infogap.v1.Segment\"V\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0c\n\x04size\x18\x05 \x01(\x03\"O\n\x18GetSegmentMembersRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"F\n\x19GetSegmentMembersResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd7\x02\n\tBehaviour\x12\x13\n\x0b\x65vent_count\x18\x01 \x01(\x03\x12\x35\n\x11\x65vent_type_counts\x18\x02 \x03(\x0b\x32\x1a.infogap.v1.EventTypeCount\x12\x33\n\x0f\x66irst_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x12\x63\x61talog_activities\x18\x05 \x03(\x0b\x32\x1b.infogap.v1.CatalogActivity\x12)\n\x07windows\x18\x06 \x03(\x0b\x32\x18.infogap.v1.WindowCounts\x12\x1c\n\x03rfm\x18\x07 \x01(\x0b\x32\x0f.infogap.v1.Rfm\x12\x13\n\x0b\x61\x63tive_days\x18\x08 \x01(\x03\"h\n\x0cWindowCounts\x12\x0c\n\x04\x64\x61ys\x18\x01 \x01(\x05\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x03\x12\x35\n\x11\x65vent_type_counts\x18\x03 \x03(\x0b\x32\x1a.infogap.v1.EventTypeCount\"V\n\x03Rfm\x12\x19\n\x0crecency_days\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tfrequency\x18\x02 \x01(\x03\x12\x10\n\x08monetary\x18\x03 \x01(\x01\x42\x0f\n\r_recency_days\"@\n\x0e\x45ventTypeCount\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x11\n\tvalue_sum\x18\x03 \x01(\x01\"T\n\x0f\x43\x61talogActivity\x12\x0f\n\x07\x63\x61talog\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x03\x12\x1b\n\x13\x64istinct_item_count\x18\x03 \x01(\x03\x32\xfb\x05\n\x0eProfileService\x12N\n\x0bUpsertUsers\x12\x1e.infogap.v1.UpsertUsersRequest\x1a\x1f.infogap.v1.UpsertUsersResponse\x12K\n\nPatchUsers\x12\x1d.infogap.v1.PatchUsersRequest\x1a\x1e.infogap.v1.PatchUsersResponse\x12N\n\x0bUpsertItems\x12\x1e.infogap.v1.UpsertItemsRequest\x1a\x1f.infogap.v1.UpsertItemsResponse\x12K\n\nGetProfile\x12\x1d.infogap.v1.GetProfileRequest\x1a\x1e.infogap.v1.GetProfileResponse\x12N\n\x0bGetProfiles\x12\x1e.infogap.v1.GetProfilesRequest\x1a\x1f.infogap.v1.GetProfilesResponse\x12T\n\rDefineSegment\x12 .infogap.v1.DefineSegmentRequest\x1a!.infogap.v1.DefineSegmentResponse\x12T\n\rDeleteSegment\x12 .infogap.v1.DeleteSegmentRequest\x1a!.infogap.v1.DeleteSegmentResponse\x12Q\n\x0cListSegments\x12\x1f.infogap.v1.ListSegmentsRequest\x1a .infogap.v1.ListSegmentsResponse\x12`\n\x11GetSegmentMembers\x12$.infogap.v1.GetSegmentMembersRequest\x1a%.infogap.v1.GetSegmentMembersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'infogap.v1.profile_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_USERPATCH_SETATTRIBUTESENTRY']._loaded_options = None
+  _globals['_USERPATCH_SETATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_PROFILE_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_PROFILE_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_UPSERTUSERSREQUEST']._serialized_start=108
-  _globals['_UPSERTUSERSREQUEST']._serialized_end=161
-  _globals['_UPSERTUSERSRESPONSE']._serialized_start=163
-  _globals['_UPSERTUSERSRESPONSE']._serialized_end=208
-  _globals['_UPSERTITEMSREQUEST']._serialized_start=210
-  _globals['_UPSERTITEMSREQUEST']._serialized_end=263
-  _globals['_UPSERTITEMSRESPONSE']._serialized_start=265
-  _globals['_UPSERTITEMSRESPONSE']._serialized_end=310
-  _globals['_GETPROFILEREQUEST']._serialized_start=312
-  _globals['_GETPROFILEREQUEST']._serialized_end=348
-  _globals['_GETPROFILERESPONSE']._serialized_start=350
-  _globals['_GETPROFILERESPONSE']._serialized_end=408
-  _globals['_PROFILE']._serialized_start=411
-  _globals['_PROFILE']._serialized_end=647
-  _globals['_PROFILE_ATTRIBUTESENTRY']._serialized_start=598
-  _globals['_PROFILE_ATTRIBUTESENTRY']._serialized_end=647
-  _globals['_BEHAVIOUR']._serialized_start=650
-  _globals['_BEHAVIOUR']._serialized_end=899
-  _globals['_EVENTTYPECOUNT']._serialized_start=901
-  _globals['_EVENTTYPECOUNT']._serialized_end=965
-  _globals['_CATALOGACTIVITY']._serialized_start=967
-  _globals['_CATALOGACTIVITY']._serialized_end=1051
-  _globals['_PROFILESERVICE']._serialized_start=1054
-  _globals['_PROFILESERVICE']._serialized_end=1307
+  _globals['_UPSERTUSERSREQUEST']._serialized_start=138
+  _globals['_UPSERTUSERSREQUEST']._serialized_end=191
+  _globals['_UPSERTUSERSRESPONSE']._serialized_start=193
+  _globals['_UPSERTUSERSRESPONSE']._serialized_end=238
+  _globals['_PATCHUSERSREQUEST']._serialized_start=240
+  _globals['_PATCHUSERSREQUEST']._serialized_end=299
+  _globals['_USERPATCH']._serialized_start=302
+  _globals['_USERPATCH']._serialized_end=476
+  _globals['_USERPATCH_SETATTRIBUTESENTRY']._serialized_start=424
+  _globals['_USERPATCH_SETATTRIBUTESENTRY']._serialized_end=476
+  _globals['_PATCHUSERSRESPONSE']._serialized_start=478
+  _globals['_PATCHUSERSRESPONSE']._serialized_end=521
+  _globals['_UPSERTITEMSREQUEST']._serialized_start=523
+  _globals['_UPSERTITEMSREQUEST']._serialized_end=576
+  _globals['_UPSERTITEMSRESPONSE']._serialized_start=578
+  _globals['_UPSERTITEMSRESPONSE']._serialized_end=623
+  _globals['_GETPROFILEREQUEST']._serialized_start=625
+  _globals['_GETPROFILEREQUEST']._serialized_end=709
+  _globals['_GETPROFILESREQUEST']._serialized_start=711
+  _globals['_GETPROFILESREQUEST']._serialized_end=797
+  _globals['_GETPROFILESRESPONSE']._serialized_start=799
+  _globals['_GETPROFILESRESPONSE']._serialized_end=885
+  _globals['_GETPROFILERESPONSE']._serialized_start=887
+  _globals['_GETPROFILERESPONSE']._serialized_end=945
+  _globals['_PROFILE']._serialized_start=948
+  _globals['_PROFILE']._serialized_end=1362
+  _globals['_PROFILE_ATTRIBUTESENTRY']._serialized_start=1313
+  _globals['_PROFILE_ATTRIBUTESENTRY']._serialized_end=1362
+  _globals['_INTEREST']._serialized_start=1364
+  _globals['_INTEREST']._serialized_end=1430
+  _globals['_SEGMENTMEMBERSHIP']._serialized_start=1432
+  _globals['_SEGMENTMEMBERSHIP']._serialized_end=1479
+  _globals['_DEFINESEGMENTREQUEST']._serialized_start=1481
+  _globals['_DEFINESEGMENTREQUEST']._serialized_end=1552
+  _globals['_DEFINESEGMENTRESPONSE']._serialized_start=1554
+  _globals['_DEFINESEGMENTRESPONSE']._serialized_end=1615
+  _globals['_DELETESEGMENTREQUEST']._serialized_start=1617
+  _globals['_DELETESEGMENTREQUEST']._serialized_end=1653
+  _globals['_DELETESEGMENTRESPONSE']._serialized_start=1655
+  _globals['_DELETESEGMENTRESPONSE']._serialized_end=1678
+  _globals['_LISTSEGMENTSREQUEST']._serialized_start=1680
+  _globals['_LISTSEGMENTSREQUEST']._serialized_end=1701
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=1703
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=1764
+  _globals['_SEGMENT']._serialized_start=1766
+  _globals['_SEGMENT']._serialized_end=1852
+  _globals['_GETSEGMENTMEMBERSREQUEST']._serialized_start=1854
+  _globals['_GETSEGMENTMEMBERSREQUEST']._serialized_end=1933
+  _globals['_GETSEGMENTMEMBERSRESPONSE']._serialized_start=1935
+  _globals['_GETSEGMENTMEMBERSRESPONSE']._serialized_end=2005
+  _globals['_BEHAVIOUR']._serialized_start=2008
+  _globals['_BEHAVIOUR']._serialized_end=2351
+  _globals['_WINDOWCOUNTS']._serialized_start=2353
+  _globals['_WINDOWCOUNTS']._serialized_end=2457
+  _globals['_RFM']._serialized_start=2459
+  _globals['_RFM']._serialized_end=2545
+  _globals['_EVENTTYPECOUNT']._serialized_start=2547
+  _globals['_EVENTTYPECOUNT']._serialized_end=2611
+  _globals['_CATALOGACTIVITY']._serialized_start=2613
+  _globals['_CATALOGACTIVITY']._serialized_end=2697
+  _globals['_PROFILESERVICE']._serialized_start=2700
+  _globals['_PROFILESERVICE']._serialized_end=3463
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from infogap.v1 import entities_pb2 as _entities_pb2
@@ -67,6 +68,106 @@ class UpsertUsersResponse(_message.Message):
 Global___UpsertUsersResponse: _TypeAlias = UpsertUsersResponse  # noqa: Y015
 
 @_typing.final
+class PatchUsersRequest(_message.Message):
+    """Attribute changes for some users."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def patches(self) -> _containers.RepeatedCompositeFieldContainer[Global___UserPatch]:
+        """The changes, 1 to 1,000 of them, with distinct user ids."""
+
+    def __init__(
+        self,
+        *,
+        patches: _abc.Iterable[Global___UserPatch] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["patches", b"patches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PatchUsersRequest: _TypeAlias = PatchUsersRequest  # noqa: Y015
+
+@_typing.final
+class UserPatch(_message.Message):
+    """Attribute changes for one user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SetAttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    SET_ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    UNSET_ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The user's id."""
+    @_builtins.property
+    def set_attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Attributes to add or overwrite."""
+
+    @_builtins.property
+    def unset_attributes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Attributes to remove; a name may not be both set and unset."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        set_attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        unset_attributes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["set_attributes", b"set_attributes", "unset_attributes", b"unset_attributes", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserPatch: _TypeAlias = UserPatch  # noqa: Y015
+
+@_typing.final
+class PatchUsersResponse(_message.Message):
+    """Result of PatchUsers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATCHED_COUNT_FIELD_NUMBER: _builtins.int
+    patched_count: _builtins.int
+    """Users changed or created."""
+    def __init__(
+        self,
+        *,
+        patched_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["patched_count", b"patched_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PatchUsersResponse: _TypeAlias = PatchUsersResponse  # noqa: Y015
+
+@_typing.final
 class UpsertItemsRequest(_message.Message):
     """Items to insert or replace."""
 
@@ -119,20 +220,88 @@ class GetProfileRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_ID_FIELD_NUMBER: _builtins.int
+    AS_OF_TIME_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user's id."""
+    @_builtins.property
+    def as_of_time(self) -> _timestamp_pb2.Timestamp:
+        """The moment recency and the 7/30/90-day windows are measured from, and interests decayed
+        to; unset means the configured "now" (the server clock unless configured otherwise).
+        """
+
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
+        as_of_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
+
+@_typing.final
+class GetProfilesRequest(_message.Message):
+    """Which profiles to fetch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_IDS_FIELD_NUMBER: _builtins.int
+    AS_OF_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The users' ids, 1 to 500, distinct."""
+
+    @_builtins.property
+    def as_of_time(self) -> _timestamp_pb2.Timestamp:
+        """As in GetProfileRequest."""
+
+    def __init__(
+        self,
+        *,
+        user_ids: _abc.Iterable[_builtins.str] | None = ...,
+        as_of_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "user_ids", b"user_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProfilesRequest: _TypeAlias = GetProfilesRequest  # noqa: Y015
+
+@_typing.final
+class GetProfilesResponse(_message.Message):
+    """The profiles asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILES_FIELD_NUMBER: _builtins.int
+    MISSING_USER_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profiles(self) -> _containers.RepeatedCompositeFieldContainer[Global___Profile]:
+        """The profiles found, in the order asked."""
+
+    @_builtins.property
+    def missing_user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids with no attributes and no events."""
+
+    def __init__(
+        self,
+        *,
+        profiles: _abc.Iterable[Global___Profile] | None = ...,
+        missing_user_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["missing_user_ids", b"missing_user_ids", "profiles", b"profiles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProfilesResponse: _TypeAlias = GetProfilesResponse  # noqa: Y015
 
 @_typing.final
 class GetProfileResponse(_message.Message):
@@ -160,9 +329,7 @@ Global___GetProfileResponse: _TypeAlias = GetProfileResponse  # noqa: Y015
 
 @_typing.final
 class Profile(_message.Message):
-    """Everything InfoGap knows about one user. Field numbers 5 to 9 are kept for the interest model
-    and segments.
-    """
+    """Everything InfoGap knows about one user."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -190,19 +357,39 @@ class Profile(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     ATTRIBUTES_UPDATE_TIME_FIELD_NUMBER: _builtins.int
     BEHAVIOUR_FIELD_NUMBER: _builtins.int
+    INTERESTS_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    EXTRA_FIELD_NUMBER: _builtins.int
+    AS_OF_TIME_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user's id."""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Attributes as last upserted by the CRM."""
+        """Attributes as last upserted or patched by the CRM."""
 
     @_builtins.property
     def attributes_update_time(self) -> _timestamp_pb2.Timestamp:
-        """When the attributes were last upserted; unset if they never were."""
+        """When the attributes last changed; unset if they never were set."""
 
     @_builtins.property
     def behaviour(self) -> Global___Behaviour:
         """What the user did so far."""
+
+    @_builtins.property
+    def interests(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interest]:
+        """What the user is into, strongest first (the configured top N)."""
+
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___SegmentMembership]:
+        """The segments the user belongs to now."""
+
+    @_builtins.property
+    def extra(self) -> _struct_pb2.Struct:
+        """Fields added by profile plugins (e.g. a churn score), keyed by plugin-chosen names."""
+
+    @_builtins.property
+    def as_of_time(self) -> _timestamp_pb2.Timestamp:
+        """The moment the windows, recency and interest decay were measured from."""
 
     def __init__(
         self,
@@ -211,14 +398,317 @@ class Profile(_message.Message):
         attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         attributes_update_time: _timestamp_pb2.Timestamp | None = ...,
         behaviour: Global___Behaviour | None = ...,
+        interests: _abc.Iterable[Global___Interest] | None = ...,
+        segments: _abc.Iterable[Global___SegmentMembership] | None = ...,
+        extra: _struct_pb2.Struct | None = ...,
+        as_of_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attributes_update_time", b"attributes_update_time", "behaviour", b"behaviour"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "attributes_update_time", b"attributes_update_time", "behaviour", b"behaviour", "extra", b"extra"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "attributes_update_time", b"attributes_update_time", "behaviour", b"behaviour", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "attributes", b"attributes", "attributes_update_time", b"attributes_update_time", "behaviour", b"behaviour", "extra", b"extra", "interests", b"interests", "segments", b"segments", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Profile: _TypeAlias = Profile  # noqa: Y015
+
+@_typing.final
+class Interest(_message.Message):
+    """Affinity of a user for one item feature: a tag (``tag:Comedy``) or an attribute value
+    (``brand:acme``).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEATURE_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_COUNT_FIELD_NUMBER: _builtins.int
+    feature: _builtins.str
+    """The feature, ``tag:<tag>`` or ``<attribute>:<value>``."""
+    score: _builtins.float
+    """The user's event weights on items with the feature, decayed by age (configured half-life),
+    divided by the user's decayed weight on all items: between 0 and 1 for positive signals,
+    comparable between users.
+    """
+    evidence_count: _builtins.int
+    """How many events are behind the score."""
+    def __init__(
+        self,
+        *,
+        feature: _builtins.str = ...,
+        score: _builtins.float = ...,
+        evidence_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence_count", b"evidence_count", "feature", b"feature", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Interest: _TypeAlias = Interest  # noqa: Y015
+
+@_typing.final
+class SegmentMembership(_message.Message):
+    """A segment the user is in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The segment's name."""
+    kind: _builtins.str
+    """"rule" for operator-defined segments, "cluster" for data-driven ones."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentMembership: _TypeAlias = SegmentMembership  # noqa: Y015
+
+@_typing.final
+class DefineSegmentRequest(_message.Message):
+    """Defines a rule segment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name: letters, digits, '_', '-', '.'; up to 64 characters."""
+    rule: _builtins.str
+    """The rule, e.g. ``rfm.recency_days <= 30 AND interest.tag:Comedy >= 0.3``. Comparisons
+    (=, !=, <, <=, >, >=) of a field with a number or a quoted string, joined by AND, OR, NOT
+    and parentheses. Fields: ``attribute.<name>``, ``rfm.recency_days``, ``rfm.frequency``,
+    ``rfm.monetary``, ``behaviour.event_count``, ``behaviour.active_days``,
+    ``count.<type>``, ``count_<7|30|90>d.<type>``, ``interest.<feature>``. A missing value
+    makes the comparison false (interests count as 0).
+    """
+    description: _builtins.str
+    """What the segment is for, shown by ListSegments."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DefineSegmentRequest: _TypeAlias = DefineSegmentRequest  # noqa: Y015
+
+@_typing.final
+class DefineSegmentResponse(_message.Message):
+    """The segment as defined."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def segment(self) -> Global___Segment:
+        """The segment with its current size."""
+
+    def __init__(
+        self,
+        *,
+        segment: Global___Segment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DefineSegmentResponse: _TypeAlias = DefineSegmentResponse  # noqa: Y015
+
+@_typing.final
+class DeleteSegmentRequest(_message.Message):
+    """Which segment to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The segment's name."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteSegmentRequest: _TypeAlias = DeleteSegmentRequest  # noqa: Y015
+
+@_typing.final
+class DeleteSegmentResponse(_message.Message):
+    """Result of DeleteSegment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteSegmentResponse: _TypeAlias = DeleteSegmentResponse  # noqa: Y015
+
+@_typing.final
+class ListSegmentsRequest(_message.Message):
+    """No parameters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSegmentsRequest: _TypeAlias = ListSegmentsRequest  # noqa: Y015
+
+@_typing.final
+class ListSegmentsResponse(_message.Message):
+    """The segments."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Segment]:
+        """Rule segments by name, then data-driven ones by name."""
+
+    def __init__(
+        self,
+        *,
+        segments: _abc.Iterable[Global___Segment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segments", b"segments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSegmentsResponse: _TypeAlias = ListSegmentsResponse  # noqa: Y015
+
+@_typing.final
+class Segment(_message.Message):
+    """A group of users."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The segment's name."""
+    kind: _builtins.str
+    """"rule" or "cluster"."""
+    rule: _builtins.str
+    """The rule of a rule segment; empty for a cluster."""
+    description: _builtins.str
+    """For a rule segment, the operator's description; for a cluster, what characterises it
+    (its strongest interests).
+    """
+    size: _builtins.int
+    """Members now."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        description: _builtins.str = ...,
+        size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "kind", b"kind", "name", b"name", "rule", b"rule", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Segment: _TypeAlias = Segment  # noqa: Y015
+
+@_typing.final
+class GetSegmentMembersRequest(_message.Message):
+    """A page of a segment's members."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The segment's name."""
+    page_size: _builtins.int
+    """Members per page, 1 to 1,000; 0 means 100."""
+    page_token: _builtins.str
+    """From a previous response's next_page_token; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSegmentMembersRequest: _TypeAlias = GetSegmentMembersRequest  # noqa: Y015
+
+@_typing.final
+class GetSegmentMembersResponse(_message.Message):
+    """One page of members."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_IDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Member user ids, in order."""
+
+    def __init__(
+        self,
+        *,
+        user_ids: _abc.Iterable[_builtins.str] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "user_ids", b"user_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSegmentMembersResponse: _TypeAlias = GetSegmentMembersResponse  # noqa: Y015
 
 @_typing.final
 class Behaviour(_message.Message):
@@ -231,8 +721,13 @@ class Behaviour(_message.Message):
     FIRST_SEEN_TIME_FIELD_NUMBER: _builtins.int
     LAST_SEEN_TIME_FIELD_NUMBER: _builtins.int
     CATALOG_ACTIVITIES_FIELD_NUMBER: _builtins.int
+    WINDOWS_FIELD_NUMBER: _builtins.int
+    RFM_FIELD_NUMBER: _builtins.int
+    ACTIVE_DAYS_FIELD_NUMBER: _builtins.int
     event_count: _builtins.int
     """All events recorded for the user."""
+    active_days: _builtins.int
+    """Distinct days with at least one event."""
     @_builtins.property
     def event_type_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventTypeCount]:
         """Counts per event type, most frequent first."""
@@ -247,7 +742,15 @@ class Behaviour(_message.Message):
 
     @_builtins.property
     def catalog_activities(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogActivity]:
-        """Events per catalog, most active first."""
+        """Events per catalog, most active first: the first is the favourite catalog."""
+
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___WindowCounts]:
+        """Events per type within the last 7, 30 and 90 days."""
+
+    @_builtins.property
+    def rfm(self) -> Global___Rfm:
+        """Recency, frequency and monetary value."""
 
     def __init__(
         self,
@@ -257,14 +760,81 @@ class Behaviour(_message.Message):
         first_seen_time: _timestamp_pb2.Timestamp | None = ...,
         last_seen_time: _timestamp_pb2.Timestamp | None = ...,
         catalog_activities: _abc.Iterable[Global___CatalogActivity] | None = ...,
+        windows: _abc.Iterable[Global___WindowCounts] | None = ...,
+        rfm: Global___Rfm | None = ...,
+        active_days: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["first_seen_time", b"first_seen_time", "last_seen_time", b"last_seen_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_seen_time", b"first_seen_time", "last_seen_time", b"last_seen_time", "rfm", b"rfm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog_activities", b"catalog_activities", "event_count", b"event_count", "event_type_counts", b"event_type_counts", "first_seen_time", b"first_seen_time", "last_seen_time", b"last_seen_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_days", b"active_days", "catalog_activities", b"catalog_activities", "event_count", b"event_count", "event_type_counts", b"event_type_counts", "first_seen_time", b"first_seen_time", "last_seen_time", b"last_seen_time", "rfm", b"rfm", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Behaviour: _TypeAlias = Behaviour  # noqa: Y015
+
+@_typing.final
+class WindowCounts(_message.Message):
+    """Events per type within a window ending at the profile's as_of_time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    EVENT_TYPE_COUNTS_FIELD_NUMBER: _builtins.int
+    days: _builtins.int
+    """The window's length in days."""
+    event_count: _builtins.int
+    """Events in the window."""
+    @_builtins.property
+    def event_type_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventTypeCount]:
+        """Counts per event type in the window."""
+
+    def __init__(
+        self,
+        *,
+        days: _builtins.int = ...,
+        event_count: _builtins.int = ...,
+        event_type_counts: _abc.Iterable[Global___EventTypeCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "event_count", b"event_count", "event_type_counts", b"event_type_counts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WindowCounts: _TypeAlias = WindowCounts  # noqa: Y015
+
+@_typing.final
+class Rfm(_message.Message):
+    """Recency, frequency, monetary value: the classic customer-value triple."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECENCY_DAYS_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    MONETARY_FIELD_NUMBER: _builtins.int
+    recency_days: _builtins.float
+    """Days since the latest event; unset without events."""
+    frequency: _builtins.int
+    """Monetary events (purchases by default) in the last 90 days."""
+    monetary: _builtins.float
+    """Sum of the values of monetary events, all time."""
+    def __init__(
+        self,
+        *,
+        recency_days: _builtins.float | None = ...,
+        frequency: _builtins.int = ...,
+        monetary: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days", "recency_days", b"recency_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days", "frequency", b"frequency", "monetary", b"monetary", "recency_days", b"recency_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__recency_days: _TypeAlias = _typing.Literal["recency_days"]  # noqa: Y015
+    _WhichOneofArgType__recency_days: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__recency_days) -> _WhichOneofReturnType__recency_days | None: ...
+
+Global___Rfm: _TypeAlias = Rfm  # noqa: Y015
 
 @_typing.final
 class EventTypeCount(_message.Message):

@@ -40,6 +40,11 @@ class ProfileServiceStub:
                 request_serializer=infogap_dot_v1_dot_profile__service__pb2.UpsertUsersRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_profile__service__pb2.UpsertUsersResponse.FromString,
                 _registered_method=True)
+        self.PatchUsers = channel.unary_unary(
+                '/infogap.v1.ProfileService/PatchUsers',
+                request_serializer=infogap_dot_v1_dot_profile__service__pb2.PatchUsersRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_profile__service__pb2.PatchUsersResponse.FromString,
+                _registered_method=True)
         self.UpsertItems = channel.unary_unary(
                 '/infogap.v1.ProfileService/UpsertItems',
                 request_serializer=infogap_dot_v1_dot_profile__service__pb2.UpsertItemsRequest.SerializeToString,
@@ -49,6 +54,31 @@ class ProfileServiceStub:
                 '/infogap.v1.ProfileService/GetProfile',
                 request_serializer=infogap_dot_v1_dot_profile__service__pb2.GetProfileRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_profile__service__pb2.GetProfileResponse.FromString,
+                _registered_method=True)
+        self.GetProfiles = channel.unary_unary(
+                '/infogap.v1.ProfileService/GetProfiles',
+                request_serializer=infogap_dot_v1_dot_profile__service__pb2.GetProfilesRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_profile__service__pb2.GetProfilesResponse.FromString,
+                _registered_method=True)
+        self.DefineSegment = channel.unary_unary(
+                '/infogap.v1.ProfileService/DefineSegment',
+                request_serializer=infogap_dot_v1_dot_profile__service__pb2.DefineSegmentRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_profile__service__pb2.DefineSegmentResponse.FromString,
+                _registered_method=True)
+        self.DeleteSegment = channel.unary_unary(
+                '/infogap.v1.ProfileService/DeleteSegment',
+                request_serializer=infogap_dot_v1_dot_profile__service__pb2.DeleteSegmentRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_profile__service__pb2.DeleteSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListSegments = channel.unary_unary(
+                '/infogap.v1.ProfileService/ListSegments',
+                request_serializer=infogap_dot_v1_dot_profile__service__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_profile__service__pb2.ListSegmentsResponse.FromString,
+                _registered_method=True)
+        self.GetSegmentMembers = channel.unary_unary(
+                '/infogap.v1.ProfileService/GetSegmentMembers',
+                request_serializer=infogap_dot_v1_dot_profile__service__pb2.GetSegmentMembersRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_profile__service__pb2.GetSegmentMembersResponse.FromString,
                 _registered_method=True)
 
 
@@ -63,6 +93,14 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PatchUsers(self, request, context):
+        """Sets and unsets some attributes of up to 1,000 users in one transaction, leaving the
+        others as they are; users not yet known are created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpsertItems(self, request, context):
         """Inserts or replaces up to 1,000 items in one transaction.
         """
@@ -71,8 +109,44 @@ class ProfileServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetProfile(self, request, context):
-        """The profile of one user: attributes and behaviour so far. NOT_FOUND when the user has
-        neither been upserted nor recorded any event.
+        """The profile of one user: attributes, behaviour, interests and segments. NOT_FOUND when the
+        user has neither been upserted nor recorded any event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProfiles(self, request, context):
+        """The profiles of up to 500 users; ids without a profile are listed as missing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DefineSegment(self, request, context):
+        """Defines (or redefines) a rule segment. The rule is checked here: an invalid rule gets
+        INVALID_ARGUMENT naming the position and the reason, so it can never fail at query time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSegment(self, request, context):
+        """Removes a rule segment. NOT_FOUND when there is none of that name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegments(self, request, context):
+        """Every segment, rule-defined and data-driven, with its current size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegmentMembers(self, request, context):
+        """The members of a segment, a page at a time, in user id order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +160,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     request_deserializer=infogap_dot_v1_dot_profile__service__pb2.UpsertUsersRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_profile__service__pb2.UpsertUsersResponse.SerializeToString,
             ),
+            'PatchUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.PatchUsers,
+                    request_deserializer=infogap_dot_v1_dot_profile__service__pb2.PatchUsersRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_profile__service__pb2.PatchUsersResponse.SerializeToString,
+            ),
             'UpsertItems': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertItems,
                     request_deserializer=infogap_dot_v1_dot_profile__service__pb2.UpsertItemsRequest.FromString,
@@ -95,6 +174,31 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.GetProfile,
                     request_deserializer=infogap_dot_v1_dot_profile__service__pb2.GetProfileRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_profile__service__pb2.GetProfileResponse.SerializeToString,
+            ),
+            'GetProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProfiles,
+                    request_deserializer=infogap_dot_v1_dot_profile__service__pb2.GetProfilesRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_profile__service__pb2.GetProfilesResponse.SerializeToString,
+            ),
+            'DefineSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DefineSegment,
+                    request_deserializer=infogap_dot_v1_dot_profile__service__pb2.DefineSegmentRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_profile__service__pb2.DefineSegmentResponse.SerializeToString,
+            ),
+            'DeleteSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSegment,
+                    request_deserializer=infogap_dot_v1_dot_profile__service__pb2.DeleteSegmentRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_profile__service__pb2.DeleteSegmentResponse.SerializeToString,
+            ),
+            'ListSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegments,
+                    request_deserializer=infogap_dot_v1_dot_profile__service__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_profile__service__pb2.ListSegmentsResponse.SerializeToString,
+            ),
+            'GetSegmentMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegmentMembers,
+                    request_deserializer=infogap_dot_v1_dot_profile__service__pb2.GetSegmentMembersRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_profile__service__pb2.GetSegmentMembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -125,6 +229,33 @@ class ProfileService:
             '/infogap.v1.ProfileService/UpsertUsers',
             infogap_dot_v1_dot_profile__service__pb2.UpsertUsersRequest.SerializeToString,
             infogap_dot_v1_dot_profile__service__pb2.UpsertUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PatchUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.ProfileService/PatchUsers',
+            infogap_dot_v1_dot_profile__service__pb2.PatchUsersRequest.SerializeToString,
+            infogap_dot_v1_dot_profile__service__pb2.PatchUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -179,6 +310,141 @@ class ProfileService:
             '/infogap.v1.ProfileService/GetProfile',
             infogap_dot_v1_dot_profile__service__pb2.GetProfileRequest.SerializeToString,
             infogap_dot_v1_dot_profile__service__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.ProfileService/GetProfiles',
+            infogap_dot_v1_dot_profile__service__pb2.GetProfilesRequest.SerializeToString,
+            infogap_dot_v1_dot_profile__service__pb2.GetProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DefineSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.ProfileService/DefineSegment',
+            infogap_dot_v1_dot_profile__service__pb2.DefineSegmentRequest.SerializeToString,
+            infogap_dot_v1_dot_profile__service__pb2.DefineSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.ProfileService/DeleteSegment',
+            infogap_dot_v1_dot_profile__service__pb2.DeleteSegmentRequest.SerializeToString,
+            infogap_dot_v1_dot_profile__service__pb2.DeleteSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.ProfileService/ListSegments',
+            infogap_dot_v1_dot_profile__service__pb2.ListSegmentsRequest.SerializeToString,
+            infogap_dot_v1_dot_profile__service__pb2.ListSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegmentMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.ProfileService/GetSegmentMembers',
+            infogap_dot_v1_dot_profile__service__pb2.GetSegmentMembersRequest.SerializeToString,
+            infogap_dot_v1_dot_profile__service__pb2.GetSegmentMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

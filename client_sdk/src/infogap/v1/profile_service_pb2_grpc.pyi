@@ -35,12 +35,28 @@ class ProfileServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ProfileServiceAsyncStub: ...
     UpsertUsers: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.UpsertUsersRequest, _profile_service_pb2.UpsertUsersResponse]
     """Inserts or replaces up to 1,000 users in one transaction."""
+    PatchUsers: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.PatchUsersRequest, _profile_service_pb2.PatchUsersResponse]
+    """Sets and unsets some attributes of up to 1,000 users in one transaction, leaving the
+    others as they are; users not yet known are created.
+    """
     UpsertItems: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.UpsertItemsRequest, _profile_service_pb2.UpsertItemsResponse]
     """Inserts or replaces up to 1,000 items in one transaction."""
     GetProfile: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.GetProfileRequest, _profile_service_pb2.GetProfileResponse]
-    """The profile of one user: attributes and behaviour so far. NOT_FOUND when the user has
-    neither been upserted nor recorded any event.
+    """The profile of one user: attributes, behaviour, interests and segments. NOT_FOUND when the
+    user has neither been upserted nor recorded any event.
     """
+    GetProfiles: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.GetProfilesRequest, _profile_service_pb2.GetProfilesResponse]
+    """The profiles of up to 500 users; ids without a profile are listed as missing."""
+    DefineSegment: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.DefineSegmentRequest, _profile_service_pb2.DefineSegmentResponse]
+    """Defines (or redefines) a rule segment. The rule is checked here: an invalid rule gets
+    INVALID_ARGUMENT naming the position and the reason, so it can never fail at query time.
+    """
+    DeleteSegment: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.DeleteSegmentRequest, _profile_service_pb2.DeleteSegmentResponse]
+    """Removes a rule segment. NOT_FOUND when there is none of that name."""
+    ListSegments: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.ListSegmentsRequest, _profile_service_pb2.ListSegmentsResponse]
+    """Every segment, rule-defined and data-driven, with its current size."""
+    GetSegmentMembers: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.GetSegmentMembersRequest, _profile_service_pb2.GetSegmentMembersResponse]
+    """The members of a segment, a page at a time, in user id order."""
 
 @_typing.type_check_only
 class ProfileServiceAsyncStub(ProfileServiceStub):
@@ -49,12 +65,28 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     UpsertUsers: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.UpsertUsersRequest, _profile_service_pb2.UpsertUsersResponse]  # type: ignore[assignment]
     """Inserts or replaces up to 1,000 users in one transaction."""
+    PatchUsers: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.PatchUsersRequest, _profile_service_pb2.PatchUsersResponse]  # type: ignore[assignment]
+    """Sets and unsets some attributes of up to 1,000 users in one transaction, leaving the
+    others as they are; users not yet known are created.
+    """
     UpsertItems: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.UpsertItemsRequest, _profile_service_pb2.UpsertItemsResponse]  # type: ignore[assignment]
     """Inserts or replaces up to 1,000 items in one transaction."""
     GetProfile: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.GetProfileRequest, _profile_service_pb2.GetProfileResponse]  # type: ignore[assignment]
-    """The profile of one user: attributes and behaviour so far. NOT_FOUND when the user has
-    neither been upserted nor recorded any event.
+    """The profile of one user: attributes, behaviour, interests and segments. NOT_FOUND when the
+    user has neither been upserted nor recorded any event.
     """
+    GetProfiles: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.GetProfilesRequest, _profile_service_pb2.GetProfilesResponse]  # type: ignore[assignment]
+    """The profiles of up to 500 users; ids without a profile are listed as missing."""
+    DefineSegment: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.DefineSegmentRequest, _profile_service_pb2.DefineSegmentResponse]  # type: ignore[assignment]
+    """Defines (or redefines) a rule segment. The rule is checked here: an invalid rule gets
+    INVALID_ARGUMENT naming the position and the reason, so it can never fail at query time.
+    """
+    DeleteSegment: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.DeleteSegmentRequest, _profile_service_pb2.DeleteSegmentResponse]  # type: ignore[assignment]
+    """Removes a rule segment. NOT_FOUND when there is none of that name."""
+    ListSegments: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.ListSegmentsRequest, _profile_service_pb2.ListSegmentsResponse]  # type: ignore[assignment]
+    """Every segment, rule-defined and data-driven, with its current size."""
+    GetSegmentMembers: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.GetSegmentMembersRequest, _profile_service_pb2.GetSegmentMembersResponse]  # type: ignore[assignment]
+    """The members of a segment, a page at a time, in user id order."""
 
 class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
     """Keeps users and items, and tells who a customer is."""
@@ -66,6 +98,16 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_profile_service_pb2.UpsertUsersResponse, _abc.Awaitable[_profile_service_pb2.UpsertUsersResponse]]:
         """Inserts or replaces up to 1,000 users in one transaction."""
+
+    @_abc_1.abstractmethod
+    def PatchUsers(
+        self,
+        request: _profile_service_pb2.PatchUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_service_pb2.PatchUsersResponse, _abc.Awaitable[_profile_service_pb2.PatchUsersResponse]]:
+        """Sets and unsets some attributes of up to 1,000 users in one transaction, leaving the
+        others as they are; users not yet known are created.
+        """
 
     @_abc_1.abstractmethod
     def UpsertItems(
@@ -81,8 +123,50 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _profile_service_pb2.GetProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_profile_service_pb2.GetProfileResponse, _abc.Awaitable[_profile_service_pb2.GetProfileResponse]]:
-        """The profile of one user: attributes and behaviour so far. NOT_FOUND when the user has
-        neither been upserted nor recorded any event.
+        """The profile of one user: attributes, behaviour, interests and segments. NOT_FOUND when the
+        user has neither been upserted nor recorded any event.
         """
+
+    @_abc_1.abstractmethod
+    def GetProfiles(
+        self,
+        request: _profile_service_pb2.GetProfilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_service_pb2.GetProfilesResponse, _abc.Awaitable[_profile_service_pb2.GetProfilesResponse]]:
+        """The profiles of up to 500 users; ids without a profile are listed as missing."""
+
+    @_abc_1.abstractmethod
+    def DefineSegment(
+        self,
+        request: _profile_service_pb2.DefineSegmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_service_pb2.DefineSegmentResponse, _abc.Awaitable[_profile_service_pb2.DefineSegmentResponse]]:
+        """Defines (or redefines) a rule segment. The rule is checked here: an invalid rule gets
+        INVALID_ARGUMENT naming the position and the reason, so it can never fail at query time.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteSegment(
+        self,
+        request: _profile_service_pb2.DeleteSegmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_service_pb2.DeleteSegmentResponse, _abc.Awaitable[_profile_service_pb2.DeleteSegmentResponse]]:
+        """Removes a rule segment. NOT_FOUND when there is none of that name."""
+
+    @_abc_1.abstractmethod
+    def ListSegments(
+        self,
+        request: _profile_service_pb2.ListSegmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_service_pb2.ListSegmentsResponse, _abc.Awaitable[_profile_service_pb2.ListSegmentsResponse]]:
+        """Every segment, rule-defined and data-driven, with its current size."""
+
+    @_abc_1.abstractmethod
+    def GetSegmentMembers(
+        self,
+        request: _profile_service_pb2.GetSegmentMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_service_pb2.GetSegmentMembersResponse, _abc.Awaitable[_profile_service_pb2.GetSegmentMembersResponse]]:
+        """The members of a segment, a page at a time, in user id order."""
 
 def add_ProfileServiceServicer_to_server(servicer: ProfileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

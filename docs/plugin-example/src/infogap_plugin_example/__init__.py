@@ -1,4 +1,5 @@
-"""An example InfoGap plugin implementing every hook.
+"""An example InfoGap plugin implementing every hook: a model, a reranker, an aggregate guard
+and a profile contributor.
 
 Options come from the server config, ``[plugin_config.example]``:
 
@@ -93,6 +94,18 @@ class MinimumContributors:
         return aggregate.with_values(np.where(contributors >= self.minimum, aggregate.values, 0.0))
 
 
+class EngagementScore:
+    """Adds ``extra.engagement``: events per active day, a stand-in for a team's own model."""
+
+    name = "engagement"
+    order = 100
+
+    def contribute(self, draft) -> None:
+        facts = draft.facts
+        if facts.active_days:
+            draft.extra["engagement"] = round(facts.event_count / facts.active_days, 3)
+
+
 def _options(settings) -> dict:
     return settings.plugin_config.get(NAME, {})
 
@@ -114,3 +127,8 @@ def infogap_register_aggregate_guards(register, settings) -> None:
     minimum = _options(settings).get("min_contributors")
     if minimum:
         register(MinimumContributors(int(minimum)))
+
+
+@hookimpl
+def infogap_register_profile_contributors(register, settings) -> None:
+    register(EngagementScore())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Mapping
 
 DEFAULT_CATALOG = "default"
 
@@ -82,20 +82,70 @@ class CatalogActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowCounts:
+    days: int
+    event_count: int
+    event_type_counts: tuple[EventTypeCount, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rfm:
+    recency_days: float | None
+    frequency: int
+    monetary: float
+
+
+@dataclass(frozen=True, slots=True)
 class Behaviour:
     event_count: int = 0
     event_type_counts: tuple[EventTypeCount, ...] = ()
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     catalog_activities: tuple[CatalogActivity, ...] = ()
+    windows: tuple[WindowCounts, ...] = ()
+    rfm: Rfm = Rfm(None, 0, 0.0)
+    active_days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
+class Interest:
+    feature: str  # "tag:Comedy" or "<attribute>:<value>"
+    score: float
+    evidence_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMembership:
+    name: str
+    kind: str  # "rule" or "cluster"
+
+
+@dataclass(frozen=True)
 class Profile:
     user_id: str
     attributes: Mapping[str, str]
     attributes_updated: datetime | None
     behaviour: Behaviour
+    as_of: datetime | None = None
+    interests: tuple[Interest, ...] = ()
+    segments: tuple[SegmentMembership, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UserPatch:
+    user_id: str
+    set_attributes: Mapping[str, str] = field(default_factory=dict)
+    unset_attributes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    name: str
+    kind: str  # "rule" or "cluster"
+    rule: str
+    description: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,34 @@ def m002_training_runs(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_training_runs)
+def m003_profiles_and_segments(db: duckdb.DuckDBPyConnection) -> None:
+    # Profiles read one user's events: an index on user_id keeps that a point lookup.
+    db.execute("CREATE INDEX events_by_user ON events (user_id)")
+    db.execute(
+        """
+        CREATE TABLE segments (
+            name         VARCHAR PRIMARY KEY,
+            rule         VARCHAR NOT NULL,
+            description  VARCHAR NOT NULL,
+            defined_at   TIMESTAMP NOT NULL
+        )
+        """
+    )
+    # Data-driven segments, replaced whole each time they are recomputed.
+    db.execute(
+        """
+        CREATE TABLE clusters (
+            name         VARCHAR PRIMARY KEY,
+            description  VARCHAR NOT NULL,
+            size         BIGINT NOT NULL,
+            computed_at  TIMESTAMP NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE TABLE user_clusters (user_id VARCHAR PRIMARY KEY, cluster VARCHAR NOT NULL)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_training_runs, m003_profiles_and_segments)
 
 
 def migrate(db: duckdb.DuckDBPyConnection) -> list[str]:

@@ -250,10 +250,38 @@ class AggregateGuard(Protocol):
 
 
 @dataclass
+class ProfileDraft:
+    """A profile being assembled; each contributor fills its part."""
+
+    facts: Any  # profile_facts.ProfileFacts: everything computed for the user
+    segments: Callable[[], list[Any]]
+    """The user's segment memberships (rule and cluster), evaluated when first called."""
+    behaviour: Any = None  # domain.Behaviour
+    interests: list[Any] = field(default_factory=list)  # domain.Interest
+    segment_memberships: list[Any] = field(default_factory=list)  # domain.SegmentMembership
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields third-party contributors add (JSON values), shown as ``Profile.extra``."""
+
+
+@runtime_checkable
+class ProfileContributor(Protocol):
+    """Adds a part to profiles, registered via ``infogap_register_profile_contributors``."""
+
+    name: str
+    order: int
+    """Contributors run in ascending ``order``; each sees what earlier ones wrote."""
+
+    def contribute(self, draft: ProfileDraft) -> None:
+        """Fills its part of ``draft`` from ``draft.facts``. Called for every profile served,
+        so it must be fast; expensive work belongs in training or a cache."""
+
+
+@dataclass
 class Registrations:
     """Everything the plugins registered, collected once at start."""
 
     trainers: dict[str, ModelTrainer] = field(default_factory=dict)
     rerankers: list[Reranker] = field(default_factory=list)
     aggregate_guards: list[AggregateGuard] = field(default_factory=list)
+    profile_contributors: list[ProfileContributor] = field(default_factory=list)
     provided_by: dict[str, list[str]] = field(default_factory=dict)  # plugin -> "model:lightfm"

@@ -20,7 +20,13 @@ import pluggy
 from .. import hookspecs
 from ..config import Settings
 from .domain import PluginInfo
-from .modeling import AggregateGuard, ModelTrainer, Registrations, Reranker
+from .modeling import (
+    AggregateGuard,
+    ModelTrainer,
+    ProfileContributor,
+    Registrations,
+    Reranker,
+)
 
 ENTRY_POINT_GROUP = "infogap"
 BUILTIN_DISTRIBUTION = "infogap"
@@ -94,6 +100,12 @@ class PluginHost:
                 registrations.aggregate_guards.append(guard)
                 provided.append(f"aggregate_guard:{guard.name}")
 
+            def register_contributor(
+                contributor: ProfileContributor, provided: list[str] = provided
+            ) -> None:
+                registrations.profile_contributors.append(contributor)
+                provided.append(f"profile_contributor:{contributor.name}")
+
             # Each plugin is called on its own so that what it registers is attributed to it.
             caller = self._manager.subset_hook_caller
             others = [p for p in self._manager.get_plugins() if p is not plugin]
@@ -106,8 +118,12 @@ class PluginHost:
             caller("infogap_register_aggregate_guards", others)(
                 register=register_guard, settings=self._settings
             )
+            caller("infogap_register_profile_contributors", others)(
+                register=register_contributor, settings=self._settings
+            )
         registrations.rerankers.sort(key=lambda r: r.order)
         registrations.aggregate_guards.sort(key=lambda g: g.order)
+        registrations.profile_contributors.sort(key=lambda c: c.order)
         return registrations
 
     def plugin_infos(self, registrations: Registrations) -> list[PluginInfo]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..config import LifecycleSettings
 from .errors import InfoGapError
@@ -51,3 +51,35 @@ class BackgroundRetrainer:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
+
+
+class SingleFlight:
+    """Runs a job on a background thread on request; requests while it runs fold into one
+    more run, so the job never runs twice at once nor falls behind."""
+
+    def __init__(self, name: str, job: Callable[[], None]) -> None:
+        self._name = name
+        self._job = job
+        self._pending = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        self._pending.set()
+
+    def _run(self) -> None:
+        while True:
+            self._pending.wait()
+            if self._stopping.is_set():
+                return
+            self._pending.clear()
+            try:
+                self._job()
+            except Exception:  # keep the thread alive; the error is a bug to look at
+                log.exception("%s failed", self._name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._pending.set()
+        self._thread.join()

@@ -29,18 +29,22 @@ from .domain import (
     Recommendation,
     RecommendationFilter,
     RecordResult,
+    Segment,
     TrainingDecision,
     TrainReport,
     User,
+    UserPatch,
 )
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .ingest import EventWriter, to_arrow
 from .plugin_host import PluginHost
+from .profiles import Profiles
 from .recommending import RecommendationPipeline
 from .serving import CatalogServing, FreshInteractions, ItemIndex, seen_index
 from .store import Store
-from .retraining import BackgroundRetrainer
+from .retraining import BackgroundRetrainer, SingleFlight
 from .training import ModelLifecycle, ServingModels, TrainedCatalog
+from .training_data import event_type_weights
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,13 @@ class InfoGap:
         self._train_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._decisions: dict[str, TrainingDecision] = self._store.last_decisions()
         self._new_events: defaultdict[str, int] = defaultdict(int)
+        self._profiles = Profiles(
+            self._store,
+            settings,
+            self._registrations.profile_contributors,
+            event_type_weights(settings.event_types),
+        )
+        self._clusterer = SingleFlight("infogap-clustering", self._profiles.recompute_clusters)
         self._writer = EventWriter(self._store, self._on_events_stored)
         for trained in self._lifecycle.load_serving():
             self._publish(trained, self._writer.committed_sequence)
@@ -86,6 +97,7 @@ class InfoGap:
 
     def close(self) -> None:
         self._retrainer.stop()
+        self._clusterer.stop()
         self._writer.close()
         self._store.close()
 
@@ -106,6 +118,7 @@ class InfoGap:
         return self._writer.write(to_arrow(batch, now))
 
     def _on_events_stored(self, events: pa.Table, sequence: int) -> None:
+        self._profiles.invalidate(set(events.column("user_id").to_pylist()))
         for catalog, count in Counter(events.column("catalog").to_pylist()).items():
             self._new_events[catalog] += count
         seen_types = pa.array(self._seen_types)
@@ -120,7 +133,15 @@ class InfoGap:
 
     def upsert_users(self, users: list[User]) -> int:
         validation.users(users, self.settings.limits)
-        return self._store.upsert_users(users, utc_now())
+        count = self._store.upsert_users(users, utc_now())
+        self._profiles.invalidate(u.user_id for u in users)
+        return count
+
+    def patch_users(self, patches: list[UserPatch]) -> int:
+        validation.patches(patches, self.settings.limits)
+        count = self._store.patch_users(patches, utc_now())
+        self._profiles.invalidate(p.user_id for p in patches)
+        return count
 
     def upsert_items(self, items: list[Item]) -> int:
         items = validation.items(items, self.settings.limits)
@@ -135,14 +156,27 @@ class InfoGap:
                     )
         return count
 
-    def profile(self, user_id: str) -> Profile:
+    def profile(self, user_id: str, as_of: datetime | None = None) -> Profile:
         validation.identifier(user_id, "user_id", self.settings.limits)
-        stored = self._store.get_user(user_id)
-        behaviour = self._store.behaviour(user_id)
-        if stored is None and behaviour.event_count == 0:
-            raise NotFound(f"user {user_id!r} has no attributes and no events")
-        attributes, updated = stored if stored is not None else ({}, None)
-        return Profile(user_id, attributes, updated, behaviour)
+        return self._profiles.profile(user_id, as_of)
+
+    def profiles(
+        self, user_ids: list[str], as_of: datetime | None = None
+    ) -> tuple[list[Profile], list[str]]:
+        validation.user_ids(user_ids, self.settings.profiles.max_batch_size, self.settings.limits)
+        return self._profiles.profiles(user_ids, as_of)
+
+    def define_segment(self, name: str, rule: str, description: str) -> Segment:
+        return self._profiles.define_segment(name, rule, description)
+
+    def delete_segment(self, name: str) -> None:
+        self._profiles.delete_segment(name)
+
+    def list_segments(self) -> list[Segment]:
+        return self._profiles.list_segments()
+
+    def segment_members(self, name: str, page_size: int, page_token: str) -> tuple[list[str], str]:
+        return self._profiles.segment_members(name, page_size, page_token)
 
     def _attributes_of(self, user_id: str) -> Mapping[str, str]:
         stored = self._store.get_user(user_id)
@@ -216,6 +250,9 @@ class InfoGap:
             if decision.promoted:
                 self._publish(trained, sequence)
             self._decisions[catalog] = decision
+        if self.settings.profiles.clusters:
+            # Data-driven segments follow the data too, without delaying the Train call.
+            self._clusterer.request()
         log.info("trained %s: %s", catalog, decision.reason)
         return TrainReport(tuple(trained.infos), time.perf_counter() - started, decision)
 

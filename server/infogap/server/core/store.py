@@ -19,13 +19,11 @@ import numpy as np
 import pyarrow as pa
 
 from .domain import (
-    Behaviour,
-    CatalogActivity,
-    EventTypeCount,
     Item,
     ModelInfo,
     TrainingDecision,
     User,
+    UserPatch,
 )
 from .migrations import migrate
 
@@ -106,6 +104,12 @@ class Store:
     # -- users and items ---------------------------------------------------------------------
 
     def upsert_users(self, users: Sequence[User], now: datetime) -> int:
+        with self.write_lock, self._transaction() as db:
+            self._write_users(db, users, now)
+        return len(users)
+
+    @staticmethod
+    def _write_users(db: duckdb.DuckDBPyConnection, users: Sequence[User], now: datetime) -> None:
         batch = pa.table(
             {
                 "user_id": [u.user_id for u in users],
@@ -113,14 +117,14 @@ class Store:
                 "updated_at": pa.array([now] * len(users), pa.timestamp("us")),
             }
         )
-        with self.write_lock, self._transaction() as db:
-            db.register("user_batch", batch)
+        db.register("user_batch", batch)
+        try:
             db.execute(
                 "INSERT OR REPLACE INTO users SELECT user_id, attributes::JSON, updated_at "
                 "FROM user_batch"
             )
+        finally:
             db.unregister("user_batch")
-        return len(users)
 
     def upsert_items(self, items: Sequence[Item], now: datetime) -> int:
         batch = pa.table(
@@ -141,6 +145,26 @@ class Store:
             )
             db.unregister("item_batch")
         return len(items)
+
+    def patch_users(self, patches: Sequence[UserPatch], now: datetime) -> int:
+        """Sets and unsets attributes, creating users not yet known, in one transaction."""
+        with self.write_lock, self._transaction() as db:
+            current = {
+                user_id: json.loads(attributes)
+                for user_id, attributes in db.execute(
+                    "SELECT user_id, attributes FROM users WHERE user_id IN (SELECT unnest(?))",
+                    [[p.user_id for p in patches]],
+                ).fetchall()
+            }
+            patched = []
+            for patch in patches:
+                attributes = current.get(patch.user_id, {})
+                attributes.update(patch.set_attributes)
+                for name in patch.unset_attributes:
+                    attributes.pop(name, None)
+                patched.append(User(patch.user_id, attributes))
+            self._write_users(db, patched, now)
+        return len(patches)
 
     def get_user(self, user_id: str) -> tuple[dict[str, str], datetime] | None:
         row = (
@@ -277,27 +301,58 @@ class Store:
         )
         return table.column("item_id").to_numpy(zero_copy_only=False)
 
-    def behaviour(self, user_id: str) -> Behaviour:
-        db = self.cursor()
-        by_type = db.execute(
-            "SELECT type, COUNT(*), SUM(value), MIN(event_time), MAX(event_time) FROM events "
-            "WHERE user_id = ? GROUP BY type ORDER BY COUNT(*) DESC, type",
-            [user_id],
+    # -- segments ----------------------------------------------------------------------------
+
+    def define_segment(self, name: str, rule: str, description: str, now: datetime) -> None:
+        with self.write_lock, self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)", [name, rule, description, now]
+            )
+
+    def delete_segment(self, name: str) -> bool:
+        with self.write_lock, self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM segments WHERE name = ? RETURNING name", [name]
+            ).fetchall()
+        return bool(deleted)
+
+    def segment_rules(self) -> list[tuple[str, str, str]]:
+        """(name, rule, description) of every rule segment, by name."""
+        return self.cursor().execute(
+            "SELECT name, rule, description FROM segments ORDER BY name"
         ).fetchall()
-        if not by_type:
-            return Behaviour()
-        by_catalog = db.execute(
-            "SELECT catalog, COUNT(*), COUNT(DISTINCT item_id) FROM events WHERE user_id = ? "
-            "GROUP BY catalog ORDER BY COUNT(*) DESC, catalog",
-            [user_id],
-        ).fetchall()
-        return Behaviour(
-            event_count=sum(row[1] for row in by_type),
-            event_type_counts=tuple(EventTypeCount(t, n, float(v)) for t, n, v, _, _ in by_type),
-            first_seen=min(row[3] for row in by_type),
-            last_seen=max(row[4] for row in by_type),
-            catalog_activities=tuple(CatalogActivity(c, n, d) for c, n, d in by_catalog),
+
+    def replace_clusters(
+        self, clusters: Sequence[tuple[str, str, int]], members: dict[str, str], now: datetime
+    ) -> None:
+        """Replaces every data-driven segment: (name, description, size) and user -> name."""
+        assignments = pa.table(
+            {"user_id": list(members), "cluster": list(members.values())}
         )
+        with self.write_lock, self._transaction() as db:
+            db.execute("DELETE FROM user_clusters")
+            db.execute("DELETE FROM clusters")
+            for name, description, size in clusters:
+                db.execute("INSERT INTO clusters VALUES (?, ?, ?, ?)", [name, description, size, now])
+            db.register("cluster_assignments", assignments)
+            try:
+                db.execute("INSERT INTO user_clusters SELECT * FROM cluster_assignments")
+            finally:
+                db.unregister("cluster_assignments")
+
+    def clusters(self) -> list[tuple[str, str, int]]:
+        """(name, description, size) of every data-driven segment, by name."""
+        return self.cursor().execute(
+            "SELECT name, description, size FROM clusters ORDER BY name"
+        ).fetchall()
+
+    def cluster_members(self, name: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.cursor()
+            .execute("SELECT user_id FROM user_clusters WHERE cluster = ? ORDER BY user_id", [name])
+            .fetchall()
+        ]
 
     # -- models ------------------------------------------------------------------------------
 

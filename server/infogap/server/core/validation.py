@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping
 
 from ..config import LimitSettings
-from .domain import DEFAULT_CATALOG, EventBatch, Item, User
+from .domain import DEFAULT_CATALOG, EventBatch, Item, User, UserPatch
 from .errors import InvalidArgument
 
 CATALOG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -67,6 +67,27 @@ def users(batch: list[User], limits: LimitSettings) -> None:
         identifier(user.user_id, f"users[{index}].user_id", limits)
         string_map(user.attributes, f"users[{index}].attributes", limits)
     distinct((u.user_id for u in batch), "users")
+
+
+def patches(batch: list[UserPatch], limits: LimitSettings) -> None:
+    batch_size(len(batch), "patches", limits)
+    for index, patch in enumerate(batch):
+        identifier(patch.user_id, f"patches[{index}].user_id", limits)
+        string_map(patch.set_attributes, f"patches[{index}].set_attributes", limits)
+        for name_index, name in enumerate(patch.unset_attributes):
+            field = f"patches[{index}].unset_attributes[{name_index}]"
+            identifier(name, field, limits)
+            if name in patch.set_attributes:
+                raise InvalidArgument(field, f"{name!r} is also set by this patch")
+    distinct((p.user_id for p in batch), "patches")
+
+
+def user_ids(ids: list[str], maximum: int, limits: LimitSettings) -> None:
+    if not 1 <= len(ids) <= maximum:
+        raise InvalidArgument("user_ids", f"must hold 1 to {maximum} ids, got {len(ids)}")
+    for index, user_id in enumerate(ids):
+        identifier(user_id, f"user_ids[{index}]", limits)
+    distinct(ids, "user_ids")
 
 
 def items(batch: list[Item], limits: LimitSettings) -> list[Item]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from infogap.v1 import (
@@ -17,6 +18,7 @@ from infogap.v1 import (
 
 from ..core.domain import (
     EventBatch,
+    EventTypeCount,
     Item,
     ModelInfo,
     PluginInfo,
@@ -24,8 +26,10 @@ from ..core.domain import (
     Recommendation,
     RecommendationFilter,
     RecordResult,
+    Segment,
     TrainingDecision,
     User,
+    UserPatch,
 )
 
 
@@ -74,18 +78,34 @@ def items(messages: Sequence[entities_pb2.Item]) -> list[Item]:
     ]
 
 
+def user_patches(messages: Sequence[profile_service_pb2.UserPatch]) -> list[UserPatch]:
+    return [
+        UserPatch(m.user_id, dict(m.set_attributes), tuple(m.unset_attributes)) for m in messages
+    ]
+
+
+def optional_time(message: Any, field: str) -> datetime | None:
+    return getattr(message, field).ToDatetime() if message.HasField(field) else None
+
+
+def _type_counts(counts: Sequence[EventTypeCount]) -> list[profile_service_pb2.EventTypeCount]:
+    return [
+        profile_service_pb2.EventTypeCount(type=c.type, count=c.count, value_sum=c.value_sum)
+        for c in counts
+    ]
+
+
 def profile(value: Profile) -> profile_service_pb2.Profile:
     behaviour = value.behaviour
+    extra = Struct()
+    extra.update(dict(value.extra))
     return profile_service_pb2.Profile(
         user_id=value.user_id,
         attributes=dict(value.attributes),
         attributes_update_time=_timestamp(value.attributes_updated),
         behaviour=profile_service_pb2.Behaviour(
             event_count=behaviour.event_count,
-            event_type_counts=[
-                profile_service_pb2.EventTypeCount(type=c.type, count=c.count, value_sum=c.value_sum)
-                for c in behaviour.event_type_counts
-            ],
+            event_type_counts=_type_counts(behaviour.event_type_counts),
             first_seen_time=_timestamp(behaviour.first_seen),
             last_seen_time=_timestamp(behaviour.last_seen),
             catalog_activities=[
@@ -96,7 +116,42 @@ def profile(value: Profile) -> profile_service_pb2.Profile:
                 )
                 for a in behaviour.catalog_activities
             ],
+            windows=[
+                profile_service_pb2.WindowCounts(
+                    days=w.days,
+                    event_count=w.event_count,
+                    event_type_counts=_type_counts(w.event_type_counts),
+                )
+                for w in behaviour.windows
+            ],
+            rfm=profile_service_pb2.Rfm(
+                recency_days=behaviour.rfm.recency_days,
+                frequency=behaviour.rfm.frequency,
+                monetary=behaviour.rfm.monetary,
+            ),
+            active_days=behaviour.active_days,
         ),
+        interests=[
+            profile_service_pb2.Interest(
+                feature=i.feature, score=i.score, evidence_count=i.evidence_count
+            )
+            for i in value.interests
+        ],
+        segments=[
+            profile_service_pb2.SegmentMembership(name=m.name, kind=m.kind) for m in value.segments
+        ],
+        extra=extra,
+        as_of_time=_timestamp(value.as_of),
+    )
+
+
+def segment(value: Segment) -> profile_service_pb2.Segment:
+    return profile_service_pb2.Segment(
+        name=value.name,
+        kind=value.kind,
+        rule=value.rule,
+        description=value.description,
+        size=value.size,
     )
 
 

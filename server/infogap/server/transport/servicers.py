@@ -56,6 +56,12 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         count = self._core.upsert_users(convert.users(request.users))
         return profile_service_pb2.UpsertUsersResponse(upserted_count=count)
 
+    def PatchUsers(
+        self, request: profile_service_pb2.PatchUsersRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.PatchUsersResponse:
+        count = self._core.patch_users(convert.user_patches(request.patches))
+        return profile_service_pb2.PatchUsersResponse(patched_count=count)
+
     def UpsertItems(
         self, request: profile_service_pb2.UpsertItemsRequest, context: grpc.ServicerContext
     ) -> profile_service_pb2.UpsertItemsResponse:
@@ -65,8 +71,48 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     def GetProfile(
         self, request: profile_service_pb2.GetProfileRequest, context: grpc.ServicerContext
     ) -> profile_service_pb2.GetProfileResponse:
-        profile = self._core.profile(request.user_id)
+        as_of = convert.optional_time(request, "as_of_time")
+        profile = self._core.profile(request.user_id, as_of)
         return profile_service_pb2.GetProfileResponse(profile=convert.profile(profile))
+
+    def GetProfiles(
+        self, request: profile_service_pb2.GetProfilesRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.GetProfilesResponse:
+        as_of = convert.optional_time(request, "as_of_time")
+        profiles, missing = self._core.profiles(list(request.user_ids), as_of)
+        return profile_service_pb2.GetProfilesResponse(
+            profiles=[convert.profile(p) for p in profiles], missing_user_ids=missing
+        )
+
+    def DefineSegment(
+        self, request: profile_service_pb2.DefineSegmentRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.DefineSegmentResponse:
+        segment = self._core.define_segment(request.name, request.rule, request.description)
+        return profile_service_pb2.DefineSegmentResponse(segment=convert.segment(segment))
+
+    def DeleteSegment(
+        self, request: profile_service_pb2.DeleteSegmentRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.DeleteSegmentResponse:
+        self._core.delete_segment(request.name)
+        return profile_service_pb2.DeleteSegmentResponse()
+
+    def ListSegments(
+        self, request: profile_service_pb2.ListSegmentsRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.ListSegmentsResponse:
+        segments = self._core.list_segments()
+        return profile_service_pb2.ListSegmentsResponse(
+            segments=[convert.segment(s) for s in segments]
+        )
+
+    def GetSegmentMembers(
+        self, request: profile_service_pb2.GetSegmentMembersRequest, context: grpc.ServicerContext
+    ) -> profile_service_pb2.GetSegmentMembersResponse:
+        members, token = self._core.segment_members(
+            request.name, request.page_size, request.page_token
+        )
+        return profile_service_pb2.GetSegmentMembersResponse(
+            user_ids=members, next_page_token=token
+        )
 
 
 class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):

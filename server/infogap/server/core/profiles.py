@@ -1,0 +1,230 @@
+"""Profiles: facts computed in DuckDB, cached per user until their data changes, assembled by
+the profile contributors; rule segments and data-driven clusters."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime, timezone
+from typing import Iterable, Sequence
+
+import pyarrow as pa
+
+from ..config import Settings
+from .clustering import cluster_users
+from .domain import Behaviour, Profile, Segment, SegmentMembership
+from .errors import InvalidArgument, NotFound
+from .modeling import ProfileContributor, ProfileDraft
+from .profile_facts import ProfileFacts
+from .profile_queries import compute_facts
+from .segments import SegmentRule, compile_rule
+from .store import Store
+from .validation import CATALOG_PATTERN
+
+log = logging.getLogger(__name__)
+
+RULE_KIND = "rule"
+CLUSTER_KIND = "cluster"
+CLUSTER_PREFIX = "cluster-"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Profiles:
+    """Serves profiles and segments for the core."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        contributors: Sequence[ProfileContributor],
+        type_weights: pa.Table,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._profile_settings = settings.profiles
+        self._contributors = tuple(contributors)
+        self._type_weights = type_weights
+        self._lock = threading.Lock()
+        # user id -> {requested as_of (None: "now") -> (facts, monotonic time computed)}
+        self._cache: OrderedDict[str, dict[datetime | None, tuple[ProfileFacts, float]]] = OrderedDict()
+        self._rules: dict[str, tuple[SegmentRule, str]] = {}
+        for name, rule, description in store.segment_rules():
+            try:
+                self._rules[name] = (self._compile(rule), description)
+            except InvalidArgument as error:  # e.g. a window removed from the config since
+                log.warning("segment %s no longer compiles (%s); ignored", name, error.message)
+
+    # -- facts -------------------------------------------------------------------------------
+
+    def as_of(self, requested: datetime | None) -> datetime:
+        return requested or self._profile_settings.now or _utc_now()
+
+    def invalidate(self, user_ids: Iterable[str]) -> None:
+        """Drops cached profiles of users whose data changed."""
+        with self._lock:
+            for user_id in user_ids:
+                self._cache.pop(user_id, None)
+
+    def facts(self, user_ids: Sequence[str], requested: datetime | None) -> dict[str, ProfileFacts]:
+        found: dict[str, ProfileFacts] = {}
+        missing: list[str] = []
+        now = time.monotonic()
+        with self._lock:
+            for user_id in user_ids:
+                entry = self._cache.get(user_id, {}).get(requested)
+                if entry and (requested is not None or now - entry[1] < self._profile_settings.cache_seconds):
+                    found[user_id] = entry[0]
+                    self._cache.move_to_end(user_id)
+                else:
+                    missing.append(user_id)
+        if missing:
+            computed = self._compute(missing, self.as_of(requested))
+            found.update(computed)
+            self._remember(computed, requested, now)
+        return found
+
+    def _compute(self, user_ids: Sequence[str] | None, as_of: datetime) -> dict[str, ProfileFacts]:
+        return compute_facts(
+            self._store.cursor(),
+            as_of,
+            user_ids,
+            self._profile_settings,
+            self._settings.event_types,
+            self._type_weights,
+        )
+
+    def _remember(
+        self, computed: dict[str, ProfileFacts], requested: datetime | None, now: float
+    ) -> None:
+        if self._profile_settings.cache_size == 0:
+            return
+        with self._lock:
+            for user_id, facts in computed.items():
+                self._cache.setdefault(user_id, {})[requested] = (facts, now)
+                self._cache.move_to_end(user_id)
+            while len(self._cache) > self._profile_settings.cache_size:
+                self._cache.popitem(last=False)
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def profile(self, user_id: str, requested: datetime | None) -> Profile:
+        facts = self.facts([user_id], requested).get(user_id)
+        if facts is None:
+            raise NotFound(f"user {user_id!r} has no attributes and no events")
+        return self._assemble(facts)
+
+    def profiles(
+        self, user_ids: Sequence[str], requested: datetime | None
+    ) -> tuple[list[Profile], list[str]]:
+        facts = self.facts(user_ids, requested)
+        profiles = [self._assemble(facts[u]) for u in user_ids if u in facts]
+        return profiles, [u for u in user_ids if u not in facts]
+
+    def _assemble(self, facts: ProfileFacts) -> Profile:
+        draft = ProfileDraft(facts=facts, segments=lambda: self.memberships(facts))
+        for contributor in self._contributors:
+            contributor.contribute(draft)
+        return Profile(
+            user_id=facts.user_id,
+            attributes=facts.attributes,
+            attributes_updated=facts.attributes_updated,
+            behaviour=draft.behaviour or Behaviour(),
+            as_of=facts.as_of,
+            interests=tuple(draft.interests),
+            segments=tuple(draft.segment_memberships),
+            extra=dict(draft.extra),
+        )
+
+    def memberships(self, facts: ProfileFacts) -> list[SegmentMembership]:
+        rules = [
+            SegmentMembership(name, RULE_KIND)
+            for name, (rule, _) in sorted(self._rules.items())
+            if rule.matches(facts)
+        ]
+        cluster = [SegmentMembership(facts.cluster, CLUSTER_KIND)] if facts.cluster else []
+        return rules + cluster
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def _compile(self, rule: str) -> SegmentRule:
+        return compile_rule(rule, self._profile_settings.windows_days)
+
+    def define_segment(self, name: str, rule: str, description: str) -> Segment:
+        if not CATALOG_PATTERN.fullmatch(name):
+            raise InvalidArgument("name", "must be 1 to 64 letters, digits, '_', '.' or '-'")
+        if name.startswith(CLUSTER_PREFIX):
+            raise InvalidArgument("name", f"names starting with {CLUSTER_PREFIX!r} are data-driven")
+        compiled = self._compile(rule)
+        self._store.define_segment(name, rule, description, _utc_now())
+        self._rules[name] = (compiled, description)
+        return Segment(name, RULE_KIND, rule, description, len(self._rule_members(compiled)))
+
+    def delete_segment(self, name: str) -> None:
+        if not self._store.delete_segment(name):
+            raise NotFound(f"no rule segment named {name!r}")
+        self._rules.pop(name, None)
+
+    def list_segments(self) -> list[Segment]:
+        segments = [
+            Segment(name, RULE_KIND, rule.text, description, len(self._rule_members(rule)))
+            for name, (rule, description) in sorted(self._rules.items())
+        ]
+        segments += [
+            Segment(name, CLUSTER_KIND, "", description, size)
+            for name, description, size in self._store.clusters()
+        ]
+        return segments
+
+    def segment_members(self, name: str, page_size: int, page_token: str) -> tuple[list[str], str]:
+        if page_size == 0:
+            page_size = DEFAULT_PAGE_SIZE
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0: 100)")
+        offset = _decode_page_token(page_token)
+        if name in self._rules:
+            members = self._rule_members(self._rules[name][0])
+        elif any(cluster == name for cluster, _, _ in self._store.clusters()):
+            members = self._store.cluster_members(name)
+        else:
+            raise NotFound(f"no segment named {name!r}")
+        page = members[offset : offset + page_size]
+        more = offset + page_size < len(members)
+        return page, _encode_page_token(offset + page_size) if more else ""
+
+    def _rule_members(self, rule: SegmentRule) -> list[str]:
+        everyone = self._compute(None, self.as_of(None))
+        return sorted(user_id for user_id, facts in everyone.items() if rule.matches(facts))
+
+    def recompute_clusters(self) -> None:
+        """Re-clusters every user on their interests (run after training)."""
+        settings = self._profile_settings
+        everyone = self._compute(None, self.as_of(None))
+        clustering = cluster_users(everyone, settings.clusters, settings.cluster_seed)
+        self._store.replace_clusters(clustering.clusters, clustering.members, _utc_now())
+        with self._lock:
+            self._cache.clear()
+
+
+def _encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_page_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        offset = int(value)
+        if kind != "offset" or offset < 0:
+            raise ValueError
+        return offset
+    except ValueError:
+        raise InvalidArgument("page_token", "is not a token this server issued") from None
