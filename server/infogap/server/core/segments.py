@@ -152,7 +152,8 @@ def compile_rule(text: str, windows: Sequence[int]) -> SegmentRule:
         tree = _PARSER.parse(text)
         return SegmentRule(text, _Compiler(windows).transform(tree))
     except UnexpectedInput as error:
-        raise InvalidArgument("rule", f"position {error.column}: {_describe(error, text)}") from None
+        position, reason = _position_and_reason(error, text)
+        raise InvalidArgument("rule", f"position {position}: {reason}") from None
     except _RuleError as error:
         raise InvalidArgument("rule", f"position {error.column}: {error.reason}") from None
     except Exception as error:  # lark wraps transformer errors; unwrap ours
@@ -162,9 +163,25 @@ def compile_rule(text: str, windows: Sequence[int]) -> SegmentRule:
         raise
 
 
-def _describe(error: UnexpectedInput, text: str) -> str:
-    position = getattr(error, "pos_in_stream", None)
-    if position is None or position >= len(text):
-        return "the rule ends too early"
-    found = text[position:].split()[0] if text[position:].strip() else text[position]
-    return f"unexpected {found!r}"
+_TOKEN_NAMES = {
+    "SIGNED_NUMBER": "a number",
+    "ESCAPED_STRING": "a quoted string",
+    "FIELD": "a field",
+    "OP": "a comparison (=, !=, <, <=, >, >=)",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "_NOT": "NOT",
+    "_AND": "AND",
+    "_OR": "OR",
+}
+
+
+def _position_and_reason(error: UnexpectedInput, text: str) -> tuple[int, str]:
+    expected = sorted(_TOKEN_NAMES.get(name, name) for name in getattr(error, "expected", ()) or ())
+    hint = f"; expected {' or '.join(expected)}" if expected else ""
+    token = getattr(error, "token", None)
+    if token is not None and token.type == "$END":
+        return len(text.rstrip()) + 1, f"the rule ends too early{hint}"
+    column = getattr(error, "column", 1)
+    found = str(token) if token is not None else text[getattr(error, "pos_in_stream", 0) or 0]
+    return column, f"unexpected {found!r}{hint}"
