@@ -4,6 +4,8 @@ trained, and queried the way a CRM would."""
 from __future__ import annotations
 
 import csv
+import time
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +20,7 @@ from .transport.server import InfoGapServer
 KNOWN_USER = "1"
 SIMILAR_TO = "50"  # Star Wars (1977)
 AGE_BANDS = "age=18,25,35,45,50,56"  # MovieLens' own age groups
+MOVIELENS_END = datetime(1998, 4, 23)
 
 
 def _titles(dataset: Path) -> dict[str, str]:
@@ -47,11 +50,33 @@ def _show_profile(console: Console, profile) -> None:  # noqa: ANN001
             f"catalog {activity.catalog}",
             f"{activity.event_count:,} events, {activity.distinct_item_count:,} items",
         )
+    for window in behaviour.windows:
+        table.add_row(f"last {window.days} days", f"{window.event_count:,} events")
+    rfm = behaviour.rfm
+    table.add_row("RFM", f"recency {rfm.recency_days:.1f} d, frequency {rfm.frequency}, monetary {rfm.monetary:g}")
+    table.add_row("active days", str(behaviour.active_days))
+    for interest in profile.interests[:5]:
+        table.add_row(f"interest {interest.feature}", f"{interest.score:.3f} ({interest.evidence_count} events)")
+    for segment in profile.segments:
+        table.add_row(f"segment ({segment.kind})", segment.name)
+    console.print(table)
+
+
+def _show_segments(console: Console, client: Client) -> None:
+    deadline = time.monotonic() + 60  # data-driven segments are computed just after training
+    while not any(s.kind == "cluster" for s in client.list_segments()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    table = Table("segment", "kind", "size", "rule or description", title="Segments")
+    for segment in client.list_segments():
+        table.add_row(segment.name, segment.kind, f"{segment.size:,}", segment.rule or segment.description)
     console.print(table)
 
 
 def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
-    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=0)
+    # Profiles are measured from the end of the MovieLens history (April 1998), not from today.
+    settings = load_settings(
+        data_dir=data_dir, host="127.0.0.1", port=0, profiles={"now": MOVIELENS_END}
+    )
     with InfoGapServer(settings) as server:
         target = server.address
         console.rule(f"InfoGap on {target}, data in {data_dir}")
@@ -68,7 +93,13 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
         titles = _titles(dataset)
 
         with Client(target) as client:
+            client.define_segment(
+                "drama-lovers",
+                "interest.tag:Drama >= 0.3 AND count.rating >= 100",
+                description="rated 100+ films, mostly drama lately",
+            )
             _show_profile(console, client.profile(KNOWN_USER))
+            _show_segments(console, client)
             _show(console, f"Recommendations for user {KNOWN_USER}", client.recommend(KNOWN_USER, count=5), titles)
             _show(
                 console,
