@@ -37,8 +37,9 @@ class Ratings:
     def __len__(self) -> int:
         return len(self.user)
 
-    def where(self, mask: np.ndarray) -> Ratings:
-        return Ratings(self.user[mask], self.item[mask], self.stars[mask], self.time[mask])
+    def where(self, rows: np.ndarray) -> Ratings:
+        """The ratings chosen by a bool mask or by an array of positions."""
+        return Ratings(self.user[rows], self.item[rows], self.stars[rows], self.time[rows])
 
     def positives(self) -> Ratings:
         return self.where(self.stars >= POSITIVE_FROM)
@@ -96,7 +97,10 @@ class MovieLens:
                 time=Timestamp(seconds=time),
             )
             for user, item, stars, time in zip(
-                ratings.user.tolist(), ratings.item.tolist(), ratings.stars.tolist(), ratings.time.tolist()
+                ratings.user.tolist(),
+                ratings.item.tolist(),
+                ratings.stars.tolist(),
+                ratings.time.tolist(),
             )
         ]
 
@@ -286,6 +290,8 @@ def synthetic_catalogue(
         item_tags=[[tag_names[t] for t in tags] for tags in item_tag_indices],
         event_user=event_user,
         event_item=event_item,
-        event_type=rng.choice(len(SYNTHETIC_EVENT_TYPES), size=event_count, p=SYNTHETIC_TYPE_SHARES),
+        event_type=rng.choice(
+            len(SYNTHETIC_EVENT_TYPES), size=event_count, p=SYNTHETIC_TYPE_SHARES
+        ),
         event_time=SYNTHETIC_TIME_END - rng.integers(0, SYNTHETIC_TIME_SPAN, size=event_count),
     )

@@ -175,3 +175,21 @@ def test_popularity_within_the_segment_for_new_users_with_attributes(start_serve
         assert red.items[0].reason == "popular with customers like you (segment=red)"
         green = client.recommend("new-green", count=5)
         assert green.items[0].reason == "popular in default"
+
+
+def test_cold_start_popularity_reads_the_profile_segments(start_server, tastes):
+    from infogap.client import Client
+
+    from ..conftest import load
+
+    # Only "segment" is a model feature, so "vip" reaches popularity through the rule segment.
+    server = start_server(plugins={"disabled": ["lightfm"]}, lightfm={"user_attributes": ["segment"]})
+    with Client(server.address) as client:
+        load(client, tastes)
+        client.patch_users([{"user_id": f"blue-user-{n}", "set_attributes": {"vip": "yes"}} for n in range(25)])
+        client.define_segment("vips", 'attribute.vip = "yes"')
+        client.train()
+        client.upsert_users([{"user_id": "new-vip", "attributes": {"vip": "yes"}}])
+        response = client.recommend("new-vip", count=5)
+        assert response.items[0].reason == "popular with customers like you (segment:vips)"
+        assert colours(response) == {"blue"}

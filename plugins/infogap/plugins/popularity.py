@@ -1,8 +1,9 @@
 """Cold-start strategy: the most-interacted items of a catalog, weighted by event type.
 
 Answers for every user, so it is the last fallback of the serving order. A user with attributes
-gets the popularity within their segments (users sharing an attribute value, such as
-``occupation=student``), a user without gets the global list. Popularity figures mix many users,
+gets the popularity within their segments: users sharing an attribute value (such as
+``occupation=student``) and the profiles' named segments (rule segments and clusters) they
+are in. A user without gets the global list. Popularity figures mix many users,
 so each list passes through the aggregate guards (e.g. differential privacy) before anyone sees
 it.
 """
@@ -33,6 +34,7 @@ STRATEGY = "popularity"
 GLOBAL_KIND = "item_popularity"
 SEGMENT_KIND = "segment_item_popularity"
 ARRAYS_FILE = "popularity.npz"
+NAMED_SEGMENT_PREFIX = "segment:"  # rule and data-driven segments, beside attribute values
 META_FILE = "meta.json"
 
 
@@ -59,6 +61,9 @@ class PopularityModel:
         self._segment_names = segment_names
         self._segment_index = {name: i for i, name in enumerate(segment_names.tolist())}
         self._segment_scores = segment_scores.astype(np.float32)  # segments x items, max 1
+        self._has_named_segments = any(
+            name.startswith(NAMED_SEGMENT_PREFIX) for name in self._segment_index
+        )
         self._user_attributes = user_attributes
         self._reason = f"popular in {catalog}"
         self.catalog = catalog
@@ -69,6 +74,8 @@ class PopularityModel:
     def score_user(self, user: UserQuery) -> ScoreResult:
         if self._segment_index and user.attributes:
             names = user_feature_names(user.attributes, self._user_attributes)
+            if self._has_named_segments:
+                names += [f"{NAMED_SEGMENT_PREFIX}{name}" for name in user.segments]
             rows = [self._segment_index[n] for n in names if n in self._segment_index]
             if rows:
                 scores = self._segment_scores[rows].mean(axis=0)
@@ -116,15 +123,20 @@ class PopularityTrainer:
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
         contributions = sp.csr_matrix(data.interactions)
         overall = self._release(context, data, GLOBAL_KIND, contributions)
-        members = data.user_features.matrix.tocsc()
         segment_names, segment_scores = [], []
-        for column, name in enumerate(data.user_features.names):
-            users = members.indices[members.indptr[column] : members.indptr[column + 1]]
-            if len(users) < self._min_segment_users:
-                continue
-            released = self._release(context, data, SEGMENT_KIND, contributions[users])
-            segment_names.append(name)
-            segment_scores.append(_normalised(released))
+        groupings = [
+            ("", data.user_features),  # attribute values, e.g. occupation=student
+            (NAMED_SEGMENT_PREFIX, data.user_segments),  # the profiles' rule segments, clusters
+        ]
+        for prefix, grouping in groupings:
+            members = grouping.matrix.tocsc()
+            for column, name in enumerate(grouping.names):
+                users = members.indices[members.indptr[column] : members.indptr[column + 1]]
+                if len(users) < self._min_segment_users:
+                    continue
+                released = self._release(context, data, SEGMENT_KIND, contributions[users])
+                segment_names.append(prefix + name)
+                segment_scores.append(_normalised(released))
         return PopularityModel(
             overall,
             np.array(segment_names, dtype=object),

@@ -72,6 +72,9 @@ class TrainingData:
     user_features: FeatureMatrix  # aligned with user_ids
     item_features: FeatureMatrix  # aligned with item_ids
     event_count: int
+    user_segments: FeatureMatrix = FeatureMatrix((), sp.csr_matrix((0, 0)))
+    """Named segments (rule and data-driven) each user belongs to, aligned with user_ids;
+    empty when no segment is defined."""
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,12 @@ class UserQuery:
         user_id: str,
         load_attributes: Callable[[str], Mapping[str, str]],
         load_recent_items: Callable[[str], np.ndarray] = lambda _: np.empty(0, dtype=np.int64),
+        load_segments: Callable[[str], list[str]] = lambda _: [],
     ) -> None:
         self.user_id = user_id
         self._load_attributes = load_attributes
         self._load_recent_items = load_recent_items
+        self._load_segments = load_segments
 
     @cached_property
     def attributes(self) -> Mapping[str, str]:
@@ -125,6 +130,11 @@ class UserQuery:
         """Items (positions in the index space) the user interacted with since the model was
         trained, oldest first: what a model folds in to stay fresh without retraining."""
         return self._load_recent_items(self.user_id)
+
+    @cached_property
+    def segments(self) -> list[str]:
+        """Names of the segments (rule and data-driven) the user belongs to now."""
+        return self._load_segments(self.user_id)
 
 
 @dataclass(frozen=True)

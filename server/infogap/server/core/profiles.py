@@ -152,6 +152,23 @@ class Profiles:
         cluster = [SegmentMembership(facts.cluster, CLUSTER_KIND)] if facts.cluster else []
         return rules + cluster
 
+    def segment_names_of(self, user_id: str) -> list[str]:
+        """Names of the segments a user is in now (for serving; unknown users are in none)."""
+        facts = self.facts([user_id], None).get(user_id)
+        return [m.name for m in self.memberships(facts)] if facts else []
+
+    def segment_members_of(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Segment names per user, for training; empty when no segment exists."""
+        if not self._rules and not self._store.clusters():
+            return {}
+        everyone = self._compute(None, self.as_of(None))
+        wanted = set(user_ids)
+        return {
+            user_id: [m.name for m in self.memberships(facts)]
+            for user_id, facts in everyone.items()
+            if user_id in wanted
+        }
+
     # -- segments ----------------------------------------------------------------------------
 
     def _compile(self, rule: str) -> SegmentRule:

@@ -72,16 +72,20 @@ class RecommendationPipeline:
         self,
         rerankers: Sequence[Reranker],
         load_attributes: Callable[[str], Mapping[str, str]],
+        load_segments: Callable[[str], list[str]],
         rerank_depth_factor: int,
         blend_below_interactions: int,
     ) -> None:
         self._rerankers = tuple(rerankers)
         self._load_attributes = load_attributes
+        self._load_segments = load_segments
         self._rerank_depth_factor = rerank_depth_factor
         self._blend_below = blend_below_interactions
 
     def _query(self, serving: CatalogServing, user_id: str) -> UserQuery:
-        return UserQuery(user_id, self._load_attributes, serving.recent_positions)
+        return UserQuery(
+            user_id, self._load_attributes, serving.recent_positions, self._load_segments
+        )
 
     def _score(
         self, serving: CatalogServing, query: UserQuery

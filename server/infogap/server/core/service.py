@@ -63,15 +63,23 @@ class InfoGap:
         self._plugins = PluginHost(settings, extra_plugins)
         self._registrations = self._plugins.collect_registrations()
         self._store = Store(settings.data_dir)
+        self._profiles = Profiles(
+            self._store,
+            settings,
+            self._registrations.profile_contributors,
+            event_type_weights(settings.event_types),
+        )
         self._lifecycle = ModelLifecycle(
             settings,
             self._store,
             self._registrations.trainers,
             self._registrations.aggregate_guards,
+            self._profiles.segment_members_of,
         )
         self._pipeline = RecommendationPipeline(
             self._registrations.rerankers,
             self._attributes_of,
+            self._profiles.segment_names_of,
             settings.serving.rerank_depth_factor,
             settings.serving.blend_below_interactions,
         )
@@ -83,12 +91,6 @@ class InfoGap:
         self._train_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._decisions: dict[str, TrainingDecision] = self._store.last_decisions()
         self._new_events: defaultdict[str, int] = defaultdict(int)
-        self._profiles = Profiles(
-            self._store,
-            settings,
-            self._registrations.profile_contributors,
-            event_type_weights(settings.event_types),
-        )
         self._clusterer = SingleFlight("infogap-clustering", self._profiles.recompute_clusters)
         self._writer = EventWriter(self._store, self._on_events_stored)
         for trained in self._lifecycle.load_serving():

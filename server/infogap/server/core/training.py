@@ -70,8 +70,10 @@ class ModelLifecycle:
         store: Store,
         trainers: Mapping[str, ModelTrainer],
         guards: Sequence[AggregateGuard],
+        segments_of: Callable[[Sequence[str]], dict[str, list[str]]],
     ) -> None:
         self._settings = settings
+        self._segments_of = segments_of
         self._store = store
         self._trainers = trainers
         self._guards = tuple(guards)
@@ -96,7 +98,11 @@ class ModelLifecycle:
         """
         progress(f"loading events of {catalog!r}")
         data = load_training_data(
-            self._store, catalog, self._settings.event_types, self._settings.lightfm
+            self._store,
+            catalog,
+            self._settings.event_types,
+            self._settings.lightfm,
+            self._segments_of,
         )
         if data.interactions.nnz == 0:
             raise FailedPrecondition(

@@ -3,6 +3,8 @@ mapping and matrix building in numpy, with no Python loop over events."""
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
@@ -30,6 +32,7 @@ def load_training_data(
     catalog: str,
     event_types: dict[str, EventTypeSettings],
     features: LightFMSettings,
+    segments_of: Callable[[Sequence[str]], dict[str, list[str]]] = lambda _: {},
 ) -> TrainingData:
     interactions = store.interactions(catalog, event_type_weights(event_types))
     catalog_items = store.catalog_items(catalog)
@@ -58,6 +61,9 @@ def load_training_data(
     ] + [[] for _ in event_only]
     item_features = FeatureMatrix.from_rows(item_rows)
 
+    memberships = segments_of(user_ids.tolist())
+    user_segments = FeatureMatrix.from_rows([memberships.get(u, []) for u in user_ids])
+
     return TrainingData(
         catalog=catalog,
         user_ids=user_ids.astype(object),
@@ -66,4 +72,5 @@ def load_training_data(
         user_features=user_features,
         item_features=item_features,
         event_count=interactions.event_count,
+        user_segments=user_segments,
     )
