@@ -14,6 +14,7 @@ PROTOC = $(PY) -m grpc_tools.protoc -I protos \
 	$(PROTO_FILES) --python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1)
 
 .PHONY: help install demo test test-slow bench serve protos check-protos lint-protos lint clean
+LINTED := server plugins client_sdk/src/infogap/client tests docs bench
 
 help:
 	@echo "make demo          install, load MovieLens 100K, train, serve and query it through the SDK"
@@ -24,6 +25,7 @@ help:
 	@echo "make protos        regenerate client_sdk/src/infogap/v1 from protos/"
 	@echo "make check-protos  fail if the checked-in generated code is stale"
 	@echo "make lint-protos   buf lint the API"
+	@echo "make lint          ruff the Python code"
 
 # The stamp is rebuilt whenever a dependency list changes.
 $(VENV)/.installed: pyproject.toml client_sdk/pyproject.toml
@@ -69,6 +71,9 @@ check-protos: install
 lint-protos: node_modules/.installed
 	$(BUF) lint
 	@echo "buf lint: clean"
+
+lint: install
+	$(VENV)/bin/ruff check $(LINTED)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

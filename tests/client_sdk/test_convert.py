@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from infogap.client import (
     FailedPreconditionError,
     InfoGapError,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from infogap.client import AsyncClient, Client, InfoGapError, _convert, _requests
 from infogap.v1 import profile_service_pb2
 
@@ -212,7 +213,7 @@ class FakeMembersStub:
             next_page_token=str(end) if end < len(self.members) else "",
         )
 
-    def GetSegmentMembers(self, request, timeout=None, metadata=None):  # noqa: N802
+    def GetSegmentMembers(self, request, timeout=None, metadata=None):
         if not self.asynchronous:
             return self.page(request)
 

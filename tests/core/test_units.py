@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from infogap.server import importer
+from infogap.server.config import LimitSettings
+from infogap.server.core import validation
 from infogap.server.core.domain import RecommendationFilter
 from infogap.server.core.errors import InvalidArgument
 from infogap.server.core.migrations import MIGRATIONS, migrate
@@ -15,8 +17,6 @@ from infogap.server.core.recommending import top_positions
 from infogap.server.core.serving import ItemIndex, seen_index
 from infogap.server.core.store import CatalogItems
 from infogap.server.core.training import serving_order
-from infogap.server.core import validation
-from infogap.server.config import LimitSettings
 
 
 def test_top_positions_orders_by_score_and_breaks_ties_by_position():

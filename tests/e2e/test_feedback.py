@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -59,7 +59,7 @@ def test_sdk_generates_event_ids_when_missing(client, server):
         ({"item_id": "x" * 300}, "events[2].item_id", "longer than 256"),
         ({"value": math.nan}, "events[2].value", "finite"),
         ({"value": math.inf}, "events[2].value", "finite"),
-        ({"time": datetime.now(timezone.utc) + timedelta(days=2)}, "events[2].time", "future"),
+        ({"time": datetime.now(UTC) + timedelta(days=2)}, "events[2].time", "future"),
         ({"catalog": "no spaces please"}, "events[2].catalog", "letters, digits"),
         ({"user_id": "tab\there"}, "events[2].user_id", "printable"),
     ],
@@ -76,8 +76,9 @@ def test_a_bad_event_rejects_the_whole_batch(client, server, bad_fields, field, 
 
 
 def test_oversized_batch_is_rejected_with_the_limit(server):
-    from infogap.v1 import entities_pb2, feedback_service_pb2, feedback_service_pb2_grpc
     import grpc
+
+    from infogap.v1 import entities_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 
     events = [entities_pb2.Event(event_id=f"e{n}", user_id="u", item_id="i", type="view") for n in range(1001)]
     with grpc.insecure_channel(server.address) as channel:

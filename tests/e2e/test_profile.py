@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,8 +11,8 @@ from infogap.client import InvalidArgumentError, NotFoundError
 
 def test_profile_has_attributes_and_behaviour(client):
     client.upsert_users([{"user_id": "ada", "attributes": {"plan": "gold", "region": "north"}}])
-    t0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
-    t1 = datetime(2026, 3, 5, 8, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    t1 = datetime(2026, 3, 5, 8, tzinfo=UTC)
     client.record(
         [
             {"user_id": "ada", "item_id": "a", "type": "view", "time": t0},
@@ -29,8 +29,8 @@ def test_profile_has_attributes_and_behaviour(client):
     counts = {c.type: (c.count, c.value_sum) for c in behaviour.event_type_counts}
     assert counts["view"][0] == 2 and counts["purchase"] == (1, 30.0) and counts["click"][0] == 1
     assert behaviour.event_type_counts[0].type == "view"  # most frequent first
-    assert behaviour.first_seen_time.ToDatetime(tzinfo=timezone.utc) == t0
-    assert behaviour.last_seen_time.ToDatetime(tzinfo=timezone.utc) == t1
+    assert behaviour.first_seen_time.ToDatetime(tzinfo=UTC) == t0
+    assert behaviour.last_seen_time.ToDatetime(tzinfo=UTC) == t1
     catalogs = {a.catalog: (a.event_count, a.distinct_item_count) for a in behaviour.catalog_activities}
     assert catalogs == {"default": (3, 2), "articles": (1, 1)}
 

@@ -82,7 +82,7 @@ def test_interests_are_weighted_decayed_and_normalised(shop):
     interests = {i.feature: i for i in shop.profile("ann").interests}
     # The boots (shoes, outdoor) bought 2 days ago dominate; the tent purchase is 200 days old,
     # decayed to about 1%, so shoes (boots + sneakers click) lead outdoor (boots + tent view).
-    assert list(interests)[0] == "tag:shoes"
+    assert next(iter(interests)) == "tag:shoes"
     # Every outdoor item is an acme item here, so both features score the same.
     assert interests["tag:outdoor"].score == pytest.approx(interests["brand:acme"].score)
     assert interests["tag:shoes"].evidence_count == 2
@@ -146,9 +146,8 @@ def test_over_large_profile_batch_is_rejected_with_the_limit(start_server):
 
     server = start_server()
     request = profile_service_pb2.GetProfilesRequest(user_ids=[f"u{n}" for n in range(501)])
-    with grpc.insecure_channel(server.address) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            profile_service_pb2_grpc.ProfileServiceStub(channel).GetProfiles(request)
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as caught:
+        profile_service_pb2_grpc.ProfileServiceStub(channel).GetProfiles(request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "1 to 500" in caught.value.details()
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from infogap.client import Client
+from infogap.server.transport.server import InfoGapServer
 
 from ..conftest import make_settings
-from infogap.server.transport.server import InfoGapServer
 
 HALF_LIFE_DAYS = 30.0
 RULE = 'attribute.occupation = "student" AND count.rating >= 50 AND interest.tag:Comedy >= 0.25'
@@ -27,7 +27,7 @@ def read(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def movielens_server(movielens, tmp_path_factory):
     events = read(movielens / "events.csv")
-    now = datetime.fromtimestamp(max(int(e["timestamp"]) for e in events), tz=timezone.utc).replace(tzinfo=None)
+    now = datetime.fromtimestamp(max(int(e["timestamp"]) for e in events), tz=UTC).replace(tzinfo=None)
     settings = make_settings(
         tmp_path_factory.mktemp("ml"),
         profiles={"now": now, "interest_half_life_days": HALF_LIFE_DAYS, "clusters": 6},
@@ -50,7 +50,7 @@ def movielens_server(movielens, tmp_path_factory):
                     "item_id": e["item_id"],
                     "type": "rating",
                     "value": float(e["rating"]),
-                    "time": datetime.fromtimestamp(int(e["timestamp"]), tz=timezone.utc),
+                    "time": datetime.fromtimestamp(int(e["timestamp"]), tz=UTC),
                 }
                 for e in events[start : start + 1000]
             ]
@@ -73,7 +73,7 @@ def expected(movielens, movielens_server):
         ratings[e["user_id"]] += 1
         stars = float(e["rating"])
         weight = stars - 3 if stars >= 4 else 0.0  # rating: weight 1, positive from 4 stars
-        age_days = (now - datetime.fromtimestamp(int(e["timestamp"]), tz=timezone.utc).replace(tzinfo=None)).total_seconds() / 86400
+        age_days = (now - datetime.fromtimestamp(int(e["timestamp"]), tz=UTC).replace(tzinfo=None)).total_seconds() / 86400
         decayed = weight * 0.5 ** (age_days / HALF_LIFE_DAYS)
         totals[e["user_id"]] += decayed
         for genre in genres[e["item_id"]]:

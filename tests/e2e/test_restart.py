@@ -8,7 +8,6 @@ from infogap.client import Client
 
 from ..conftest import load
 
-
 AS_OF = datetime(2026, 6, 1)
 
 

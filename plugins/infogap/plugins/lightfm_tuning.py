@@ -7,8 +7,9 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from infogap.server.config import LightFMSettings
 from infogap.server.core.evaluation import ValidationSplit, evaluate

@@ -6,7 +6,7 @@ part off (``plugins.disabled = ["profile_sections"]``) or add its own beside the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from infogap.server.config import Settings
 from infogap.server.core.domain import Behaviour, EventTypeCount, Rfm, WindowCounts

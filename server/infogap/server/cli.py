@@ -6,8 +6,9 @@ import itertools
 import logging
 import signal
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Iterator, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -59,7 +60,7 @@ def _send(path: Path, rows: Iterable[dict[str, Any]], send: Callable[[list], Any
     return responses
 
 
-def _attribute_mapping(attributes: Optional[str], bins: list[str]) -> importer.AttributeMapping:
+def _attribute_mapping(attributes: str | None, bins: list[str]) -> importer.AttributeMapping:
     parsed_bins = {}
     for spec in bins:
         column, _, edges = spec.partition("=")
@@ -69,7 +70,7 @@ def _attribute_mapping(attributes: Optional[str], bins: list[str]) -> importer.A
 
 
 Attributes = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(help="Comma-separated columns to keep as attributes (default: all others)."),
 ]
 BinsOption = Annotated[
@@ -80,10 +81,10 @@ BinsOption = Annotated[
 
 @app.command()
 def serve(
-    config: Annotated[Optional[Path], typer.Option(help="TOML config file.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Data directory.")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (0: any free port).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory.")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (0: any free port).")] = None,
 ) -> None:
     """Run the gRPC server until interrupted."""
     from .transport.server import InfoGapServer
@@ -126,7 +127,7 @@ def import_items(
     target: Target = DEFAULT_TARGET,
     catalog: Catalog = "default",
     id_column: str = "item_id",
-    tags_column: Annotated[Optional[str], typer.Option(help="Column holding tags.")] = None,
+    tags_column: Annotated[str | None, typer.Option(help="Column holding tags.")] = None,
     tags_separator: str = "|",
     attributes: Attributes = None,
     bins: BinsOption = [],  # noqa: B006
@@ -147,13 +148,13 @@ def import_events(
     catalog: Catalog = "default",
     user_column: str = "user_id",
     item_column: str = "item_id",
-    event_type: Annotated[Optional[str], typer.Option("--type", help="Fixed event type.")] = None,
-    type_column: Annotated[Optional[str], typer.Option(help="Column holding the type.")] = None,
-    value_column: Annotated[Optional[str], typer.Option(help="Column holding the value.")] = None,
-    time_column: Annotated[Optional[str], typer.Option(help="Column holding the time.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Fixed event type.")] = None,
+    type_column: Annotated[str | None, typer.Option(help="Column holding the type.")] = None,
+    value_column: Annotated[str | None, typer.Option(help="Column holding the value.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Column holding the time.")] = None,
     time_format: Annotated[str, typer.Option(help="'unix' seconds or 'iso' 8601.")] = "unix",
     id_column: Annotated[
-        Optional[str], typer.Option(help="Column holding event ids (default: derived).")
+        str | None, typer.Option(help="Column holding event ids (default: derived).")
     ] = None,
 ) -> None:
     """Record events from a CSV file (idempotent: a second import stores nothing new)."""
@@ -214,7 +215,7 @@ def recommend(
 @app.command()
 def tune(
     data_dir: Annotated[Path, typer.Option(help="Data directory of a stopped server.")],
-    config: Annotated[Optional[Path], typer.Option(help="TOML config file.")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
     catalog: Catalog = "default",
     trials: Annotated[int, typer.Option(help="Parameter sets to try besides the current.")] = 12,
     validation_fraction: float = 0.2,
@@ -241,7 +242,7 @@ def tune(
         columns = list(SEARCH_SPACE)
         table = Table("ndcg@10", "fit s", *columns, title=f"LightFM on {catalog!r}")
         with console.status("tuning...") as status:
-            def report(trial):  # noqa: ANN001, ANN202
+            def report(trial):
                 status.update(f"last: ndcg@10 {trial.ndcg_at_10:.4f} with {trial.parameters}")
 
             results = run_tuning(
@@ -272,7 +273,7 @@ def tune(
 def demo(
     dataset: Annotated[Path, typer.Option(help="Folder with MovieLens events/items/users.csv.")],
     data_dir: Annotated[
-        Optional[Path], typer.Option(help="Data directory (default: a new temporary one).")
+        Path | None, typer.Option(help="Data directory (default: a new temporary one).")
     ] = None,
 ) -> None:
     """Load MovieLens 100K, train, serve, and show recommendations and profiles via the SDK."""

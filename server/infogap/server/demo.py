@@ -28,14 +28,14 @@ def _titles(dataset: Path) -> dict[str, str]:
         return {row["item_id"]: f"{row['title']} ({row['year']})" for row in csv.DictReader(handle)}
 
 
-def _show(console: Console, title: str, response, titles: dict[str, str]) -> None:  # noqa: ANN001
+def _show(console: Console, title: str, response, titles: dict[str, str]) -> None:
     table = Table("#", "item", "title", "score", "reason", title=f"{title}  [dim]strategy={response.strategy}[/]")
     for rank, item in enumerate(response.items, start=1):
         table.add_row(str(rank), item.item_id, titles.get(item.item_id, "?"), f"{item.score:.3f}", item.reason)
     console.print(table)
 
 
-def _show_profile(console: Console, profile) -> None:  # noqa: ANN001
+def _show_profile(console: Console, profile) -> None:
     behaviour = profile.behaviour
     table = Table("field", "value", title=f"Profile of user {profile.user_id}")
     for key, value in sorted(profile.attributes.items()):

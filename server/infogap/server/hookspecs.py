@@ -16,7 +16,8 @@ breaking existing plugins. Only functions prefixed ``infogap_`` are treated as h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 

@@ -9,6 +9,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 import grpc.aio
+
 from infogap.v1.admin_service_pb2 import GetModelInfoResponse, ListPluginsResponse, TrainResponse
 from infogap.v1.admin_service_pb2_grpc import AdminServiceStub
 from infogap.v1.feedback_service_pb2 import (

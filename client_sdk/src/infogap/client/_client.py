@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import grpc
+
 from infogap.v1.admin_service_pb2 import GetModelInfoResponse, ListPluginsResponse, TrainResponse
 from infogap.v1.admin_service_pb2_grpc import AdminServiceStub
 from infogap.v1.feedback_service_pb2 import RecordEventsResponse, StreamEventsResponse

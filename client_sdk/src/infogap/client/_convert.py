@@ -13,6 +13,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from infogap.v1.entities_pb2 import Event, Item, User
 from infogap.v1.profile_service_pb2 import UserPatch
 

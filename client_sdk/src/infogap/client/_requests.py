@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from infogap.v1.admin_service_pb2 import GetModelInfoRequest, ListPluginsRequest, TrainRequest
 from infogap.v1.feedback_service_pb2 import (
     RecordEventsRequest,
@@ -137,7 +138,7 @@ class RequestStreamErrorTrap:
         """requests, ending early (with error set) where building them raised."""
         try:
             yield from requests
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - kept and re-raised by raise_error()
             self.error = error
 
     async def guard_async(self, requests: AsyncIterable[_T]) -> AsyncIterator[_T]:
@@ -145,7 +146,7 @@ class RequestStreamErrorTrap:
         try:
             async for request in requests:
                 yield request
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - kept and re-raised by raise_error()
             self.error = error
 
     def raise_error(self) -> None:

@@ -12,9 +12,9 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Callable
 
 import pyarrow as pa
 

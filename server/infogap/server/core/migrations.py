@@ -5,7 +5,7 @@ Add a migration by appending a function to ``MIGRATIONS``; never edit one that h
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import duckdb
 

@@ -8,8 +8,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -34,7 +34,7 @@ MAX_PAGE_SIZE = 1000
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Profiles:

@@ -5,7 +5,7 @@ per-request work to a few numpy operations."""
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 

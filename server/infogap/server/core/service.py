@@ -10,8 +10,9 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,9 +41,9 @@ from .ingest import EventWriter, to_arrow
 from .plugin_host import PluginHost
 from .profiles import Profiles
 from .recommending import RecommendationPipeline
+from .retraining import BackgroundRetrainer, SingleFlight
 from .serving import CatalogServing, FreshInteractions, ItemIndex, seen_index
 from .store import Store
-from .retraining import BackgroundRetrainer, SingleFlight
 from .training import ModelLifecycle, ServingModels, TrainedCatalog
 from .training_data import event_type_weights
 
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class InfoGap:

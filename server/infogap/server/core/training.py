@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class ModelLifecycle:
                 lifecycle.validation_seed,
                 lifecycle.max_validation_users,
             )
-        trained_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        trained_at = datetime.now(UTC).replace(tzinfo=None)
         version = new_version(trained_at)
         version_dir = self._models_dir / catalog / version
         version_dir.mkdir(parents=True)
@@ -175,7 +175,7 @@ class ModelLifecycle:
             metric=VALIDATION_METRIC if split else "none",
             serving_version=serving.version if serving else "",
             tolerance=tolerance,
-            decided_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            decided_at=datetime.now(UTC).replace(tzinfo=None),
         )
         if split is None:
             return decided(

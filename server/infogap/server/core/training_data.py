@@ -3,7 +3,7 @@ mapping and matrix building in numpy, with no Python loop over events."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa

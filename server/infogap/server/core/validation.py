@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Iterable, Mapping
 
 from ..config import LimitSettings
 from .domain import DEFAULT_CATALOG, EventBatch, Item, User, UserPatch

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from concurrent import futures
-from typing import Any, Iterable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -79,6 +80,7 @@ class InfoGapServer:
         if self.port == 0:
             raise RuntimeError(f"could not bind {address}")
         self.address = f"{settings.host}:{self.port}"
+        self._stopped = False
 
     def start(self) -> InfoGapServer:
         self._server.start()
@@ -91,7 +93,11 @@ class InfoGapServer:
         self._server.wait_for_termination()
 
     def stop(self, grace: float = 5.0) -> None:
-        """Refuses new calls, lets running ones finish for ``grace`` seconds, then closes the store."""
+        """Refuses new calls, lets running ones finish for ``grace`` seconds, then closes the
+        store. Stopping a stopped server does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
         self.core.close()

@@ -3,7 +3,7 @@ translates the answer; errors are mapped by ``status.DomainErrorInterceptor``.""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 
