@@ -296,3 +296,8 @@ class Registrations:
     aggregate_guards: list[AggregateGuard] = field(default_factory=list)
     profile_contributors: list[ProfileContributor] = field(default_factory=list)
     provided_by: dict[str, list[str]] = field(default_factory=dict)  # plugin -> "model:lightfm"
+
+    def add_trainer(self, trainer: ModelTrainer) -> None:
+        if trainer.strategy in self.trainers:
+            raise ValueError(f"model strategy {trainer.strategy!r} registered twice")
+        self.trainers[trainer.strategy] = trainer

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -21,13 +21,7 @@ import pluggy
 from .. import hookspecs
 from ..config import Settings
 from .domain import PluginInfo
-from .modeling import (
-    AggregateGuard,
-    ModelTrainer,
-    ProfileContributor,
-    Registrations,
-    Reranker,
-)
+from .modeling import Registrations
 
 ENTRY_POINT_GROUP = "infogap"
 BUILTIN_DISTRIBUTION = "infogap"
@@ -84,47 +78,38 @@ class PluginHost:
     def collect_registrations(self) -> Registrations:
         """Calls every ``infogap_register_*`` hook once and returns what was registered."""
         registrations = Registrations()
+        # hook, kind shown by ListPlugins, where registered objects go
+        hooks: tuple[tuple[str, str, Callable[[Any], None]], ...] = (
+            ("infogap_register_models", "model", registrations.add_trainer),
+            ("infogap_register_rerankers", "reranker", registrations.rerankers.append),
+            ("infogap_register_aggregate_guards", "aggregate_guard", registrations.aggregate_guards.append),
+            ("infogap_register_profile_contributors", "profile_contributor", registrations.profile_contributors.append),
+        )
         for name, plugin in self._manager.list_name_plugin():
             provided = registrations.provided_by.setdefault(name, [])
-
-            def register_model(trainer: ModelTrainer, provided: list[str] = provided) -> None:
-                if trainer.strategy in registrations.trainers:
-                    raise ValueError(f"model strategy {trainer.strategy!r} registered twice")
-                registrations.trainers[trainer.strategy] = trainer
-                provided.append(f"model:{trainer.strategy}")
-
-            def register_reranker(reranker: Reranker, provided: list[str] = provided) -> None:
-                registrations.rerankers.append(reranker)
-                provided.append(f"reranker:{reranker.name}")
-
-            def register_guard(guard: AggregateGuard, provided: list[str] = provided) -> None:
-                registrations.aggregate_guards.append(guard)
-                provided.append(f"aggregate_guard:{guard.name}")
-
-            def register_contributor(
-                contributor: ProfileContributor, provided: list[str] = provided
-            ) -> None:
-                registrations.profile_contributors.append(contributor)
-                provided.append(f"profile_contributor:{contributor.name}")
-
             # Each plugin is called on its own so that what it registers is attributed to it.
-            caller = self._manager.subset_hook_caller
             others = [p for p in self._manager.get_plugins() if p is not plugin]
-            caller("infogap_register_models", others)(
-                register=register_model, settings=self._settings
-            )
-            caller("infogap_register_rerankers", others)(
-                register=register_reranker, settings=self._settings
-            )
-            caller("infogap_register_aggregate_guards", others)(
-                register=register_guard, settings=self._settings
-            )
-            caller("infogap_register_profile_contributors", others)(
-                register=register_contributor, settings=self._settings
-            )
-        registrations.rerankers.sort(key=lambda r: r.order)
-        registrations.aggregate_guards.sort(key=lambda g: g.order)
-        registrations.profile_contributors.sort(key=lambda c: c.order)
+            for hook, kind, add in hooks:
+
+                def register(
+                    registered: Any,
+                    kind: str = kind,
+                    add: Callable[[Any], None] = add,
+                    provided: list[str] = provided,
+                ) -> None:
+                    add(registered)
+                    label = getattr(registered, "strategy", None) or registered.name
+                    provided.append(f"{kind}:{label}")
+
+                self._manager.subset_hook_caller(hook, others)(
+                    register=register, settings=self._settings
+                )
+        for ordered in (
+            registrations.rerankers,
+            registrations.aggregate_guards,
+            registrations.profile_contributors,
+        ):
+            ordered.sort(key=lambda registered: registered.order)
         return registrations
 
     def plugin_infos(self, registrations: Registrations) -> list[PluginInfo]:
