@@ -12,10 +12,11 @@ from pathlib import Path
 
 from . import report
 from .ingestion import benchmark_ingestion
+from .profiles import benchmark_profiles
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
 
-DEFAULT_RECOMMEND_ROUNDS = 5
+DEFAULT_RECOMMEND_ROUNDS = 7
 DEFAULT_INGEST_ROUNDS = 3
 
 
@@ -37,7 +38,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--requests", type=int, default=3000, help="Recommend requests per round and server"
     )
-    parser.add_argument("--only", choices=["recommend", "ingest", "all"], default="all")
+    parser.add_argument(
+        "--only", choices=["recommend", "ingest", "profiles", "all"], default="all"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     return parser.parse_args()
 
@@ -57,6 +60,8 @@ def main() -> None:
             results["ingestion"] = benchmark_ingestion(
                 args.dataset, work_dir, args.rounds or DEFAULT_INGEST_ROUNDS, progress
             )
+        if args.only in ("profiles", "all"):
+            results["profiles"] = benchmark_profiles(args.dataset, work_dir, progress)
     results["seconds"] = time.perf_counter() - started
     print(report.summary(results))
     if args.json:

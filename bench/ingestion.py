@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -23,8 +24,6 @@ from infogap.server.core.store import EVENT_SCHEMA
 from . import workload
 from .load import run_load_generator
 from .servers import infogap_server
-
-BASELINE_ROWS_PER_COMMIT = 500
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,26 @@ CASES = (
     IngestCase(batch_size=500, concurrency=4, calls=200, warmup_calls=10, seed=3),
     IngestCase(batch_size=500, concurrency=8, calls=200, warmup_calls=10, seed=4),
 )
-# The baseline stores the very rows of this case, in the same order.
-BASELINE_CASE = CASES[-1]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Raw DuckDB inserts of a case's own rows, in its order, ``rows_per_commit`` per commit."""
+
+    case: IngestCase
+    rows_per_commit: int
+    rows_per_round: int  # the first rows of each round: single-row commits are slow
+
+    @property
+    def name(self) -> str:
+        return f"raw DuckDB, {self.rows_per_commit} per commit"
+
+
+# Each case is compared with the baseline that commits as many rows as one of its calls sends.
+BASELINES = (
+    Baseline(CASES[0], rows_per_commit=1, rows_per_round=500),
+    Baseline(CASES[-1], rows_per_commit=500, rows_per_round=CASES[-1].calls * 500),
+)
 
 
 def benchmark_case(
@@ -108,11 +125,11 @@ def as_stored_rows(events: workload.SyntheticEvents) -> pa.Table:
     )
 
 
-def _insert_in_commits(db: duckdb.DuckDBPyConnection, rows: pa.Table) -> float:
+def _insert_in_commits(db: duckdb.DuckDBPyConnection, rows: pa.Table, per_commit: int) -> float:
     """Plain INSERTs of ``rows``, one committed transaction per slice; returns the seconds."""
     started = time.perf_counter()
-    for start in range(0, rows.num_rows, BASELINE_ROWS_PER_COMMIT):
-        db.register("event_batch", rows.slice(start, BASELINE_ROWS_PER_COMMIT))
+    for start in range(0, rows.num_rows, per_commit):
+        db.register("event_batch", rows.slice(start, per_commit))
         db.execute("BEGIN TRANSACTION")
         db.execute("INSERT INTO events SELECT * FROM event_batch")
         db.execute("COMMIT")
@@ -120,21 +137,26 @@ def _insert_in_commits(db: duckdb.DuckDBPyConnection, rows: pa.Table) -> float:
     return time.perf_counter() - started
 
 
-def raw_duckdb_baseline(dataset: Path, work_dir: Path, rounds: int) -> dict[str, Any]:
-    """Inserts the rows of ``BASELINE_CASE`` (warm-up first, untimed) into a fresh DuckDB file."""
+def raw_duckdb_baseline(
+    baseline: Baseline, dataset: Path, work_dir: Path, rounds: int
+) -> dict[str, Any]:
+    """Inserts the rows of ``baseline.case`` (warm-up round first, untimed) into a fresh file."""
     users, items = workload.user_ids(dataset), workload.item_ids(dataset)
-    case = BASELINE_CASE
-    calls = [case.warmup_calls] + [case.calls] * rounds
+    case = baseline.case
     tables = [
-        as_stored_rows(workload.round_events(case.seed, i, n * case.batch_size, users, items))
-        for i, n in enumerate(calls)
+        as_stored_rows(
+            workload.round_events(case.seed, i, calls * case.batch_size, users, items)
+        ).slice(0, baseline.rows_per_round)
+        for i, calls in enumerate(workload.round_sizes(case.warmup_calls, case.calls, rounds))
     ]
-    with duckdb.connect(str(work_dir / "baseline.duckdb")) as db:
+    per_commit = baseline.rows_per_commit
+    with duckdb.connect(str(work_dir / f"baseline-{per_commit}.duckdb")) as db:
         db.execute(_CREATE_EVENTS)
-        _insert_in_commits(db, tables[0])
-        rates = [table.num_rows / _insert_in_commits(db, table) for table in tables[1:]]
+        _insert_in_commits(db, tables[0], per_commit)
+        rates = [t.num_rows / _insert_in_commits(db, t, per_commit) for t in tables[1:]]
     return {
-        "rows_per_commit": BASELINE_ROWS_PER_COMMIT,
+        "name": baseline.name,
+        "rows_per_commit": per_commit,
         "events_per_second": statistics.median(rates),
         "rounds_events_per_second": rates,
     }
@@ -147,10 +169,15 @@ def benchmark_ingestion(
     for case in CASES:
         progress(f"RecordEvents, {case.name}: {rounds} rounds of {case.calls:,} calls")
         cases.append(benchmark_case(case, dataset, work_dir, rounds))
-    progress(f"raw DuckDB inserts, {BASELINE_ROWS_PER_COMMIT} rows per commit")
-    baseline = raw_duckdb_baseline(dataset, work_dir, rounds)
+    baselines = []
+    for baseline in BASELINES:
+        progress(f"{baseline.name}: {rounds} rounds of {baseline.rows_per_round:,} rows")
+        baselines.append(raw_duckdb_baseline(baseline, dataset, work_dir, rounds))
+    by_commit_size = {b["rows_per_commit"]: b for b in baselines}
     for result in cases:
-        result["ratio_to_raw_duckdb"] = (
+        baseline = by_commit_size[result["batch_size"]]
+        result["baseline"] = baseline["name"]
+        result["ratio_to_baseline"] = (
             result["median"]["units_per_second"] / baseline["events_per_second"]
         )
-    return {"cases": cases, "raw_duckdb": baseline}
+    return {"cases": cases, "raw_duckdb": baselines}

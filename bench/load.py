@@ -20,9 +20,10 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -33,12 +34,13 @@ from infogap.v1 import entities_pb2, feedback_service_pb2, recommend_service_pb2
 from infogap.v1.feedback_service_pb2_grpc import FeedbackServiceStub
 from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
-from . import workload
+from . import REPO_ROOT, workload
 
 CALL_TIMEOUT_SECONDS = 30.0
 ROUND_TIMEOUT_SECONDS = 120.0
+# A whole run (warm-up, rounds, building the requests) is bounded too.
+RUN_TIMEOUT_SECONDS = 600.0
 RECOMMEND_COUNT = 10
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 Send = Callable[[int], Awaitable[Any]]
 
@@ -188,28 +190,28 @@ async def benchmark_record(args: argparse.Namespace) -> dict[str, Any]:
     (address,) = parse_targets(args.target).values()
     users = workload.user_ids(args.dataset)
     items = workload.item_ids(args.dataset)
-    calls = [args.warmup] + [args.requests] * args.rounds
     batches = [
         record_requests(
-            workload.round_events(args.seed, i, n * args.batch_size, users, items), args.batch_size
+            workload.round_events(args.seed, i, calls * args.batch_size, users, items),
+            args.batch_size,
         )
-        for i, n in enumerate(calls)
+        for i, calls in enumerate(workload.round_sizes(args.warmup, args.requests, args.rounds))
     ]
     not_stored = 0
     async with grpc.aio.insecure_channel(address) as channel:
         record = FeedbackServiceStub(channel).RecordEvents
 
-        async def send(requests: list, index: int) -> None:
-            nonlocal not_stored
-            response = await record(requests[index], timeout=CALL_TIMEOUT_SECONDS)
-            not_stored += len(requests[index].events) - response.stored_count
+        def sender_of(requests: list[feedback_service_pb2.RecordEventsRequest]) -> Send:
+            async def send(index: int) -> None:
+                nonlocal not_stored
+                response = await record(requests[index], timeout=CALL_TIMEOUT_SECONDS)
+                not_stored += len(requests[index].events) - response.stored_count
+
+            return send
 
         rounds = [
             await timed_round(
-                lambda i, requests=requests: send(requests, i),
-                len(requests),
-                args.concurrency,
-                units_per_call=args.batch_size,
+                sender_of(requests), len(requests), args.concurrency, args.batch_size
             )
             for requests in batches
         ]
@@ -227,7 +229,7 @@ def run_load_generator(command: str, *options: str) -> dict[str, Any]:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=ROUND_TIMEOUT_SECONDS * 10,
+        timeout=RUN_TIMEOUT_SECONDS,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"load generator failed ({completed.returncode}):\n{completed.stderr}")

@@ -8,10 +8,10 @@ in the same index space; the dataset's own ids are used only at the API boundary
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp

@@ -12,17 +12,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from infogap.client import Client, InfoGapError
+
+from . import REPO_ROOT
 
 HOST = "127.0.0.1"
 # Both servers get the same number of gRPC worker threads (InfoGap's default).
 GRPC_WORKERS = 8
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -92,7 +93,8 @@ def infogap_server(data_dir: Path, log_dir: Path) -> contextlib.AbstractContextM
         "--data-dir", str(data_dir), "--host", HOST, "--port", "{port}",
     ]
     return server_process(
-        "infogap", command, log_dir, env={"INFOGAP_MAX_WORKERS": str(GRPC_WORKERS)}
+        f"infogap-{data_dir.name}", command, log_dir,
+        env={"INFOGAP_MAX_WORKERS": str(GRPC_WORKERS)},
     )
 
 

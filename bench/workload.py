@@ -23,6 +23,12 @@ def dataset_ids(dataset: Path, file_name: str, column: str) -> list[str]:
         return [row[column] for row in csv.DictReader(handle)]
 
 
+def count_rows(path: Path) -> int:
+    """Data rows of a CSV file (its header left out)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
 def user_ids(dataset: Path) -> list[str]:
     return dataset_ids(dataset, "users.csv", "user_id")
 
@@ -58,6 +64,11 @@ def synthetic_events(
         values=[float(rng.randint(1, 100)) for _ in range(count)],
         times=[EVENT_TIME_END - rng.randrange(EVENT_TIME_SPAN) for _ in range(count)],
     )
+
+
+def round_sizes(warmup_calls: int, calls: int, rounds: int) -> list[int]:
+    """Calls of each round of a run: the warm-up (round 0), then the timed rounds."""
+    return [warmup_calls] + [calls] * rounds
 
 
 def round_events(

@@ -203,7 +203,7 @@ class EventBatch:
     catalogs: list[str]
     types: list[str]
     values: list[float]
-    times: list[datetime | None]  # None: use the time the server received it
+    times_us: list[int | None]  # UTC microseconds since the epoch; None: when received
     recommendation_ids: list[str]
     contexts: list[Mapping[str, str]]
 

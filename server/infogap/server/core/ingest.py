@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -29,6 +29,7 @@ StoredListener = Callable[[pa.Table, int], None]
 
 
 def to_arrow(batch: EventBatch, received_at: datetime) -> pa.Table:
+    received_us = int(received_at.replace(tzinfo=UTC).timestamp() * 1_000_000)
     return pa.table(
         {
             "event_id": batch.event_ids,
@@ -37,10 +38,10 @@ def to_arrow(batch: EventBatch, received_at: datetime) -> pa.Table:
             "catalog": batch.catalogs,
             "type": batch.types,
             "value": batch.values,
-            "event_time": [received_at if t is None else t for t in batch.times],
+            "event_time": [received_us if t is None else t for t in batch.times_us],
             "recommendation_id": batch.recommendation_ids,
             "context": [json.dumps(dict(c)) if c else "{}" for c in batch.contexts],
-            "received_at": [received_at] * len(batch),
+            "received_at": pa.repeat(pa.scalar(received_us, pa.timestamp("us")), len(batch)),
         },
         schema=EVENT_SCHEMA,
     )
@@ -103,14 +104,16 @@ class EventWriter:
 
     def _commit(self, group: list[tuple[pa.Table, Future[RecordResult]]]) -> None:
         combined = pa.concat_tables([batch for batch, _ in group])
-        # An id repeated within the group is stored once: its first occurrence wins.
         ids = combined.column("event_id").to_pylist()
-        first_seen: set[str] = set()
-        keep = []
-        for event_id in ids:
-            keep.append(event_id not in first_seen)
-            first_seen.add(event_id)
-        unique = combined if all(keep) else combined.filter(pa.array(keep))
+        unique = combined
+        if len(set(ids)) < len(ids):
+            # An id repeated within the group is stored once: its first occurrence wins.
+            first_seen: set[str] = set()
+            keep = []
+            for event_id in ids:
+                keep.append(event_id not in first_seen)
+                first_seen.add(event_id)
+            unique = combined.filter(pa.array(keep))
         try:
             inserted = self._store.insert_events(unique)
         except Exception as error:  # the transaction rolled back: nothing of the group is stored
@@ -127,6 +130,10 @@ class EventWriter:
                 self._on_stored(stored, self.committed_sequence)
             except Exception:  # listeners only refresh caches; the events are safely stored
                 log.exception("event listener failed")
+        if len(inserted) == len(ids):  # the common case: every event was new
+            for batch, future in group:
+                future.set_result(RecordResult(batch.num_rows, 0))
+            return
         claimed: set[str] = set()
         for batch, future in group:
             stored_count = 0

@@ -4,7 +4,7 @@ per-request work to a few numpy operations."""
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -18,17 +18,19 @@ UNKNOWN_ITEM_REASON = "unknown item"
 
 
 def top_positions(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the ``count`` best eligible scores, best first (ties: lower position first)."""
-    candidates = np.flatnonzero(eligible)
-    if len(candidates) > count:
-        best = np.argpartition(-scores[candidates], count - 1)[:count]
-        candidates = np.sort(candidates[best])
-    order = np.argsort(-scores[candidates], kind="stable")
-    return candidates[order]
+    """Positions of the ``count`` best eligible scores, best first; equal scores in position
+    order. One partial sort over the whole array: the request path's hottest numpy."""
+    masked = np.where(eligible, scores, -np.inf)
+    if count < len(masked):
+        candidates = np.argpartition(-masked, count - 1)[:count]
+    else:
+        candidates = np.arange(len(masked))
+    ranked = candidates[np.lexsort((candidates, -masked[candidates]))]
+    return ranked[masked[ranked] > -np.inf]
 
 
 def new_recommendation_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as unique as a UUID4, a tenth of the cost
 
 
 def interleave(
@@ -58,10 +60,13 @@ def interleave(
 def _top_items(
     serving: CatalogServing, result: ScoreResult, eligible: np.ndarray, count: int
 ) -> list[ScoredItem]:
-    item_ids = serving.items.item_ids
+    positions = top_positions(result.scores, eligible, count)
+    reason = result.reason
     return [
-        ScoredItem(item_ids[p], float(result.scores[p]), result.reason)
-        for p in top_positions(result.scores, eligible, count)
+        ScoredItem(item_id, score, reason)
+        for item_id, score in zip(
+            serving.items.item_ids[positions].tolist(), result.scores[positions].tolist()
+        )
     ]
 
 
@@ -82,10 +87,11 @@ class RecommendationPipeline:
         self._rerank_depth_factor = rerank_depth_factor
         self._blend_below = blend_below_interactions
 
-    def _query(self, serving: CatalogServing, user_id: str) -> UserQuery:
-        return UserQuery(
-            user_id, self._load_attributes, serving.recent_positions, self._load_segments
-        )
+    def _query(
+        self, serving: CatalogServing, user_id: str, recent: np.ndarray | None = None
+    ) -> UserQuery:
+        load_recent = serving.recent_positions if recent is None else lambda _: recent
+        return UserQuery(user_id, self._load_attributes, load_recent, self._load_segments)
 
     def _score(
         self, serving: CatalogServing, query: UserQuery
@@ -108,9 +114,10 @@ class RecommendationPipeline:
         item_filter: RecommendationFilter,
         include_seen: bool,
     ) -> Recommendation:
-        query = self._query(serving, user_id)
+        recent = serving.recent_positions(user_id)
+        query = self._query(serving, user_id, recent)
         model, result = self._score(serving, query)
-        seen = serving.seen_positions(user_id)
+        seen = serving.seen_positions(user_id, recent)
         eligible = serving.items.eligible(item_filter)
         if not include_seen:
             eligible[seen] = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -84,9 +84,12 @@ class InfoGap:
             settings.serving.rerank_depth_factor,
             settings.serving.blend_below_interactions,
         )
-        self._seen_types = [name for name, t in settings.event_types.items() if t.marks_seen]
+        self._seen_types = pa.array(
+            [name for name, t in settings.event_types.items() if t.marks_seen], pa.string()
+        )
         self._fresh: defaultdict[str, FreshInteractions] = defaultdict(FreshInteractions)
         self._serving: dict[str, CatalogServing] = {}
+        self._tracked_catalogs: set[str] = set()  # catalogs whose fresh interactions are kept
         self._model_infos: dict[str, list[ModelInfo]] = {}
         self._swap_lock = threading.Lock()
         self._train_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -122,13 +125,22 @@ class InfoGap:
 
     def _on_events_stored(self, events: pa.Table, sequence: int) -> None:
         self._profiles.invalidate(set(events.column("user_id").to_pylist()))
-        for catalog, count in Counter(events.column("catalog").to_pylist()).items():
-            self._new_events[catalog] += count
-        seen_types = pa.array(self._seen_types)
-        marks_seen = pc.is_in(events.column("type"), value_set=seen_types)
-        seen = events.filter(marks_seen)
-        if seen.num_rows == 0:
+        catalogs = pc.value_counts(events.column("catalog")).to_pylist()
+        for entry in catalogs:
+            self._new_events[entry["values"]] += entry["counts"]
+        # Seen items only matter to catalogs with a model (or one on the way): the first
+        # training reads all earlier ones from the store.
+        served = pa.array(
+            [e["values"] for e in catalogs if e["values"] in self._tracked_catalogs], pa.string()
+        )
+        if len(served) == 0:
             return
+        seen = events.filter(
+            pc.and_(
+                pc.is_in(events.column("type"), value_set=self._seen_types),
+                pc.is_in(events.column("catalog"), value_set=served),
+            )
+        )
         for catalog, rows in _group_by_catalog(seen).items():
             self._fresh[catalog].add(rows["user_id"], rows["item_id"], sequence)
 
@@ -238,6 +250,7 @@ class InfoGap:
         catalog = validation.catalog_name(catalog)
         started = time.perf_counter()
         with self._train_locks[catalog]:
+            self._tracked_catalogs.add(catalog)
             # Events committed up to here are in the data the models are trained on.
             sequence = self._writer.committed_sequence
             self._new_events[catalog] = 0
@@ -261,8 +274,9 @@ class InfoGap:
 
     def _publish(self, trained: TrainedCatalog, sequence: int) -> None:
         """Builds the catalog's serving state from a training run and swaps it in."""
+        self._tracked_catalogs.add(trained.catalog)
         fresh = self._fresh[trained.catalog]
-        users, items = self._store.seen_pairs(trained.catalog, self._seen_types)
+        users, items = self._store.seen_pairs(trained.catalog, self._seen_types.to_pylist())
         with self._swap_lock:
             trained_items = self._item_index(trained.item_ids, trained.catalog, include_new=False)
             serving = CatalogServing(

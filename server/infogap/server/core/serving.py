@@ -76,8 +76,10 @@ class ItemIndex:
         )
 
     def eligible(self, item_filter: RecommendationFilter) -> np.ndarray:
-        """Bool mask of the items that may be returned under ``item_filter``."""
+        """Bool mask of the items that may be returned under ``item_filter`` (a new array)."""
         mask = self.active.copy()
+        if item_filter is NO_FILTER:
+            return mask
         if item_filter.include_tags:
             included = np.zeros(len(mask), dtype=bool)
             for tag in item_filter.include_tags:
@@ -93,6 +95,7 @@ class ItemIndex:
 
 
 _NO_POSITIONS = np.array([], dtype=np.int64)
+NO_FILTER = RecommendationFilter()
 
 
 class FreshInteractions:
@@ -146,9 +149,11 @@ class CatalogServing:
         positions = self.items.positions
         return np.array([positions[i] for i in recent if i in positions], dtype=np.int64)
 
-    def seen_positions(self, user_id: str) -> np.ndarray:
+    def seen_positions(self, user_id: str, recent: np.ndarray | None = None) -> np.ndarray:
+        """Items the user interacted with; ``recent`` saves looking up the fresh ones again."""
         base = self.seen.get(user_id, _NO_POSITIONS)
-        recent = self.recent_positions(user_id)
+        if recent is None:
+            recent = self.recent_positions(user_id)
         return np.concatenate([base, recent]) if len(recent) else base
 
     def with_items(self, items: ItemIndex) -> CatalogServing:

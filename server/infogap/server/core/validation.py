@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ..config import LimitSettings
 from .domain import DEFAULT_CATALOG, EventBatch, Item, User, UserPatch
@@ -114,7 +114,8 @@ def events(
 ) -> None:
     """Checks a whole batch, filling in default catalogs in place; raises on the first bad event."""
     batch_size(len(batch), "events", limits)
-    latest = now + timedelta(seconds=limits.max_clock_skew_seconds)
+    latest_us = int((now + timedelta(seconds=limits.max_clock_skew_seconds)).replace(
+        tzinfo=UTC).timestamp() * 1_000_000)
     for i in range(len(batch)):
         identifier(batch.event_ids[i], f"events[{i}].event_id", limits)
         identifier(batch.user_ids[i], f"events[{i}].user_id", limits)
@@ -127,8 +128,8 @@ def events(
             )
         if not math.isfinite(batch.values[i]):
             raise InvalidArgument(f"events[{i}].value", "must be a finite number")
-        time = batch.times[i]
-        if time is not None and time > latest:
+        time_us = batch.times_us[i]
+        if time_us is not None and time_us > latest_us:
             raise InvalidArgument(
                 f"events[{i}].time",
                 f"is more than {limits.max_clock_skew_seconds:g} s in the future",

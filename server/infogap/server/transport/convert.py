@@ -32,6 +32,7 @@ from ..core.domain import (
     User,
     UserPatch,
 )
+from ..core.serving import NO_FILTER
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:
@@ -43,17 +44,21 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
 
 
 def event_batch(events: Sequence[entities_pb2.Event]) -> EventBatch:
-    return EventBatch(
-        event_ids=[e.event_id for e in events],
-        user_ids=[e.user_id for e in events],
-        item_ids=[e.item_id for e in events],
-        catalogs=[e.catalog for e in events],
-        types=[e.type for e in events],
-        values=[e.value for e in events],
-        times=[e.time.ToDatetime() if e.HasField("time") else None for e in events],
-        recommendation_ids=[e.recommendation_id for e in events],
-        contexts=[dict(e.context) if e.context else {} for e in events],
-    )
+    """Columns of a batch in one pass: this runs for every event recorded."""
+    batch = EventBatch([], [], [], [], [], [], [], [], [])
+    for e in events:
+        batch.event_ids.append(e.event_id)
+        batch.user_ids.append(e.user_id)
+        batch.item_ids.append(e.item_id)
+        batch.catalogs.append(e.catalog)
+        batch.types.append(e.type)
+        batch.values.append(e.value)
+        batch.times_us.append(
+            e.time.seconds * 1_000_000 + e.time.nanos // 1000 if e.HasField("time") else None
+        )
+        batch.recommendation_ids.append(e.recommendation_id)
+        batch.contexts.append(dict(e.context) if e.context else {})
+    return batch
 
 
 def record_response(result: RecordResult) -> feedback_service_pb2.RecordEventsResponse:
@@ -157,6 +162,8 @@ def segment(value: Segment) -> profile_service_pb2.Segment:
 
 
 def item_filter(message: recommend_service_pb2.RecommendationFilter) -> RecommendationFilter:
+    if not (message.include_tags or message.exclude_tags or message.exclude_item_ids):
+        return NO_FILTER
     return RecommendationFilter(
         include_tags=frozenset(message.include_tags),
         exclude_tags=frozenset(message.exclude_tags),

@@ -1,0 +1,82 @@
+"""GetProfile latency for a user with 10,000 events: computed (cache miss) and cached, against a
+typical MovieLens user's computed profile measured in the same run.
+
+The server runs in this process: the figures are milliseconds per call through the SDK, and a
+cache miss is forced by asking for a profile "as of" a moment not asked for before.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from infogap.client import Client
+from infogap.server import cli
+from infogap.server.config import load_settings
+from infogap.server.transport.server import InfoGapServer
+
+HEAVY_USER = "heavy-user"
+HEAVY_EVENTS = 10_000
+TYPICAL_USER = "1"  # 272 MovieLens ratings
+CALLS = 50
+
+
+def _latencies_ms(call: Callable[[int], Any], calls: int) -> dict[str, float]:
+    timings = []
+    for n in range(calls):
+        started = time.perf_counter()
+        call(n)
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {"median_ms": statistics.median(timings), "p99_ms": timings[int(0.99 * (len(timings) - 1))]}
+
+
+def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], None]) -> dict:
+    settings = load_settings(data_dir=work_dir / "profiles", host="127.0.0.1", port=0)
+    server = InfoGapServer(settings).start()
+    try:
+        target = server.address
+        progress("profiles: loading MovieLens and a user with 10,000 events")
+        cli.import_items(dataset / "items.csv", target=target, tags_column="genres", attributes="year")
+        cli.import_events(
+            dataset / "events.csv", target=target, event_type="rating",
+            value_column="rating", time_column="timestamp",
+        )
+        rng = random.Random(7)
+        start = datetime(1998, 1, 1, tzinfo=UTC)
+        heavy = [
+            {
+                "event_id": uuid.uuid4().hex,
+                "user_id": HEAVY_USER,
+                "item_id": str(rng.randint(1, 1682)),
+                "type": rng.choice(["view", "click", "purchase", "rating"]),
+                "value": float(rng.randint(1, 5)),
+                "time": start + timedelta(minutes=17 * n),
+            }
+            for n in range(HEAVY_EVENTS)
+        ]
+        with Client(target, timeout=60) as client:
+            client.record(heavy)
+            now = datetime(1998, 6, 1)
+            # Each "as of" moment is new, so every call computes the profile from DuckDB.
+            computed = lambda user: lambda n: client.profile(user, as_of=now - timedelta(seconds=n))  # noqa: E731
+            progress("profiles: timing GetProfile")
+            client.profile(HEAVY_USER)  # warm-up, and fills the cache for the cached figure
+            results = {
+                "heavy_user_events": client.profile(HEAVY_USER).behaviour.event_count,
+                "heavy_computed": _latencies_ms(computed(HEAVY_USER), CALLS),
+                "heavy_cached": _latencies_ms(lambda n: client.profile(HEAVY_USER), CALLS),
+                "typical_computed": _latencies_ms(computed(TYPICAL_USER), CALLS),
+            }
+    finally:
+        server.stop(grace=0)
+    results["heavy_vs_typical"] = (
+        results["heavy_computed"]["median_ms"] / results["typical_computed"]["median_ms"]
+    )
+    return results
