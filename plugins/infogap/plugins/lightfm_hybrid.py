@@ -147,8 +147,9 @@ class LightFMModel:
         self._mean_item_vector = self._item_vectors.mean(axis=0)
 
     def feature_representations(self, rows: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors and biases of items known only by features: the mean of their known
-        features' embeddings; items with no known feature rank last (zero vector, low bias)."""
+        """Vectors and biases of items known only by features: what LightFM computes for an
+        item with identity and features (weights 1/(1+n) each) when the identity embedding is
+        zero, as it is for an item never seen. Items with no known feature rank last."""
         index = {name: i for i, name in enumerate(self._item_feature_names.tolist())}
         vectors = np.zeros((len(rows), self._item_vectors.shape[1]), dtype=np.float32)
         lowest = float(self._item_biases.min()) - 1.0 if len(self._item_biases) else -1.0
@@ -156,8 +157,10 @@ class LightFMModel:
         for row, names in enumerate(rows):
             columns = [index[name] for name in names if name in index]
             if columns:
-                vectors[row] = self._item_feature_vectors[columns].mean(axis=0)
-                biases[row] = self._item_feature_biases[columns].mean()
+                # Not the mean: the untrained identity's share of the weight stays empty.
+                weight = 1.0 / (1 + len(columns))
+                vectors[row] = self._item_feature_vectors[columns].sum(axis=0) * weight
+                biases[row] = self._item_feature_biases[columns].sum() * weight
         return vectors, biases
 
     def similar_items(self, item_index: int) -> np.ndarray:

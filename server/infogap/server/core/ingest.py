@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 
 from .domain import EventBatch, RecordResult
@@ -30,6 +31,11 @@ StoredListener = Callable[[pa.Table, int], None]
 
 def to_arrow(batch: EventBatch, received_at: datetime) -> pa.Table:
     received_us = int(received_at.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    # Times go through numpy as datetime64[us]: pyarrow's per-value timestamp path is slow.
+    event_times = np.array(
+        [received_us if t is None else t for t in batch.times_us], dtype=np.int64
+    ).view("datetime64[us]")
+    received = np.full(len(batch), received_us, dtype=np.int64).view("datetime64[us]")
     return pa.table(
         {
             "event_id": batch.event_ids,
@@ -38,10 +44,10 @@ def to_arrow(batch: EventBatch, received_at: datetime) -> pa.Table:
             "catalog": batch.catalogs,
             "type": batch.types,
             "value": batch.values,
-            "event_time": [received_us if t is None else t for t in batch.times_us],
+            "event_time": event_times,
             "recommendation_id": batch.recommendation_ids,
             "context": [json.dumps(dict(c)) if c else "{}" for c in batch.contexts],
-            "received_at": pa.repeat(pa.scalar(received_us, pa.timestamp("us")), len(batch)),
+            "received_at": received,
         },
         schema=EVENT_SCHEMA,
     )

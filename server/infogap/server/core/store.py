@@ -47,7 +47,7 @@ EVENT_SCHEMA = pa.schema(
 
 _INSERT_EVENTS = (
     "INSERT INTO events SELECT event_id, user_id, item_id, catalog, type, value, event_time, "
-    "recommendation_id, context::JSON, received_at FROM event_batch"
+    "recommendation_id, context, received_at FROM event_batch"
 )
 
 
