@@ -50,8 +50,9 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow
 
+# BENCH_ARGS="--large" adds the synthetic 1M-event training run; "--only quality" one part.
 bench: install
-	$(PY) -m bench --dataset "$$($(DATASETS)/fetch-movielens-100k)"
+	$(PY) -m bench --dataset "$$($(DATASETS)/fetch-movielens-100k)" $(BENCH_ARGS)
 
 serve: install
 	$(VENV)/bin/infogap serve --data-dir data

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import report
 from .ingestion import benchmark_ingestion
 from .profiles import benchmark_profiles
+from .quality import run_quality
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
 
@@ -39,7 +40,11 @@ def parse_args() -> argparse.Namespace:
         "--requests", type=int, default=3000, help="Recommend requests per round and server"
     )
     parser.add_argument(
-        "--only", choices=["recommend", "ingest", "profiles", "all"], default="all"
+        "--only", choices=["recommend", "ingest", "profiles", "quality", "all"], default="all"
+    )
+    parser.add_argument(
+        "--large", action="store_true",
+        help="quality: also train on a synthetic 1,000,000-event catalogue (a few minutes)",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     return parser.parse_args()
@@ -62,6 +67,9 @@ def main() -> None:
             )
         if args.only in ("profiles", "all"):
             results["profiles"] = benchmark_profiles(args.dataset, work_dir, progress)
+    if args.only in ("quality", "all"):
+        # Prints its own report (accuracy, cold start, freshness, training time).
+        results["quality"] = run_quality(args.dataset, include_large=args.large)
     results["seconds"] = time.perf_counter() - started
     print(report.summary(results))
     if args.json:

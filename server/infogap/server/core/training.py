@@ -201,28 +201,41 @@ class ModelLifecycle:
         )
 
     def load_serving(self) -> list[TrainedCatalog]:
-        """The models marked serving in the store, read back from their files."""
+        """The models marked serving in the store, read back from their files.
+
+        A catalog whose artifacts cannot be read (missing, or written by an older version) is
+        logged and left out rather than keeping the server from starting; it serves again after
+        its next Train.
+        """
         by_catalog: dict[str, list[tuple[ModelInfo, str]]] = {}
         for info, path in self._store.serving_models():
             by_catalog.setdefault(info.catalog, []).append((info, path))
         loaded = []
         for catalog, entries in by_catalog.items():
-            version = max(info.version for info, _ in entries)
-            item_ids = np.load(
-                self._models_dir / catalog / version / ITEMS_FILE, allow_pickle=False
-            ).astype(object)
-            entries_by_strategy = {info.strategy: (info, path) for info, path in entries}
-            models, infos = [], []
-            for strategy in serving_order(
-                list(entries_by_strategy), self._settings.serving.strategy_order
-            ):
-                info, path = entries_by_strategy[strategy]
-                trainer = self._trainers.get(strategy)
-                if trainer is None or info.version != version:
-                    log.warning("not serving %s model %s of %r", strategy, info.version, catalog)
-                    continue
-                models.append(trainer.load(self._models_dir / path, item_ids))
-                infos.append(info)
-            if models:
-                loaded.append(TrainedCatalog(catalog, version, item_ids, models, infos))
+            try:
+                trained = self._load_catalog(catalog, entries)
+            except (OSError, ValueError, KeyError) as error:
+                log.error("cannot load the models of %r: %s", catalog, error)
+                continue
+            if trained.models:
+                loaded.append(trained)
         return loaded
+
+    def _load_catalog(
+        self, catalog: str, entries: list[tuple[ModelInfo, str]]
+    ) -> TrainedCatalog:
+        version = max(info.version for info, _ in entries)
+        item_ids = np.load(
+            self._models_dir / catalog / version / ITEMS_FILE, allow_pickle=False
+        ).astype(object)
+        entries_by_strategy = {info.strategy: (info, path) for info, path in entries}
+        models, infos = [], []
+        for strategy in serving_order(list(entries_by_strategy), self._settings.serving.strategy_order):
+            info, path = entries_by_strategy[strategy]
+            trainer = self._trainers.get(strategy)
+            if trainer is None or info.version != version:
+                log.warning("not serving %s model %s of %r", strategy, info.version, catalog)
+                continue
+            models.append(trainer.load(self._models_dir / path, item_ids))
+            infos.append(info)
+        return TrainedCatalog(catalog, version, item_ids, models, infos)

@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from ..config import LimitSettings
 from .domain import DEFAULT_CATALOG, EventBatch, Item, User, UserPatch
@@ -15,11 +16,16 @@ from .errors import InvalidArgument
 CATALOG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+@lru_cache(maxsize=4096)
+def _is_catalog_name(value: str) -> bool:
+    return CATALOG_PATTERN.fullmatch(value) is not None
+
+
 def catalog_name(value: str, field: str = "catalog") -> str:
     """The catalog a request names; empty means the default catalog."""
     if not value:
         return DEFAULT_CATALOG
-    if not CATALOG_PATTERN.fullmatch(value):
+    if not _is_catalog_name(value):
         raise InvalidArgument(
             field, "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
@@ -139,7 +145,7 @@ def _batch_looks_valid(
             return False
     if not set(batch.types).issubset(known_types):
         return False
-    if not all(CATALOG_PATTERN.fullmatch(c) for c in set(batch.catalogs) if c):
+    if not all(_is_catalog_name(c) for c in set(batch.catalogs) if c):
         return False
     if not all(map(math.isfinite, batch.values)):
         return False
