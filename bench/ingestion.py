@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from infogap.server.core.domain import DEFAULT_CATALOG
+from infogap.server.core.migrations import migrate
 from infogap.server.core.store import EVENT_SCHEMA
 
 from . import workload
@@ -88,20 +89,6 @@ def benchmark_case(
 
 # -- the raw DuckDB baseline -------------------------------------------------------------------
 
-_CREATE_EVENTS = """
-CREATE TABLE events (
-    event_id           VARCHAR PRIMARY KEY,
-    user_id            VARCHAR NOT NULL,
-    item_id            VARCHAR NOT NULL,
-    catalog            VARCHAR NOT NULL,
-    type               VARCHAR NOT NULL,
-    value              DOUBLE NOT NULL,
-    event_time         TIMESTAMP NOT NULL,
-    recommendation_id  VARCHAR NOT NULL,
-    context            JSON NOT NULL,
-    received_at        TIMESTAMP NOT NULL
-)
-"""
 
 
 def as_stored_rows(events: workload.SyntheticEvents) -> pa.Table:
@@ -151,7 +138,7 @@ def raw_duckdb_baseline(
     ]
     per_commit = baseline.rows_per_commit
     with duckdb.connect(str(work_dir / f"baseline-{per_commit}.duckdb")) as db:
-        db.execute(_CREATE_EVENTS)
+        migrate(db)  # the very schema InfoGap stores events in
         _insert_in_commits(db, tables[0], per_commit)
         rates = [t.num_rows / _insert_in_commits(db, t, per_commit) for t in tables[1:]]
     return {

@@ -26,19 +26,6 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    event_id: str
-    user_id: str
-    item_id: str
-    catalog: str
-    type: str
-    value: float
-    time: datetime  # UTC, naive
-    recommendation_id: str = ""
-    context: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class RecordResult:
     stored_count: int
     duplicate_count: int

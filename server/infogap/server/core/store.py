@@ -292,15 +292,6 @@ class Store:
             table.column("item_id").to_numpy(zero_copy_only=False),
         )
 
-    def event_item_ids(self, catalog: str) -> np.ndarray:
-        """Distinct ids of the items that have events in a catalog."""
-        table = (
-            self.cursor()
-            .sql("SELECT DISTINCT item_id FROM events WHERE catalog = ?", params=[catalog])
-            .to_arrow_table()
-        )
-        return table.column("item_id").to_numpy(zero_copy_only=False)
-
     # -- segments ----------------------------------------------------------------------------
 
     def define_segment(self, name: str, rule: str, description: str, now: datetime) -> None:
