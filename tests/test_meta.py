@@ -59,6 +59,7 @@ SDK_NAMES = {
     "GetModelInfo": "model_info",
     "GetProfiles": "profiles",
     "GetSegmentMembers": "segment_members",
+    "GetPrivacyBudget": "privacy_budget",
 }
 
 

@@ -355,6 +355,7 @@ def test_service_config_retries_unavailable_on_idempotent_methods_only():
         ("infogap.v1.ProfileService", "GetSegmentMembers"),
         ("infogap.v1.RecommendService", None),
         ("infogap.v1.AdminService", "GetModelInfo"),
+        ("infogap.v1.AdminService", "GetPrivacyBudget"),
         ("infogap.v1.AdminService", "ListPlugins"),
     }
     (method_config,) = config["methodConfig"]
@@ -393,6 +394,7 @@ def test_service_config_names_exist_and_leave_out_the_non_idempotent_methods():
         "infogap.v1.FeedbackService/StreamEvents",
         "infogap.v1.AdminService/Train",
         "infogap.v1.ProfileService/PatchUsers",
+        "infogap.v1.AdminService/DeleteUser",
         "infogap.v1.ProfileService/DefineSegment",
         "infogap.v1.ProfileService/DeleteSegment",
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -134,6 +134,74 @@ class ProfileSettings(BaseModel):
         return sorted(set(value))
 
 
+class ApiKeySettings(BaseModel):
+    """One API key: its SHA-256 (never the key itself) and what it may do."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    scopes: list[Literal["ingest", "read", "admin"]]
+
+
+class AuthSettings(BaseModel):
+    """Who may call the server, and over what."""
+
+    keys: list[ApiKeySettings] = Field(
+        default_factory=list,
+        description="API keys (bearer tokens). With none configured, calls are not "
+        "authenticated, which the server allows on loopback addresses only.",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Allow listening on a non-loopback address without API keys or TLS.",
+    )
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="Require client certificates signed by this CA (mutual TLS)."
+    )
+    requests_per_second_per_key: float | None = Field(
+        default=None, gt=0, description="Calls beyond this rate get RESOURCE_EXHAUSTED."
+    )
+    burst: int = Field(default=50, ge=1, description="Calls a key may make at once above the rate.")
+
+
+class PrivacySettings(BaseModel):
+    """Differential privacy for aggregates released to callers (the differential_privacy plugin)."""
+
+    enabled: bool = False
+    epsilon_per_window: float = Field(default=1.0, gt=0, description="Budget per catalog and window.")
+    epsilon_per_release: float = Field(
+        default=0.1, gt=0, description="Spent by each aggregate released (e.g. a popularity list)."
+    )
+    window_days: float = Field(default=30.0, gt=0)
+    max_contributions_per_user: int = Field(
+        default=10, ge=1, description="Items a user counts towards in one aggregate (the bound "
+        "that makes the sensitivity, and so the epsilon, true)."
+    )
+    on_exhausted: Literal["reuse", "refuse"] = Field(
+        default="reuse",
+        description="When the window's budget is spent: reuse the last noisy release "
+        "(post-processing costs nothing) or refuse with RESOURCE_EXHAUSTED.",
+    )
+
+
+class PseudonymSettings(BaseModel):
+    """Keyed hashing of user ids at the server's edge."""
+
+    enabled: bool = False
+    secret: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 key; set it through INFOGAP_PSEUDONYMS__SECRET, not a file.",
+        min_length=16,
+    )
+
+    @model_validator(mode="after")
+    def _secret_when_enabled(self) -> PseudonymSettings:
+        if self.enabled and not self.secret:
+            raise ValueError("pseudonyms.enabled needs a secret of 16+ characters")
+        return self
+
+
 class PopularitySettings(BaseModel):
     """The cold-start popularity model."""
 
@@ -224,6 +292,9 @@ class Settings(BaseSettings):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     popularity: PopularitySettings = Field(default_factory=PopularitySettings)
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    pseudonyms: PseudonymSettings = Field(default_factory=PseudonymSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options of third-party plugins, by plugin name."
     )

@@ -10,7 +10,13 @@ from typing import Any, Self, TypeVar
 import grpc
 import grpc.aio
 
-from infogap.v1.admin_service_pb2 import GetModelInfoResponse, ListPluginsResponse, TrainResponse
+from infogap.v1.admin_service_pb2 import (
+    DeleteUserResponse,
+    GetModelInfoResponse,
+    GetPrivacyBudgetResponse,
+    ListPluginsResponse,
+    TrainResponse,
+)
 from infogap.v1.admin_service_pb2_grpc import AdminServiceStub
 from infogap.v1.feedback_service_pb2 import (
     RecordEventsResponse,
@@ -345,6 +351,20 @@ class AsyncClient:
         """The models serving a catalog; see :meth:`Client.model_info`."""
         request = build.model_info_request(catalog)
         return await self._call(self._connection.admin.GetModelInfo, request, timeout)
+
+    async def delete_user(
+        self, user_id: str, *, timeout: float | None = None
+    ) -> DeleteUserResponse:
+        """Forgets a user everywhere; see :meth:`Client.delete_user`."""
+        request = build.delete_user_request(user_id)
+        return await self._call(self._connection.admin.DeleteUser, request, timeout)
+
+    async def privacy_budget(
+        self, catalog: str = "", *, timeout: float | None = None
+    ) -> GetPrivacyBudgetResponse:
+        """A catalog's privacy budget; see :meth:`Client.privacy_budget`."""
+        request = build.privacy_budget_request(catalog)
+        return await self._call(self._connection.admin.GetPrivacyBudget, request, timeout)
 
     async def list_plugins(self, *, timeout: float | None = None) -> ListPluginsResponse:
         """Every plugin the server found, enabled or not."""

@@ -24,6 +24,7 @@ IDEMPOTENT_METHODS: tuple[tuple[str, str | None], ...] = (
     ("infogap.v1.ProfileService", "GetSegmentMembers"),
     ("infogap.v1.RecommendService", None),  # None: every method of the service
     ("infogap.v1.AdminService", "GetModelInfo"),
+    ("infogap.v1.AdminService", "GetPrivacyBudget"),
     ("infogap.v1.AdminService", "ListPlugins"),
 )
 

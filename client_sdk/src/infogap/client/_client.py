@@ -9,7 +9,13 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from infogap.v1.admin_service_pb2 import GetModelInfoResponse, ListPluginsResponse, TrainResponse
+from infogap.v1.admin_service_pb2 import (
+    DeleteUserResponse,
+    GetModelInfoResponse,
+    GetPrivacyBudgetResponse,
+    ListPluginsResponse,
+    TrainResponse,
+)
 from infogap.v1.admin_service_pb2_grpc import AdminServiceStub
 from infogap.v1.feedback_service_pb2 import RecordEventsResponse, StreamEventsResponse
 from infogap.v1.feedback_service_pb2_grpc import FeedbackServiceStub
@@ -460,6 +466,27 @@ class Client:
             NotFoundError: The catalog was never trained.
         """
         return self._call(self._admin.GetModelInfo, build.model_info_request(catalog), timeout)
+
+    def delete_user(self, user_id: str, *, timeout: float | None = None) -> DeleteUserResponse:
+        """Forgets a user everywhere (right to be forgotten); returns the receipt.
+
+        Not retried automatically: a repeat after success answers NOT_FOUND.
+
+        Raises:
+            NotFoundError: The user is unknown.
+        """
+        return self._call(self._admin.DeleteUser, build.delete_user_request(user_id), timeout)
+
+    def privacy_budget(
+        self, catalog: str = "", *, timeout: float | None = None
+    ) -> GetPrivacyBudgetResponse:
+        """The differential-privacy budget of a catalog in the current window.
+
+        Raises:
+            FailedPreconditionError: The privacy plugin is off.
+        """
+        request = build.privacy_budget_request(catalog)
+        return self._call(self._admin.GetPrivacyBudget, request, timeout)
 
     def list_plugins(self, *, timeout: float | None = None) -> ListPluginsResponse:
         """Every plugin the server found, enabled or not."""

@@ -14,7 +14,13 @@ from typing import TypeVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from infogap.v1.admin_service_pb2 import GetModelInfoRequest, ListPluginsRequest, TrainRequest
+from infogap.v1.admin_service_pb2 import (
+    DeleteUserRequest,
+    GetModelInfoRequest,
+    GetPrivacyBudgetRequest,
+    ListPluginsRequest,
+    TrainRequest,
+)
 from infogap.v1.feedback_service_pb2 import (
     RecordEventsRequest,
     RecordEventsResponse,
@@ -342,6 +348,14 @@ def train_request(catalog: str) -> TrainRequest:
 
 def model_info_request(catalog: str) -> GetModelInfoRequest:
     return GetModelInfoRequest(catalog=catalog)
+
+
+def delete_user_request(user_id: str) -> DeleteUserRequest:
+    return DeleteUserRequest(user_id=user_id)
+
+
+def privacy_budget_request(catalog: str) -> GetPrivacyBudgetRequest:
+    return GetPrivacyBudgetRequest(catalog=catalog)
 
 
 def list_plugins_request() -> ListPluginsRequest:

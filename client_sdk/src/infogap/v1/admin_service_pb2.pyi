@@ -373,3 +373,191 @@ class PluginInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PluginInfo: _TypeAlias = PluginInfo  # noqa: Y015
+
+@_typing.final
+class DeleteUserRequest(_message.Message):
+    """Which user to forget."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The user's id (as the CRM knows it; pseudonymised by the server like every other id)."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteUserRequest: _TypeAlias = DeleteUserRequest  # noqa: Y015
+
+@_typing.final
+class DeleteUserResponse(_message.Message):
+    """The receipt of an erasure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RowsRemovedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ROWS_REMOVED_FIELD_NUMBER: _builtins.int
+    DELETE_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows_removed(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Rows removed per table, e.g. {"events": 272, "users": 1}."""
+
+    @_builtins.property
+    def delete_time(self) -> _timestamp_pb2.Timestamp:
+        """When the erasure was committed."""
+
+    def __init__(
+        self,
+        *,
+        rows_removed: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        delete_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time", "rows_removed", b"rows_removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteUserResponse: _TypeAlias = DeleteUserResponse  # noqa: Y015
+
+@_typing.final
+class GetPrivacyBudgetRequest(_message.Message):
+    """Which catalog's budget to report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATALOG_FIELD_NUMBER: _builtins.int
+    catalog: _builtins.str
+    """The catalog. Empty means "default"."""
+    def __init__(
+        self,
+        *,
+        catalog: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog", b"catalog"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPrivacyBudgetRequest: _TypeAlias = GetPrivacyBudgetRequest  # noqa: Y015
+
+@_typing.final
+class GetPrivacyBudgetResponse(_message.Message):
+    """A catalog's privacy budget in the current window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATALOG_FIELD_NUMBER: _builtins.int
+    WINDOW_START_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    EPSILON_BUDGET_FIELD_NUMBER: _builtins.int
+    EPSILON_SPENT_FIELD_NUMBER: _builtins.int
+    EPSILON_REMAINING_FIELD_NUMBER: _builtins.int
+    DELTA_SPENT_FIELD_NUMBER: _builtins.int
+    RELEASES_FIELD_NUMBER: _builtins.int
+    catalog: _builtins.str
+    """The catalog."""
+    window_days: _builtins.float
+    """Length of a window in days."""
+    epsilon_budget: _builtins.float
+    """Epsilon available per window."""
+    epsilon_spent: _builtins.float
+    """Epsilon spent in the current window."""
+    epsilon_remaining: _builtins.float
+    """Epsilon left in the current window."""
+    delta_spent: _builtins.float
+    """Delta spent in the current window (0 for pure differential privacy)."""
+    @_builtins.property
+    def window_start_time(self) -> _timestamp_pb2.Timestamp:
+        """Start of the current budget window."""
+
+    @_builtins.property
+    def releases(self) -> _containers.RepeatedCompositeFieldContainer[Global___PrivacyRelease]:
+        """The releases of the current window, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        catalog: _builtins.str = ...,
+        window_start_time: _timestamp_pb2.Timestamp | None = ...,
+        window_days: _builtins.float = ...,
+        epsilon_budget: _builtins.float = ...,
+        epsilon_spent: _builtins.float = ...,
+        epsilon_remaining: _builtins.float = ...,
+        delta_spent: _builtins.float = ...,
+        releases: _abc.Iterable[Global___PrivacyRelease] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window_start_time", b"window_start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog", b"catalog", "delta_spent", b"delta_spent", "epsilon_budget", b"epsilon_budget", "epsilon_remaining", b"epsilon_remaining", "epsilon_spent", b"epsilon_spent", "releases", b"releases", "window_days", b"window_days", "window_start_time", b"window_start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPrivacyBudgetResponse: _TypeAlias = GetPrivacyBudgetResponse  # noqa: Y015
+
+@_typing.final
+class PrivacyRelease(_message.Message):
+    """One differentially private release recorded in the ledger."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    EPSILON_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    RELEASE_TIME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """What was released, e.g. "item_popularity" or "segment_item_popularity"."""
+    epsilon: _builtins.float
+    """Epsilon it spent (0 when a previous noisy result was reused)."""
+    delta: _builtins.float
+    """Delta it spent."""
+    description: _builtins.str
+    """How it was made, e.g. "discrete laplace, scale 10, at most 5 items per user"."""
+    @_builtins.property
+    def release_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was released."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        epsilon: _builtins.float = ...,
+        delta: _builtins.float = ...,
+        release_time: _timestamp_pb2.Timestamp | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["release_time", b"release_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "description", b"description", "epsilon", b"epsilon", "kind", b"kind", "release_time", b"release_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyRelease: _TypeAlias = PrivacyRelease  # noqa: Y015

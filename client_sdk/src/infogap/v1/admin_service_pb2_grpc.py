@@ -50,6 +50,16 @@ class AdminServiceStub:
                 request_serializer=infogap_dot_v1_dot_admin__service__pb2.ListPluginsRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_admin__service__pb2.ListPluginsResponse.FromString,
                 _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/infogap.v1.AdminService/DeleteUser',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.DeleteUserResponse.FromString,
+                _registered_method=True)
+        self.GetPrivacyBudget = channel.unary_unary(
+                '/infogap.v1.AdminService/GetPrivacyBudget',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -80,6 +90,24 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteUser(self, request, context):
+        """Forgets a user (right to be forgotten): attributes, events, profile, segment memberships
+        and every cached or served trace, in one transaction. From its return the user gets
+        NOT_FOUND on profile, is no longer represented in serving, and their events count in no
+        aggregate. NOT_FOUND when the user is unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrivacyBudget(self, request, context):
+        """The differential-privacy budget of a catalog: spent and remaining in the current window,
+        and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +125,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListPlugins,
                     request_deserializer=infogap_dot_v1_dot_admin__service__pb2.ListPluginsRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_admin__service__pb2.ListPluginsResponse.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.DeleteUserRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'GetPrivacyBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrivacyBudget,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +219,60 @@ class AdminService:
             '/infogap.v1.AdminService/ListPlugins',
             infogap_dot_v1_dot_admin__service__pb2.ListPluginsRequest.SerializeToString,
             infogap_dot_v1_dot_admin__service__pb2.ListPluginsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/DeleteUser',
+            infogap_dot_v1_dot_admin__service__pb2.DeleteUserRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrivacyBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/GetPrivacyBudget',
+            infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,16 @@ class AdminServiceStub:
     """The models currently serving a catalog. NOT_FOUND when none was trained yet."""
     ListPlugins: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListPluginsRequest, _admin_service_pb2.ListPluginsResponse]
     """Every plugin the server found, enabled or not."""
+    DeleteUser: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.DeleteUserRequest, _admin_service_pb2.DeleteUserResponse]
+    """Forgets a user (right to be forgotten): attributes, events, profile, segment memberships
+    and every cached or served trace, in one transaction. From its return the user gets
+    NOT_FOUND on profile, is no longer represented in serving, and their events count in no
+    aggregate. NOT_FOUND when the user is unknown.
+    """
+    GetPrivacyBudget: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetPrivacyBudgetRequest, _admin_service_pb2.GetPrivacyBudgetResponse]
+    """The differential-privacy budget of a catalog: spent and remaining in the current window,
+    and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -59,6 +69,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """The models currently serving a catalog. NOT_FOUND when none was trained yet."""
     ListPlugins: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListPluginsRequest, _admin_service_pb2.ListPluginsResponse]  # type: ignore[assignment]
     """Every plugin the server found, enabled or not."""
+    DeleteUser: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.DeleteUserRequest, _admin_service_pb2.DeleteUserResponse]  # type: ignore[assignment]
+    """Forgets a user (right to be forgotten): attributes, events, profile, segment memberships
+    and every cached or served trace, in one transaction. From its return the user gets
+    NOT_FOUND on profile, is no longer represented in serving, and their events count in no
+    aggregate. NOT_FOUND when the user is unknown.
+    """
+    GetPrivacyBudget: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetPrivacyBudgetRequest, _admin_service_pb2.GetPrivacyBudgetResponse]  # type: ignore[assignment]
+    """The differential-privacy budget of a catalog: spent and remaining in the current window,
+    and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Operates the server: training, model state, installed plugins."""
@@ -90,5 +110,27 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListPluginsResponse, _abc.Awaitable[_admin_service_pb2.ListPluginsResponse]]:
         """Every plugin the server found, enabled or not."""
+
+    @_abc_1.abstractmethod
+    def DeleteUser(
+        self,
+        request: _admin_service_pb2.DeleteUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.DeleteUserResponse, _abc.Awaitable[_admin_service_pb2.DeleteUserResponse]]:
+        """Forgets a user (right to be forgotten): attributes, events, profile, segment memberships
+        and every cached or served trace, in one transaction. From its return the user gets
+        NOT_FOUND on profile, is no longer represented in serving, and their events count in no
+        aggregate. NOT_FOUND when the user is unknown.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPrivacyBudget(
+        self,
+        request: _admin_service_pb2.GetPrivacyBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.GetPrivacyBudgetResponse, _abc.Awaitable[_admin_service_pb2.GetPrivacyBudgetResponse]]:
+        """The differential-privacy budget of a catalog: spent and remaining in the current window,
+        and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
