@@ -138,6 +138,27 @@ class LightFMModel:
             metrics=self.metrics,
         )
 
+    def without_user(self, user_id: str) -> LightFMModel:
+        """The model without the user's vector and id (erasure)."""
+        row = self._user_index.get(user_id)
+        if row is None:
+            return self
+        keep = np.arange(len(self._user_ids)) != row
+        return LightFMModel(
+            user_ids=self._user_ids[keep],
+            user_vectors=self._user_vectors[keep],
+            attribute_names=self._attribute_names,
+            attribute_vectors=self._attribute_vectors,
+            item_vectors=self._item_vectors,
+            item_biases=self._item_biases,
+            item_feature_names=self._item_feature_names,
+            item_feature_vectors=self._item_feature_vectors,
+            item_feature_biases=self._item_feature_biases,
+            user_attributes=self._user_attributes,
+            parameters=self.parameters,
+            metrics=self.metrics,
+        )
+
     def replace_items(self, positions: np.ndarray, vectors: np.ndarray, biases: np.ndarray) -> None:
         """Overwrites some items' representations; only while the model is being built."""
         self._item_vectors[positions] = vectors

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,32 @@ STRATEGY = "popularity"
 GLOBAL_KIND = "item_popularity"
 SEGMENT_KIND = "segment_item_popularity"
 ARRAYS_FILE = "popularity.npz"
+WEIGHTS_FILE = "contributions.npz"  # scipy sparse, saved without pickle
+MEMBERS_FILE = "segment_members.npz"
 NAMED_SEGMENT_PREFIX = "segment:"  # rule and data-driven segments, beside attribute values
 META_FILE = "meta.json"
 
 
-def _normalised(scores: np.ndarray) -> np.ndarray:
-    top = float(scores.max()) if len(scores) else 0.0
-    return scores / top if top > 0 else scores
+def _normalised(values: np.ndarray) -> np.ndarray:
+    """Each row divided by its maximum, so lists of different segments mix fairly."""
+    values = np.atleast_2d(values)
+    top = values.max(axis=1, keepdims=True) if values.shape[1] else np.ones((len(values), 1))
+    return np.divide(values, top, out=np.zeros_like(values), where=top > 0)
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Who contributed what, kept so an erased user's share can be taken back out."""
+
+    user_ids: np.ndarray  # row i of the matrices below is user_ids[i]
+    weights: sp.csr_matrix  # users x items: each user's summed event weights
+    segment_members: sp.csr_matrix  # segments x users, 1 where the user counted in the segment
+
+    def without(self, row: int) -> Contributions:
+        keep = np.arange(len(self.user_ids)) != row
+        return Contributions(
+            self.user_ids[keep], self.weights[keep], sp.csr_matrix(self.segment_members[:, keep])
+        )
 
 
 class PopularityModel:
@@ -52,22 +72,25 @@ class PopularityModel:
         self,
         scores: np.ndarray,
         segment_names: np.ndarray,
-        segment_scores: np.ndarray,
+        segment_values: np.ndarray,
+        contributions: Contributions,
         catalog: str,
-        user_count: int,
         user_attributes: list[str] | None,
     ) -> None:
         self._scores = scores.astype(np.float32)
         self._segment_names = segment_names
         self._segment_index = {name: i for i, name in enumerate(segment_names.tolist())}
-        self._segment_scores = segment_scores.astype(np.float32)  # segments x items, max 1
+        self._segment_values = segment_values.astype(np.float32)  # segments x items, as released
+        self._segment_scores = _normalised(self._segment_values)
         self._has_named_segments = any(
             name.startswith(NAMED_SEGMENT_PREFIX) for name in self._segment_index
         )
+        self._contributions = contributions
+        self._user_index = {u: i for i, u in enumerate(contributions.user_ids.tolist())}
         self._user_attributes = user_attributes
         self._reason = f"popular in {catalog}"
         self.catalog = catalog
-        self.user_count = user_count
+        self.user_count = len(contributions.user_ids)
         self.parameters: Mapping[str, str] = {"segments": str(len(segment_names))}
         self.metrics: Mapping[str, float] = {}
 
@@ -89,27 +112,49 @@ class PopularityModel:
     def with_new_items(self, item_features: list[list[str]]) -> PopularityModel:
         # A new item has no popularity yet.
         new = len(item_features)
+        c = self._contributions
+        weights = sp.hstack([c.weights, sp.csr_matrix((c.weights.shape[0], new))], format="csr")
         return PopularityModel(
             np.concatenate([self._scores, np.zeros(new, dtype=np.float32)]),
             self._segment_names,
-            np.hstack([self._segment_scores, np.zeros((len(self._segment_names), new), np.float32)]),
+            np.hstack([self._segment_values, np.zeros((len(self._segment_names), new), np.float32)]),
+            Contributions(c.user_ids, weights, c.segment_members),
             self.catalog,
-            self.user_count,
+            self._user_attributes,
+        )
+
+    def without_user(self, user_id: str) -> PopularityModel:
+        """The model with the user's weights taken out of every list they counted in (with
+        differential privacy on: the noisy figure minus the user's own weights)."""
+        row = self._user_index.get(user_id)
+        if row is None:
+            return self
+        c = self._contributions
+        share = c.weights[row].toarray().ravel().astype(np.float32)
+        segments = c.segment_members[:, row].nonzero()[0]
+        segment_values = self._segment_values.copy()
+        segment_values[segments] = np.maximum(segment_values[segments] - share, 0)
+        return PopularityModel(
+            np.maximum(self._scores - share, 0),
+            self._segment_names,
+            segment_values,
+            c.without(row),
+            self.catalog,
             self._user_attributes,
         )
 
     def save(self, directory: Path) -> None:
+        c = self._contributions
         np.savez(
             directory / ARRAYS_FILE,
             scores=self._scores,
             segment_names=self._segment_names.astype(str),
-            segment_scores=self._segment_scores,
+            segment_values=self._segment_values,
+            user_ids=c.user_ids.astype(str),
         )
-        meta = {
-            "catalog": self.catalog,
-            "user_count": self.user_count,
-            "user_attributes": self._user_attributes,
-        }
+        sp.save_npz(directory / WEIGHTS_FILE, c.weights)
+        sp.save_npz(directory / MEMBERS_FILE, c.segment_members)
+        meta = {"catalog": self.catalog, "user_attributes": self._user_attributes}
         (directory / META_FILE).write_text(json.dumps(meta))
 
 
@@ -121,9 +166,9 @@ class PopularityTrainer:
         self._user_attributes = settings.lightfm.user_attributes
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
-        contributions = sp.csr_matrix(data.interactions)
-        overall = self._release(context, data, GLOBAL_KIND, contributions)
-        segment_names, segment_scores = [], []
+        weights = sp.csr_matrix(data.interactions)
+        overall = self._release(context, data, GLOBAL_KIND, weights)
+        segment_names, segment_values, segment_users = [], [], []
         groupings = [
             ("", data.user_features),  # attribute values, e.g. occupation=student
             (NAMED_SEGMENT_PREFIX, data.user_segments),  # the profiles' rule segments, clusters
@@ -134,25 +179,43 @@ class PopularityTrainer:
                 users = members.indices[members.indptr[column] : members.indptr[column + 1]]
                 if len(users) < self._min_segment_users:
                     continue
-                released = self._release(context, data, SEGMENT_KIND, contributions[users])
-                segment_names.append(prefix + name)
-                segment_scores.append(_normalised(released))
+                segment_name = prefix + name
+                segment_values.append(
+                    self._release(context, data, SEGMENT_KIND, weights[users], scope=segment_name)
+                )
+                segment_names.append(segment_name)
+                segment_users.append(users)
+        membership = sp.csr_matrix(
+            (
+                np.ones(sum(len(u) for u in segment_users), dtype=np.float32),
+                (
+                    np.repeat(np.arange(len(segment_users)), [len(u) for u in segment_users]),
+                    np.concatenate(segment_users) if segment_users else np.empty(0, np.int64),
+                ),
+            ),
+            shape=(len(segment_users), len(data.user_ids)),
+        )
         return PopularityModel(
             overall,
             np.array(segment_names, dtype=object),
-            np.array(segment_scores, dtype=np.float32).reshape(len(segment_names), len(data.item_ids)),
+            np.array(segment_values, dtype=np.float32).reshape(len(segment_names), len(data.item_ids)),
+            Contributions(data.user_ids, weights, membership),
             data.catalog,
-            len(data.user_ids),
             self._user_attributes,
         )
 
     @staticmethod
     def _release(
-        context: TrainingContext, data: TrainingData, kind: str, contributions: sp.csr_matrix
+        context: TrainingContext,
+        data: TrainingData,
+        kind: str,
+        contributions: sp.csr_matrix,
+        scope: str = "",
     ) -> np.ndarray:
         aggregate = Aggregate(
             catalog=data.catalog,
             kind=kind,
+            scope=scope,
             keys=data.item_ids,
             contributions=contributions,
             values=np.asarray(contributions.sum(axis=0)).ravel(),
@@ -163,17 +226,18 @@ class PopularityTrainer:
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
             scores = arrays["scores"]
             segment_names = arrays["segment_names"].astype(object)
-            segment_scores = arrays["segment_scores"]
+            segment_values = arrays["segment_values"]
+            user_ids = arrays["user_ids"].astype(object)
         meta = json.loads((directory / META_FILE).read_text())
         if len(scores) != len(item_ids):
             raise ValueError(f"{directory}: {len(scores)} scores for {len(item_ids)} items")
+        contributions = Contributions(
+            user_ids,
+            sp.load_npz(directory / WEIGHTS_FILE).tocsr(),
+            sp.load_npz(directory / MEMBERS_FILE).tocsr(),
+        )
         return PopularityModel(
-            scores,
-            segment_names,
-            segment_scores,
-            meta["catalog"],
-            meta["user_count"],
-            meta["user_attributes"],
+            scores, segment_names, segment_values, contributions, meta["catalog"], meta["user_attributes"]
         )
 
 

@@ -196,3 +196,10 @@ class EventBatch:
 
     def __len__(self) -> int:
         return len(self.event_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    user_id: str
+    rows_removed: Mapping[str, int]
+    deleted_at: datetime

@@ -84,6 +84,8 @@ class Aggregate:
 
     ``contributions`` has one row per contributing user and one column per key; ``values`` are
     the figures to release, one per key (initially the column sums of ``contributions``).
+    ``catalog``, ``kind`` and ``scope`` name the release, so that a guard can tell repeated
+    releases of the same figure (e.g. to reuse an earlier noisy one).
     """
 
     catalog: str
@@ -91,6 +93,8 @@ class Aggregate:
     keys: np.ndarray
     contributions: sp.csr_matrix
     values: np.ndarray
+    scope: str = ""
+    """Which users the figure covers, e.g. a segment name; empty for all of the catalog's."""
 
     def with_values(self, values: np.ndarray) -> Aggregate:
         return replace(self, values=values)
@@ -180,6 +184,15 @@ class ExtensibleModel(Protocol):
         """
 
 
+@runtime_checkable
+class ForgetfulModel(Protocol):
+    """Optional for a ``TrainedModel``: forget one user (erasure) without retraining. The core
+    retrains catalogs whose models lack it, in the background, after an erasure."""
+
+    def without_user(self, user_id: str) -> TrainedModel:
+        """A copy of the model holding nothing of ``user_id`` (vectors, counts, ids)."""
+
+
 class PaddedModel:
     """Wraps a model that cannot take in new items: they score just below its lowest score."""
 
@@ -208,6 +221,16 @@ class PaddedModel:
 
     def save(self, directory: Path) -> None:
         self._model.save(directory)
+
+    def without_user(self, user_id: str) -> TrainedModel:
+        if not isinstance(self._model, ForgetfulModel):
+            return self
+        inner = self._model.without_user(user_id)
+        return PaddedModel(inner, self._base_item_count, self._padding)
+
+    @property
+    def forgets(self) -> bool:
+        return isinstance(self._model, ForgetfulModel)
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from ..config import Settings
 from . import validation
 from .domain import (
+    ErasureReceipt,
     EventBatch,
     Item,
     ModelInfo,
@@ -38,6 +40,7 @@ from .domain import (
 )
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .ingest import EventWriter, to_arrow
+from .modeling import ForgetfulModel
 from .plugin_host import PluginHost
 from .profiles import Profiles
 from .recommending import RecommendationPipeline
@@ -302,6 +305,38 @@ class InfoGap:
             self.settings.lightfm.item_attributes,
             include_new,
         )
+
+    def delete_user(self, user_id: str) -> ErasureReceipt:
+        """Forgets a user: rows, caches, serving state and model files, then answers."""
+        validation.identifier(user_id, "user_id", self.settings.limits)
+        removed = dict(self._store.delete_user(user_id))
+        if not any(removed.values()):
+            raise NotFound(f"user {user_id!r} is unknown")
+        removed["model_entries"] = removed["fresh_interactions"] = 0
+        to_retrain = set()
+        with self._swap_lock:
+            for catalog, serving in list(self._serving.items()):
+                models = []
+                for model in serving.models:
+                    if isinstance(model, ForgetfulModel) and getattr(model, "forgets", True):
+                        forgotten = model.without_user(user_id)
+                        removed["model_entries"] += forgotten.user_count < model.user_count
+                        models.append(forgotten)
+                    else:
+                        models.append(model)
+                        to_retrain.add(catalog)
+                seen = {u: p for u, p in serving.seen.items() if u != user_id}
+                removed["fresh_interactions"] += serving.fresh.forget(user_id)
+                self._serving[catalog] = replace(serving, models=tuple(models), seen=seen)
+                self._lifecycle.resave(catalog, serving.version, models)
+            self._lifecycle.delete_other_versions(
+                {catalog: serving.version for catalog, serving in self._serving.items()}
+            )
+        self._profiles.invalidate([user_id])
+        for catalog in to_retrain:
+            log.warning("a model of %r cannot forget users; retraining it", catalog)
+            threading.Thread(target=self.train, args=(catalog,), daemon=True).start()
+        return ErasureReceipt(user_id, removed, utc_now())
 
     def model_info(self, catalog: str) -> tuple[list[ModelInfo], TrainingDecision | None]:
         """The serving models of a catalog and the decision of its latest training run."""

@@ -119,6 +119,11 @@ class FreshInteractions:
             entries = self._items.get(user_id)
             return [item_id for _, item_id in entries] if entries else []
 
+    def forget(self, user_id: str) -> int:
+        """Drops a user's entries (erasure); returns how many there were."""
+        with self._lock:
+            return len(self._items.pop(user_id, []))
+
     def prune(self, up_to_sequence: int) -> None:
         with self._lock:
             for user_id in list(self._items):

@@ -45,6 +45,13 @@ EVENT_SCHEMA = pa.schema(
 )
 
 
+# Every table that holds rows about a user (erasure deletes from each).
+_USER_TABLES = ("users", "events", "user_clusters")
+
+_RECOUNT_CLUSTERS = (
+    "UPDATE clusters SET size = (SELECT count(*) FROM user_clusters u WHERE u.cluster = clusters.name)"
+)
+
 _INSERT_EVENTS = (
     "INSERT INTO events SELECT event_id, user_id, item_id, catalog, type, value, event_time, "
     "recommendation_id, context, received_at FROM event_batch"
@@ -292,6 +299,20 @@ class Store:
             table.column("item_id").to_numpy(zero_copy_only=False),
         )
 
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """Removes every row of a user in one transaction; returns rows removed per table."""
+        with self.write_lock, self._transaction() as db:
+            removed = {}
+            for table in _USER_TABLES:
+                # Table names come from the constant above, never from input.
+                rows = db.execute(
+                    f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]
+                ).fetchall()
+                removed[table] = len(rows)
+            if removed["user_clusters"]:
+                db.execute(_RECOUNT_CLUSTERS)
+        return removed
+
     # -- segments ----------------------------------------------------------------------------
 
     def define_segment(self, name: str, rule: str, description: str, now: datetime) -> None:
@@ -327,7 +348,12 @@ class Store:
                 db.execute("INSERT INTO clusters VALUES (?, ?, ?, ?)", [name, description, size, now])
             db.register("cluster_assignments", assignments)
             try:
-                db.execute("INSERT INTO user_clusters SELECT * FROM cluster_assignments")
+                # Users erased while the clusters were computed must not come back.
+                db.execute(
+                    "INSERT INTO user_clusters SELECT * FROM cluster_assignments "
+                    "WHERE user_id IN (SELECT user_id FROM users UNION SELECT user_id FROM events)"
+                )
+                db.execute(_RECOUNT_CLUSTERS)
             finally:
                 db.unregister("cluster_assignments")
 

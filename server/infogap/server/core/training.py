@@ -200,6 +200,29 @@ class ModelLifecycle:
             f"{comparison} the {tolerance:.0%} tolerance",
         )
 
+    def resave(self, catalog: str, version: str, models: Sequence[TrainedModel]) -> None:
+        """Rewrites serving models' files (after an erasure), each through a fresh directory
+        swapped in by rename so no model is ever half-written."""
+        for model in models:
+            target = self._models_dir / catalog / version / model.strategy
+            fresh = target.with_name(target.name + ".new")
+            shutil.rmtree(fresh, ignore_errors=True)
+            fresh.mkdir(parents=True)
+            model.save(fresh)
+            shutil.rmtree(target, ignore_errors=True)
+            fresh.rename(target)
+
+    def delete_other_versions(self, serving_versions: Mapping[str, str]) -> int:
+        """Deletes the files of every model version not serving (erasure: old versions hold
+        the erased user's vectors); returns how many version directories went."""
+        deleted = 0
+        for catalog_dir in self._models_dir.glob("*"):
+            for version_dir in catalog_dir.glob("*"):
+                if version_dir.name != serving_versions.get(catalog_dir.name):
+                    shutil.rmtree(version_dir)
+                    deleted += 1
+        return deleted
+
     def load_serving(self) -> list[TrainedCatalog]:
         """The models marked serving in the store, read back from their files.
 

@@ -18,6 +18,7 @@ from infogap.v1 import (
 )
 
 from ..core.domain import (
+    ErasureReceipt,
     EventBatch,
     EventTypeCount,
     Item,
@@ -206,6 +207,12 @@ def training_decision(value: TrainingDecision | None) -> admin_service_pb2.Train
         tolerance=value.tolerance,
         reason=value.reason,
         decide_time=_timestamp(value.decided_at),
+    )
+
+
+def erasure_receipt(value: ErasureReceipt) -> admin_service_pb2.DeleteUserResponse:
+    return admin_service_pb2.DeleteUserResponse(
+        rows_removed=dict(value.rows_removed), delete_time=_timestamp(value.deleted_at)
     )
 
 

@@ -183,6 +183,12 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             last_decision=convert.training_decision(decision),
         )
 
+    def DeleteUser(
+        self, request: admin_service_pb2.DeleteUserRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.DeleteUserResponse:
+        receipt = self._core.delete_user(request.user_id)
+        return convert.erasure_receipt(receipt)
+
     def ListPlugins(
         self, request: admin_service_pb2.ListPluginsRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.ListPluginsResponse:

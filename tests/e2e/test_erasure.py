@@ -1,0 +1,102 @@
+"""Right to be forgotten: after DeleteUser nothing of the user remains in any table, cache,
+served model or model file, and their events count in no aggregate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infogap.client import Client, NotFoundError
+
+from ..conftest import load
+
+ERASED = "erase-me-7f3a"
+PURCHASES = [f"blue-item-{n}" for n in range(5)]
+
+
+def holds(path: Path, text: str) -> bool:
+    """Whether a model file holds ``text``: in any array of an .npz (compressed or not), or in
+    the bytes of any other file."""
+    if path.suffix != ".npz":
+        return text.encode() in path.read_bytes()
+    with np.load(path, allow_pickle=False) as arrays:
+        return any(
+            text in arrays[name].astype(str).tolist()
+            for name in arrays.files
+            if arrays[name].dtype.kind in "US"
+        )
+
+
+def popularity_of(client: Client) -> dict[str, float]:
+    response = client.recommend("someone-new", count=40)
+    assert response.strategy == "popularity"
+    return {item.item_id: item.score for item in response.items}
+
+
+def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
+    server = start_server(data_dir=tmp_path / "erasure")
+    with Client(server.address) as client:
+        load(client, tastes)
+        client.upsert_users([{"user_id": ERASED, "attributes": {"segment": "blue", "email": "x@y.z"}}])
+        client.record(
+            [{"user_id": ERASED, "item_id": i, "type": "purchase", "value": 10.0} for i in PURCHASES]
+        )
+        client.define_segment("blue-buyers", "count.purchase >= 1")
+        trained = client.train()
+        client.record([{"user_id": ERASED, "item_id": "red-item-0", "type": "click"}])  # after training
+        assert client.recommend(ERASED).strategy.startswith("lightfm")
+        before = popularity_of(client)
+
+        receipt = client.delete_user(ERASED)
+        assert dict(receipt.rows_removed) == {
+            "users": 1,
+            "events": 6,
+            "user_clusters": receipt.rows_removed["user_clusters"],  # clustered or not yet
+            "model_entries": 2,  # the LightFM vector and the popularity contributions
+            "fresh_interactions": 1,
+        }
+        assert receipt.HasField("delete_time")
+
+        # The API knows them no more.
+        with pytest.raises(NotFoundError):
+            client.profile(ERASED)
+        with pytest.raises(NotFoundError):
+            client.delete_user(ERASED)
+        assert ERASED not in list(client.iter_segment_members("blue-buyers"))
+        assert client.recommend(ERASED).strategy == "popularity"  # an unknown user now
+
+        # Their purchases no longer count in popularity: each item lost exactly their weight.
+        after = popularity_of(client)
+        for item in PURCHASES:
+            assert after[item] == pytest.approx(before[item] - 8.0)  # purchase weight 8
+
+        # No table holds their id, in any text column.
+        db = server.core._store.cursor()
+        columns = db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE data_type IN ('VARCHAR', 'JSON')"
+        ).fetchall()
+        assert len({table for table, _ in columns}) >= 8
+        for table, column in columns:
+            hits = db.execute(
+                f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS VARCHAR) LIKE ?',
+                [f"%{ERASED}%"],
+            ).fetchone()[0]
+            assert hits == 0, f"{table}.{column} still holds the user"
+
+        # No model file holds it either (old versions are deleted, serving ones rewritten).
+        model_files = [p for p in (tmp_path / "erasure" / "models").rglob("*") if p.is_file()]
+        assert model_files
+        assert not [p for p in model_files if holds(p, ERASED)]
+
+        # The next training runs without them.
+        retrained = client.train()
+        assert retrained.models[0].user_count == trained.models[0].user_count - 1
+    # And a restart serves the rewritten models.
+    server.stop(grace=0)
+    restarted = start_server(data_dir=tmp_path / "erasure")
+    with Client(restarted.address) as client:
+        assert client.recommend(ERASED).strategy == "popularity"
+        assert popularity_of(client) == pytest.approx(after)
