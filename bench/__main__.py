@@ -13,6 +13,7 @@ from pathlib import Path
 from . import report
 from .ingestion import benchmark_ingestion
 from .profiles import benchmark_profiles
+from .privacy import run_privacy
 from .quality import run_quality
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
@@ -40,7 +41,9 @@ def parse_args() -> argparse.Namespace:
         "--requests", type=int, default=3000, help="Recommend requests per round and server"
     )
     parser.add_argument(
-        "--only", choices=["recommend", "ingest", "profiles", "quality", "all"], default="all"
+        "--only",
+        choices=["recommend", "ingest", "profiles", "quality", "privacy", "all"],
+        default="all",
     )
     parser.add_argument(
         "--large", action="store_true",
@@ -70,6 +73,9 @@ def main() -> None:
     if args.only in ("quality", "all"):
         # Prints its own report (accuracy, cold start, freshness, training time).
         results["quality"] = run_quality(args.dataset, include_large=args.large)
+    if args.only in ("privacy", "all"):
+        # Prints its own epsilon-vs-NDCG table.
+        results["privacy"] = run_privacy(args.dataset)
     results["seconds"] = time.perf_counter() - started
     print(report.summary(results))
     if args.json:

@@ -11,6 +11,7 @@ it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from infogap.server.config import Settings
+from infogap.server.core.errors import ResourceExhausted
 from infogap.server.core.modeling import (
     Aggregate,
     ModelTrainer,
@@ -30,6 +32,8 @@ from infogap.server.core.modeling import (
     user_feature_names,
 )
 from infogap.server.hookspecs import hookimpl
+
+log = logging.getLogger(__name__)
 
 STRATEGY = "popularity"
 GLOBAL_KIND = "item_popularity"
@@ -180,9 +184,16 @@ class PopularityTrainer:
                 if len(users) < self._min_segment_users:
                     continue
                 segment_name = prefix + name
-                segment_values.append(
-                    self._release(context, data, SEGMENT_KIND, weights[users], scope=segment_name)
-                )
+                try:
+                    released = self._release(
+                        context, data, SEGMENT_KIND, weights[users], scope=segment_name
+                    )
+                except ResourceExhausted as exhausted:
+                    # A privacy budget can run out: the global list (released first) still
+                    # serves, and the remaining segments get no list of their own.
+                    log.warning("no popularity list for segment %s: %s", segment_name, exhausted)
+                    break
+                segment_values.append(released.values)
                 segment_names.append(segment_name)
                 segment_users.append(users)
         membership = sp.csr_matrix(
@@ -196,10 +207,12 @@ class PopularityTrainer:
             shape=(len(segment_users), len(data.user_ids)),
         )
         return PopularityModel(
-            overall,
+            overall.values,
             np.array(segment_names, dtype=object),
             np.array(segment_values, dtype=np.float32).reshape(len(segment_names), len(data.item_ids)),
-            Contributions(data.user_ids, weights, membership),
+            # What the released figures count (a privacy guard may have bounded it), so an
+            # erased user's share is taken out in the same units.
+            Contributions(data.user_ids, overall.contributions, membership),
             data.catalog,
             self._user_attributes,
         )
@@ -211,7 +224,7 @@ class PopularityTrainer:
         kind: str,
         contributions: sp.csr_matrix,
         scope: str = "",
-    ) -> np.ndarray:
+    ) -> Aggregate:
         aggregate = Aggregate(
             catalog=data.catalog,
             kind=kind,
@@ -220,7 +233,7 @@ class PopularityTrainer:
             contributions=contributions,
             values=np.asarray(contributions.sum(axis=0)).ravel(),
         )
-        return context.release_aggregate(aggregate).values
+        return context.release_aggregate(aggregate)
 
     def load(self, directory: Path, item_ids: np.ndarray) -> TrainedModel:
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:

@@ -24,6 +24,7 @@ import pluggy
 if TYPE_CHECKING:
     from .config import Settings
     from .core.modeling import AggregateGuard, ModelTrainer, ProfileContributor, Reranker
+    from .core.privacy_ledger import PrivacyLedger
 
 PROJECT_NAME = "infogap"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -69,7 +70,7 @@ def infogap_register_rerankers(register: Callable[[Reranker], None], settings: S
 
 @hookspec
 def infogap_register_aggregate_guards(
-    register: Callable[[AggregateGuard], None], settings: Settings
+    register: Callable[[AggregateGuard], None], settings: Settings, ledger: PrivacyLedger
 ) -> None:
     """Register guards that every aggregate mixing many users passes through before release.
 
@@ -79,9 +80,14 @@ def infogap_register_aggregate_guards(
 
     :param register: call with each ``AggregateGuard`` to add.
     :param settings: the server settings.
+    :param ledger: the server's privacy-budget ledger (``PrivacyLedger``, persisted in DuckDB):
+        a guard that spends privacy budget records each release with ``ledger.spend`` and may
+        reuse an earlier noisy result through ``ledger.last_release``.
     :return: nothing; results are collected through ``register``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       The ``ledger`` argument.
     """
 
 

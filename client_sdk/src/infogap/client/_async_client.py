@@ -43,7 +43,7 @@ from infogap.v1.recommend_service_pb2 import (
 from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
 from . import _requests as build
-from ._channel import ClientSettings
+from ._channel import ClientSettings, PemSource
 from ._client import BULK_TIMEOUT, DEFAULT_TARGET, TRAIN_TIMEOUT
 from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
 from ._errors import from_rpc_error
@@ -90,6 +90,9 @@ class AsyncClient:
         metadata: Sequence[tuple[str, str]] = (),
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        root_certificates: PemSource | None = None,
+        client_certificate: PemSource | None = None,
+        client_key: PemSource | None = None,
     ) -> None:
         self._settings = ClientSettings.create(
             target,
@@ -98,6 +101,9 @@ class AsyncClient:
             metadata=metadata,
             credentials=credentials,
             options=options,
+            root_certificates=root_certificates,
+            client_certificate=client_certificate,
+            client_key=client_key,
         )
         # grpc.aio binds a channel to the event loop running when it is created. Opening it on
         # first use, inside the caller's loop, lets the client be created outside of one (at

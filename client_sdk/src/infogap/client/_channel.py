@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -64,6 +66,37 @@ def call_metadata(
     return (*authorization, *((key, value) for key, value in metadata))
 
 
+PemSource = bytes | str | os.PathLike[str]
+"""PEM data as bytes, or the path of a PEM file as a str or path."""
+
+
+def _pem(source: PemSource | None) -> bytes | None:
+    if source is None or isinstance(source, bytes):
+        return source
+    return Path(source).read_bytes()
+
+
+def tls_credentials(
+    root_certificates: PemSource | None = None,
+    client_certificate: PemSource | None = None,
+    client_key: PemSource | None = None,
+) -> grpc.ChannelCredentials:
+    """TLS channel credentials from PEM data or files.
+
+    Args:
+        root_certificates: The CA(s) to verify the server with; None for the system's.
+        client_certificate: The client's certificate chain, for mutual TLS.
+        client_key: The client certificate's private key; needed with ``client_certificate``.
+    """
+    if (client_certificate is None) != (client_key is None):
+        raise ValueError("client_certificate and client_key must be given together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_pem(root_certificates),
+        private_key=_pem(client_key),
+        certificate_chain=_pem(client_certificate),
+    )
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """What a client was configured with, checked and turned into gRPC terms."""
@@ -84,12 +117,21 @@ class ClientSettings:
         metadata: Sequence[tuple[str, str]],
         credentials: grpc.ChannelCredentials | None,
         options: Sequence[tuple[str, Any]],
+        root_certificates: PemSource | None = None,
+        client_certificate: PemSource | None = None,
+        client_key: PemSource | None = None,
     ) -> ClientSettings:
+        """Checks the arguments of a client; any TLS file given becomes TLS ``credentials``."""
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if api_key is not None and not api_key:
             # Most likely an unset environment variable: say so rather than send "Bearer ".
             raise ValueError("api_key is empty; pass None to send no API key")
+        tls_files = (root_certificates, client_certificate, client_key)
+        if any(source is not None for source in tls_files):
+            if credentials is not None:
+                raise ValueError("pass either credentials or TLS certificates, not both")
+            credentials = tls_credentials(*tls_files)
         return cls(
             target=target,
             timeout=timeout,

@@ -38,7 +38,7 @@ from infogap.v1.recommend_service_pb2 import (
 from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
 from . import _requests as build
-from ._channel import ClientSettings
+from ._channel import ClientSettings, PemSource
 from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
 from ._errors import from_rpc_error
 from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
@@ -67,10 +67,15 @@ class Client:
             ``timeout=`` of its own.
         api_key: Sent with every call as ``authorization: Bearer <api_key>``.
         metadata: Further ``(key, value)`` pairs sent with every call (keys in lowercase).
-        credentials: TLS credentials, e.g. ``grpc.ssl_channel_credentials()``; without them the
-            channel is plaintext.
+        credentials: TLS credentials, e.g. ``grpc.ssl_channel_credentials()``; without them (and
+            without the certificates below) the channel is plaintext.
         options: gRPC channel options; they take precedence over the client's own (retry
             policy included).
+        root_certificates: A CA to verify the server's TLS certificate with, as PEM bytes or a
+            file path. Giving this or the client certificate turns TLS on (a shorthand for
+            ``credentials``; the system's CAs are used when only the client certificate is given).
+        client_certificate: A client certificate (PEM bytes or path), for mutual TLS.
+        client_key: The private key of ``client_certificate`` (PEM bytes or path).
     """
 
     def __init__(
@@ -82,6 +87,9 @@ class Client:
         metadata: Sequence[tuple[str, str]] = (),
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        root_certificates: PemSource | None = None,
+        client_certificate: PemSource | None = None,
+        client_key: PemSource | None = None,
     ) -> None:
         self._settings = ClientSettings.create(
             target,
@@ -90,11 +98,16 @@ class Client:
             metadata=metadata,
             credentials=credentials,
             options=options,
+            root_certificates=root_certificates,
+            client_certificate=client_certificate,
+            client_key=client_key,
         )
-        if credentials is None:
+        if self._settings.credentials is None:
             self._channel = grpc.insecure_channel(target, options=self._settings.options)
         else:
-            self._channel = grpc.secure_channel(target, credentials, options=self._settings.options)
+            self._channel = grpc.secure_channel(
+                target, self._settings.credentials, options=self._settings.options
+            )
         self._feedback = FeedbackServiceStub(self._channel)
         self._profiles = ProfileServiceStub(self._channel)
         self._recommend = RecommendServiceStub(self._channel)

@@ -121,7 +121,45 @@ def m003_profiles_and_segments(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("CREATE TABLE user_clusters (user_id VARCHAR PRIMARY KEY, cluster VARCHAR NOT NULL)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_training_runs, m003_profiles_and_segments)
+def m004_privacy_ledger(db: duckdb.DuckDBPyConnection) -> None:
+    # Append-only: every differentially private release and the budget it spent (0 for a reuse).
+    db.execute(
+        """
+        CREATE TABLE privacy_releases (
+            catalog      VARCHAR NOT NULL,
+            kind         VARCHAR NOT NULL,   -- e.g. item_popularity
+            scope        VARCHAR NOT NULL,   -- the users it covers, e.g. a segment; '' for all
+            epsilon      DOUBLE NOT NULL,
+            delta        DOUBLE NOT NULL,
+            released_at  TIMESTAMP NOT NULL,
+            description  VARCHAR NOT NULL
+        )
+        """
+    )
+    # The latest noisy values of each release, kept so that they can be reused for free once
+    # the budget is spent (post-processing a release costs no privacy).
+    db.execute(
+        """
+        CREATE TABLE privacy_last_releases (
+            catalog      VARCHAR NOT NULL,
+            kind         VARCHAR NOT NULL,
+            scope        VARCHAR NOT NULL,
+            keys         VARCHAR[] NOT NULL,
+            "values"     DOUBLE[] NOT NULL,
+            released_at  TIMESTAMP NOT NULL,
+            description  VARCHAR NOT NULL,
+            PRIMARY KEY (catalog, kind, scope)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial,
+    m002_training_runs,
+    m003_profiles_and_segments,
+    m004_privacy_ledger,
+)
 
 
 def migrate(db: duckdb.DuckDBPyConnection) -> list[str]:

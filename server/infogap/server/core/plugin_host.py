@@ -22,6 +22,7 @@ from .. import hookspecs
 from ..config import Settings
 from .domain import PluginInfo
 from .modeling import Registrations
+from .privacy_ledger import PrivacyLedger
 
 ENTRY_POINT_GROUP = "infogap"
 BUILTIN_DISTRIBUTION = "infogap"
@@ -75,21 +76,25 @@ class PluginHost:
         self._manager.register(plugin, name=name)
         self._found.append(_Found(name, source, enabled=True))
 
-    def collect_registrations(self) -> Registrations:
-        """Calls every ``infogap_register_*`` hook once and returns what was registered."""
+    def collect_registrations(self, ledger: PrivacyLedger) -> Registrations:
+        """Calls every ``infogap_register_*`` hook once and returns what was registered.
+
+        :param ledger: handed to the aggregate-guard hook, for guards that spend privacy budget.
+        """
         registrations = Registrations()
-        # hook, kind shown by ListPlugins, where registered objects go
-        hooks: tuple[tuple[str, str, Callable[[Any], None]], ...] = (
-            ("infogap_register_models", "model", registrations.add_trainer),
-            ("infogap_register_rerankers", "reranker", registrations.rerankers.append),
-            ("infogap_register_aggregate_guards", "aggregate_guard", registrations.aggregate_guards.append),
-            ("infogap_register_profile_contributors", "profile_contributor", registrations.profile_contributors.append),
+        # hook, kind shown by ListPlugins, where registered objects go, arguments beyond
+        # register and settings
+        hooks: tuple[tuple[str, str, Callable[[Any], None], dict[str, Any]], ...] = (
+            ("infogap_register_models", "model", registrations.add_trainer, {}),
+            ("infogap_register_rerankers", "reranker", registrations.rerankers.append, {}),
+            ("infogap_register_aggregate_guards", "aggregate_guard", registrations.aggregate_guards.append, {"ledger": ledger}),
+            ("infogap_register_profile_contributors", "profile_contributor", registrations.profile_contributors.append, {}),
         )
         for name, plugin in self._manager.list_name_plugin():
             provided = registrations.provided_by.setdefault(name, [])
             # Each plugin is called on its own so that what it registers is attributed to it.
             others = [p for p in self._manager.get_plugins() if p is not plugin]
-            for hook, kind, add in hooks:
+            for hook, kind, add, arguments in hooks:
 
                 def register(
                     registered: Any,
@@ -102,7 +107,7 @@ class PluginHost:
                     provided.append(f"{kind}:{label}")
 
                 self._manager.subset_hook_caller(hook, others)(
-                    register=register, settings=self._settings
+                    register=register, settings=self._settings, **arguments
                 )
         for ordered in (
             registrations.rerankers,

@@ -42,6 +42,7 @@ from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .ingest import EventWriter, to_arrow
 from .modeling import ForgetfulModel
 from .plugin_host import PluginHost
+from .privacy_ledger import PrivacyBudget, PrivacyLedger
 from .profiles import Profiles
 from .recommending import RecommendationPipeline
 from .retraining import BackgroundRetrainer, SingleFlight
@@ -51,6 +52,8 @@ from .training import ModelLifecycle, ServingModels, TrainedCatalog
 from .training_data import event_type_weights
 
 log = logging.getLogger(__name__)
+
+PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
 
 
 def utc_now() -> datetime:
@@ -65,8 +68,16 @@ class InfoGap:
         # BLAS threads per process: concurrent requests each score with one thread.
         threadpool_limits(limits=settings.serving.blas_threads)
         self._plugins = PluginHost(settings, extra_plugins)
-        self._registrations = self._plugins.collect_registrations()
         self._store = Store(settings.data_dir)
+        self._ledger = PrivacyLedger(self._store, settings.privacy)
+        self._registrations = self._plugins.collect_registrations(self._ledger)
+        if settings.privacy.enabled and not any(
+            guard.name == PRIVACY_GUARD for guard in self._registrations.aggregate_guards
+        ):
+            # Fail closed: privacy asked for but no guard to give it would release raw counts.
+            raise RuntimeError(
+                f"privacy.enabled is set but the {PRIVACY_GUARD!r} plugin is not loaded"
+            )
         self._profiles = Profiles(
             self._store,
             settings,
@@ -348,6 +359,15 @@ class InfoGap:
 
     def plugins(self) -> list[PluginInfo]:
         return self._plugins.plugin_infos(self._registrations)
+
+    def privacy_budget(self, catalog: str) -> PrivacyBudget:
+        """A catalog's differential-privacy budget in the current window.
+
+        :raises FailedPrecondition: when differential privacy is off.
+        """
+        if not self.settings.privacy.enabled:
+            raise FailedPrecondition("differential privacy is off; set privacy.enabled to use it")
+        return self._ledger.report(validation.catalog_name(catalog))
 
 
 def _group_by_catalog(events: pa.Table) -> dict[str, dict[str, list[str]]]:

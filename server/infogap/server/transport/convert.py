@@ -33,6 +33,7 @@ from ..core.domain import (
     User,
     UserPatch,
 )
+from ..core.privacy_ledger import PrivacyBudget, PrivacyRelease
 from ..core.serving import NO_FILTER
 
 
@@ -223,4 +224,29 @@ def plugin_info(value: PluginInfo) -> admin_service_pb2.PluginInfo:
         enabled=value.enabled,
         hooks=list(value.hooks),
         provides=list(value.provides),
+    )
+
+
+def privacy_release(value: PrivacyRelease) -> admin_service_pb2.PrivacyRelease:
+    # The message has no scope field: a segment's release names its segment in the description.
+    description = f"{value.scope}: {value.description}" if value.scope else value.description
+    return admin_service_pb2.PrivacyRelease(
+        kind=value.kind,
+        epsilon=value.epsilon,
+        delta=value.delta,
+        release_time=_timestamp(value.released_at),
+        description=description,
+    )
+
+
+def privacy_budget(value: PrivacyBudget) -> admin_service_pb2.GetPrivacyBudgetResponse:
+    return admin_service_pb2.GetPrivacyBudgetResponse(
+        catalog=value.catalog,
+        window_start_time=_timestamp(value.window_start),
+        window_days=value.window_days,
+        epsilon_budget=value.epsilon_budget,
+        epsilon_spent=value.epsilon_spent,
+        epsilon_remaining=value.epsilon_remaining,
+        delta_spent=value.delta_spent,
+        releases=[privacy_release(r) for r in value.releases],
     )

@@ -24,6 +24,8 @@ from infogap.v1 import (
 
 from ..config import Settings
 from ..core.service import InfoGap
+from .auth import AuthInterceptor, check_listener, server_credentials
+from .pseudonyms import Pseudonyms
 from .servicers import AdminServicer, FeedbackServicer, ProfileServicer, RecommendServicer
 from .status import DomainErrorInterceptor
 
@@ -41,32 +43,41 @@ SERVICE_NAMES = tuple(
 
 
 class InfoGapServer:
-    """A running server. ``port`` is the bound port (useful when 0 was asked for)."""
+    """A running server. ``port`` is the bound port (useful when 0 was asked for).
+
+    :raises InsecureListenerError: when the settings would expose the server (see
+        ``transport.auth.check_listener``); nothing is opened then.
+    """
 
     def __init__(self, settings: Settings, extra_plugins: Iterable[tuple[str, Any]] = ()) -> None:
+        # Checked before the store is opened: a refused server leaves nothing to clean up.
+        check_listener(settings.host, settings.auth)
+        credentials = server_credentials(settings.auth)
         self.core = InfoGap(settings, extra_plugins)
         message_bytes = settings.limits.max_message_bytes
         self._server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=settings.max_workers, thread_name_prefix="infogap-rpc"
             ),
-            interceptors=[DomainErrorInterceptor()],
+            # Authentication first: a refused call never reaches the servicers.
+            interceptors=[AuthInterceptor(settings.auth), DomainErrorInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", message_bytes),
                 ("grpc.max_send_message_length", message_bytes),
             ],
         )
+        pseudonyms = Pseudonyms(settings.pseudonyms, settings.limits)
         feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
-            FeedbackServicer(self.core), self._server
+            FeedbackServicer(self.core, pseudonyms), self._server
         )
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
-            ProfileServicer(self.core), self._server
+            ProfileServicer(self.core, pseudonyms), self._server
         )
         recommend_service_pb2_grpc.add_RecommendServiceServicer_to_server(
-            RecommendServicer(self.core), self._server
+            RecommendServicer(self.core, pseudonyms), self._server
         )
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(self.core), self._server
+            AdminServicer(self.core, pseudonyms), self._server
         )
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -76,7 +87,10 @@ class InfoGapServer:
             self._server,
         )
         address = f"{settings.host}:{settings.port}"
-        self.port = self._server.add_insecure_port(address)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise RuntimeError(f"could not bind {address}")
         self.address = f"{settings.host}:{self.port}"

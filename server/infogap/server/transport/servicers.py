@@ -3,13 +3,15 @@ translates the answer; errors are mapped by ``status.DomainErrorInterceptor``.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import grpc
 
 from infogap.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
+    entities_pb2,
     feedback_service_pb2,
     feedback_service_pb2_grpc,
     profile_service_pb2,
@@ -18,19 +20,26 @@ from infogap.v1 import (
     recommend_service_pb2_grpc,
 )
 
+from ..core.domain import RecordResult
 from ..core.service import InfoGap
 from . import convert
+from .pseudonyms import Pseudonyms
 
 
 class FeedbackServicer(feedback_service_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, core: InfoGap) -> None:
+    def __init__(self, core: InfoGap, pseudonyms: Pseudonyms) -> None:
         self._core = core
+        self._ids = pseudonyms
 
     def RecordEvents(
         self, request: feedback_service_pb2.RecordEventsRequest, context: grpc.ServicerContext
     ) -> feedback_service_pb2.RecordEventsResponse:
-        result = self._core.record_events(convert.event_batch(request.events))
-        return convert.record_response(result)
+        return convert.record_response(self._record(request.events))
+
+    def _record(self, events: Sequence[entities_pb2.Event]) -> RecordResult:
+        batch = convert.event_batch(events)
+        batch.user_ids[:] = self._ids.of_all(batch.user_ids)
+        return self._core.record_events(batch)
 
     def StreamEvents(
         self,
@@ -39,7 +48,7 @@ class FeedbackServicer(feedback_service_pb2_grpc.FeedbackServiceServicer):
     ) -> feedback_service_pb2.StreamEventsResponse:
         response = feedback_service_pb2.StreamEventsResponse()
         for request in request_iterator:
-            result = self._core.record_events(convert.event_batch(request.events))
+            result = self._record(request.events)
             response.stored_count += result.stored_count
             response.duplicate_count += result.duplicate_count
             response.batch_count += 1
@@ -47,19 +56,25 @@ class FeedbackServicer(feedback_service_pb2_grpc.FeedbackServiceServicer):
 
 
 class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, core: InfoGap) -> None:
+    def __init__(self, core: InfoGap, pseudonyms: Pseudonyms) -> None:
         self._core = core
+        self._ids = pseudonyms
 
     def UpsertUsers(
         self, request: profile_service_pb2.UpsertUsersRequest, context: grpc.ServicerContext
     ) -> profile_service_pb2.UpsertUsersResponse:
-        count = self._core.upsert_users(convert.users(request.users))
+        users = [replace(u, user_id=self._ids.of(u.user_id)) for u in convert.users(request.users)]
+        count = self._core.upsert_users(users)
         return profile_service_pb2.UpsertUsersResponse(upserted_count=count)
 
     def PatchUsers(
         self, request: profile_service_pb2.PatchUsersRequest, context: grpc.ServicerContext
     ) -> profile_service_pb2.PatchUsersResponse:
-        count = self._core.patch_users(convert.user_patches(request.patches))
+        patches = [
+            replace(p, user_id=self._ids.of(p.user_id))
+            for p in convert.user_patches(request.patches)
+        ]
+        count = self._core.patch_users(patches)
         return profile_service_pb2.PatchUsersResponse(patched_count=count)
 
     def UpsertItems(
@@ -72,16 +87,22 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         self, request: profile_service_pb2.GetProfileRequest, context: grpc.ServicerContext
     ) -> profile_service_pb2.GetProfileResponse:
         as_of = convert.optional_time(request, "as_of_time")
-        profile = self._core.profile(request.user_id, as_of)
-        return profile_service_pb2.GetProfileResponse(profile=convert.profile(profile))
+        profile = self._core.profile(self._ids.of(request.user_id), as_of)
+        message = convert.profile(profile)
+        message.user_id = request.user_id  # the caller's own id, not the pseudonym
+        return profile_service_pb2.GetProfileResponse(profile=message)
 
     def GetProfiles(
         self, request: profile_service_pb2.GetProfilesRequest, context: grpc.ServicerContext
     ) -> profile_service_pb2.GetProfilesResponse:
         as_of = convert.optional_time(request, "as_of_time")
-        profiles, missing = self._core.profiles(list(request.user_ids), as_of)
+        raw_of = {self._ids.of(raw): raw for raw in request.user_ids}
+        profiles, missing = self._core.profiles(list(raw_of), as_of)
+        messages = [convert.profile(p) for p in profiles]
+        for message in messages:
+            message.user_id = raw_of[message.user_id]
         return profile_service_pb2.GetProfilesResponse(
-            profiles=[convert.profile(p) for p in profiles], missing_user_ids=missing
+            profiles=messages, missing_user_ids=[raw_of[m] for m in missing]
         )
 
     def DefineSegment(
@@ -116,14 +137,15 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
 
 
 class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
-    def __init__(self, core: InfoGap) -> None:
+    def __init__(self, core: InfoGap, pseudonyms: Pseudonyms) -> None:
         self._core = core
+        self._ids = pseudonyms
 
     def Recommend(
         self, request: recommend_service_pb2.RecommendRequest, context: grpc.ServicerContext
     ) -> recommend_service_pb2.RecommendResponse:
         result = self._core.recommend(
-            request.user_id,
+            self._ids.of(request.user_id),
             request.catalog,
             request.count,
             convert.item_filter(request.filter),
@@ -151,7 +173,9 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
     def RankItems(
         self, request: recommend_service_pb2.RankItemsRequest, context: grpc.ServicerContext
     ) -> recommend_service_pb2.RankItemsResponse:
-        result = self._core.rank_items(request.user_id, request.catalog, list(request.item_ids))
+        result = self._core.rank_items(
+            self._ids.of(request.user_id), request.catalog, list(request.item_ids)
+        )
         return recommend_service_pb2.RankItemsResponse(
             recommendation_id=result.recommendation_id,
             items=convert.scored_items(result),
@@ -161,8 +185,9 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
 
 
 class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
-    def __init__(self, core: InfoGap) -> None:
+    def __init__(self, core: InfoGap, pseudonyms: Pseudonyms) -> None:
         self._core = core
+        self._ids = pseudonyms
 
     def Train(
         self, request: admin_service_pb2.TrainRequest, context: grpc.ServicerContext
@@ -186,7 +211,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     def DeleteUser(
         self, request: admin_service_pb2.DeleteUserRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.DeleteUserResponse:
-        receipt = self._core.delete_user(request.user_id)
+        receipt = self._core.delete_user(self._ids.of(request.user_id))
         return convert.erasure_receipt(receipt)
 
     def ListPlugins(
@@ -195,3 +220,8 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         return admin_service_pb2.ListPluginsResponse(
             plugins=[convert.plugin_info(p) for p in self._core.plugins()]
         )
+
+    def GetPrivacyBudget(
+        self, request: admin_service_pb2.GetPrivacyBudgetRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.GetPrivacyBudgetResponse:
+        return convert.privacy_budget(self._core.privacy_budget(request.catalog))

@@ -1,0 +1,316 @@
+"""Who may call the server, and over what: API keys with scopes, rate limits, deadlines, TLS.
+
+Every call to an InfoGap service passes through :class:`AuthInterceptor` before any work is
+done. The interceptor refuses, in this order:
+
+1. a call whose deadline has already passed (``DEADLINE_EXCEEDED``): its caller has given up;
+2. a call without a known API key (``UNAUTHENTICATED``), when keys are configured;
+3. a call from a key that exceeded its rate (``RESOURCE_EXHAUSTED``), when a rate is configured;
+4. a call whose key lacks the method's scope (``PERMISSION_DENIED``).
+
+Health checking and server reflection are never authenticated: load balancers and tooling
+call them without credentials.
+
+:func:`check_listener` makes the server fail closed: it refuses to listen beyond loopback
+without API keys, or with API keys but without TLS, unless ``auth.insecure`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+import grpc
+
+from ..config import ApiKeySettings, AuthSettings
+
+log = logging.getLogger(__name__)
+
+# The scope names, taken from the settings model so that they are spelt in one place.
+SCOPES: tuple[str, ...] = get_args(get_args(ApiKeySettings.model_fields["scopes"].annotation)[0])
+
+# The scope each RPC needs. Every RPC of the InfoGap services must be listed: a unit test
+# compares this table with the services' descriptors, and an unlisted method is refused.
+_SCOPES_BY_SERVICE: dict[str, dict[str, str]] = {
+    "infogap.v1.FeedbackService": {
+        "RecordEvents": "ingest",
+        "StreamEvents": "ingest",
+    },
+    "infogap.v1.ProfileService": {
+        "UpsertUsers": "ingest",
+        "PatchUsers": "ingest",
+        "UpsertItems": "ingest",
+        "GetProfile": "read",
+        "GetProfiles": "read",
+        "ListSegments": "read",
+        "GetSegmentMembers": "read",
+        "DefineSegment": "admin",
+        "DeleteSegment": "admin",
+    },
+    "infogap.v1.RecommendService": {
+        "Recommend": "read",
+        "SimilarItems": "read",
+        "RankItems": "read",
+    },
+    "infogap.v1.AdminService": {
+        "Train": "admin",
+        "GetModelInfo": "admin",
+        "ListPlugins": "admin",
+        "DeleteUser": "admin",
+        "GetPrivacyBudget": "admin",
+    },
+}
+
+METHOD_SCOPES: dict[str, str] = {
+    f"/{service}/{method}": scope
+    for service, methods in _SCOPES_BY_SERVICE.items()
+    for method, scope in methods.items()
+}
+"""Required scope by full gRPC method name, e.g. ``/infogap.v1.AdminService/Train``."""
+
+# Services open to every caller (their method names start with these).
+PUBLIC_SERVICE_PREFIXES: tuple[str, ...] = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class InsecureListenerError(RuntimeError):
+    """The server was asked to listen where callers or their keys would be unprotected."""
+
+
+def hash_api_key(key: str) -> str:
+    """The hex SHA-256 of an API key, as written in ``[[auth.keys]]``."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address, IPv6 possibly in brackets) is loopback only.
+
+    Names other than ``localhost`` count as reachable from elsewhere: what they resolve to is
+    not ours to trust.
+    """
+    host = host.strip().removeprefix("[").removesuffix("]")
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listener(host: str, auth: AuthSettings) -> None:
+    """Refuses a listener that would expose the server, unless ``auth.insecure`` allows it.
+
+    :raises InsecureListenerError: on a non-loopback ``host`` with no API keys, or with API
+        keys but no TLS (bearer tokens would cross the network in clear text).
+    """
+    if auth.insecure or is_loopback(host):
+        return
+    override = "set auth.insecure = true (or pass --insecure) to allow it anyway"
+    if not auth.keys:
+        raise InsecureListenerError(
+            f"refusing to listen on {host!r} without API keys: anyone who can reach it could "
+            f"read and change all data. Add [[auth.keys]] (see `infogap keys generate`), or "
+            f"{override}."
+        )
+    if auth.tls_cert_file is None:
+        raise InsecureListenerError(
+            f"refusing to listen on {host!r} with API keys but without TLS: the keys would "
+            f"cross the network in clear text. Set auth.tls_cert_file and auth.tls_key_file, "
+            f"or {override}."
+        )
+
+
+def server_credentials(auth: AuthSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials from ``auth`` (mutual TLS when a client CA is set); None for plaintext.
+
+    :raises ValueError: when the TLS settings are incomplete.
+    :raises OSError: when a certificate or key file cannot be read.
+    """
+    if auth.tls_cert_file is None and auth.tls_key_file is None:
+        if auth.tls_client_ca_file is not None:
+            raise ValueError("auth.tls_client_ca_file needs auth.tls_cert_file and tls_key_file")
+        return None
+    if auth.tls_cert_file is None or auth.tls_key_file is None:
+        raise ValueError("auth.tls_cert_file and auth.tls_key_file must be set together")
+    client_ca = auth.tls_client_ca_file
+    return grpc.ssl_server_credentials(
+        [(auth.tls_key_file.read_bytes(), auth.tls_cert_file.read_bytes())],
+        root_certificates=None if client_ca is None else client_ca.read_bytes(),
+        require_client_auth=client_ca is not None,
+    )
+
+
+@dataclass
+class TokenBucket:
+    """Allows ``rate`` calls per second on average and up to ``capacity`` at once."""
+
+    rate: float
+    capacity: float
+    tokens: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def take(self, now: float) -> bool:
+        """Spends a token if one is left (after refilling for the time since the last call)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class RateLimiter:
+    """One token bucket per API key, shared by the server's worker threads."""
+
+    def __init__(self, requests_per_second: float, burst: int) -> None:
+        self.requests_per_second = requests_per_second
+        self.burst = burst
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key_hash: str) -> bool:
+        """Whether the key identified by ``key_hash`` may make one more call now."""
+        with self._lock:
+            bucket = self._buckets.get(key_hash)
+            if bucket is None:
+                bucket = self._buckets[key_hash] = TokenBucket(self.requests_per_second, self.burst)
+            return bucket.take(time.monotonic())
+
+
+class _Refusal(Exception):
+    """Why a call is not admitted: the status and message it is aborted with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
+
+
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler, wrap: Callable[[Behavior], Behavior]
+) -> grpc.RpcMethodHandler:
+    """``handler`` with its behaviour (whichever of the four call shapes it has) wrapped."""
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        behavior = getattr(handler, kind)
+        if behavior is not None:
+            return handler._replace(**{kind: wrap(behavior)})
+    return handler
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    """Admits or refuses each call to an InfoGap service before it does any work.
+
+    With no keys configured, only the deadline is checked. As in ``DomainErrorInterceptor``,
+    each method's wrapped handler is built once; the checks themselves run on every call.
+    """
+
+    def __init__(self, auth: AuthSettings) -> None:
+        self._keys: tuple[ApiKeySettings, ...] = tuple(auth.keys)
+        rate = auth.requests_per_second_per_key
+        self._rate_limiter = (
+            RateLimiter(rate, auth.burst) if self._keys and rate is not None else None
+        )
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        if method.startswith(PUBLIC_SERVICE_PREFIXES):
+            return continuation(handler_call_details)
+        try:
+            return self._wrapped[method]
+        except KeyError:
+            pass
+        handler = continuation(handler_call_details)
+        if handler is None:  # unknown methods stay uncached: callers choose their names
+            return None
+        handler = _wrap_handler(handler, lambda behavior: self._admitting(behavior, method))
+        self._wrapped[method] = handler
+        return handler
+
+    def _admitting(self, behavior: Behavior, method: str) -> Behavior:
+        def admitted(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                self._check(method, context)
+            except _Refusal as refusal:
+                context.abort(refusal.code, refusal.message)
+            return behavior(request, context)
+
+        return admitted
+
+    def _check(self, method: str, context: grpc.ServicerContext) -> None:
+        """Checks one call to ``method``.
+
+        :raises _Refusal: with the status the call must end with.
+        """
+        # gRPC reports 0 for a passed deadline (and a huge value for none): the caller has
+        # stopped waiting, so any work done now would be thrown away.
+        if context.time_remaining() <= 0:
+            raise _Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before the call started")
+        if not self._keys:
+            return
+        key = self._authenticate(context.invocation_metadata())
+        if self._rate_limiter is not None and not self._rate_limiter.allow(key.sha256):
+            raise _Refusal(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"rate limit exceeded for API key {key.name!r}: "
+                f"{self._rate_limiter.requests_per_second:g} requests per second per key "
+                f"(bursts of {self._rate_limiter.burst})",
+            )
+        scope = METHOD_SCOPES.get(method)
+        if scope is None:
+            # A method missing from METHOD_SCOPES is a bug; refusing it keeps it from being open.
+            log.error("no scope is defined for %s; refusing the call", method)
+            raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, f"{method} has no scope; no key may call it")
+        if scope not in key.scopes:
+            raise _Refusal(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"API key {key.name!r} lacks the {scope!r} scope needed for {method}",
+            )
+
+    def _authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> ApiKeySettings:
+        """The configured key presented as ``authorization: Bearer <key>``."""
+        values = [value for name, value in metadata or () if name == "authorization"]
+        if not values:
+            raise _Refusal(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing API key: send metadata 'authorization: Bearer <API key>'",
+            )
+        value = values[0] if isinstance(values[0], str) else values[0].decode("latin-1")
+        scheme, _, presented = value.strip().partition(" ")
+        presented = presented.strip()
+        if len(values) > 1 or scheme.lower() != "bearer" or not presented:
+            raise _Refusal(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "malformed authorization metadata: expected one 'authorization: Bearer <API key>'",
+            )
+        presented_hash = hash_api_key(presented)
+        # Compare with every key, without stopping at a match, so timing reveals nothing.
+        found: ApiKeySettings | None = None
+        for key in self._keys:
+            if hmac.compare_digest(presented_hash, key.sha256):
+                found = key
+        if found is None:
+            raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unknown API key")
+        return found
