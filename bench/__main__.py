@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import report
 from .ingestion import benchmark_ingestion
-from .profiles import benchmark_profiles
 from .privacy import run_privacy
+from .profiles import benchmark_profiles
 from .quality import run_quality
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
