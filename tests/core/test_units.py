@@ -108,3 +108,29 @@ def test_imported_events_get_stable_ids(tmp_path):
     assert [e["event_id"] for e in first] == [e["event_id"] for e in second]
     assert len({e["event_id"] for e in first}) == 2
     assert first[0]["value"] == 4.0 and first[0]["time"].year == 1997
+
+
+def test_time_decay_halves_weights_per_half_life(tmp_path):
+    from datetime import datetime
+
+    from infogap.server.config import load_settings
+    from infogap.server.core.domain import EventBatch
+    from infogap.server.core.ingest import to_arrow
+    from infogap.server.core.store import Store
+    from infogap.server.core.training_data import event_type_weights
+
+    store = Store(tmp_path)
+    day_us = 86_400 * 1_000_000
+    latest = int(datetime(2026, 3, 1).timestamp()) * 1_000_000
+    batch = EventBatch(
+        ["e1", "e2"], ["u", "u"], ["old", "new"], ["c", "c"], ["view", "view"], [1.0, 1.0],
+        [latest - 10 * day_us, latest], ["", ""], [{}, {}],
+    )
+    store.insert_events(to_arrow(batch, datetime(2026, 3, 2)))
+    weights = event_type_weights(load_settings().event_types)
+    plain = store.interactions("c", weights)
+    decayed = store.interactions("c", weights, half_life_days=10)
+    by_item = lambda found: dict(zip(found.item_ids.tolist(), found.weights.tolist()))  # noqa: E731
+    assert by_item(plain) == {"old": 1.0, "new": 1.0}
+    assert by_item(decayed) == pytest.approx({"old": 0.5, "new": 1.0})
+    store.close()

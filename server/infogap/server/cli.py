@@ -279,7 +279,7 @@ def tune(
     settings = load_settings(config, data_dir=data_dir)
     store = Store(data_dir)
     try:
-        data = load_training_data(store, catalog, settings.event_types, settings.lightfm)
+        data = load_training_data(store, catalog, settings)
         train_part, split = split_for_validation(
             data, validation_fraction, seed, settings.lifecycle.max_validation_users
         )

@@ -241,6 +241,18 @@ class LifecycleSettings(BaseModel):
     )
 
 
+class TrainingSettings(BaseModel):
+    """How stored events become training signal, for every model."""
+
+    time_decay_half_life_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Halve an event's weight for every this many days it is older than the "
+        "catalog's latest event; None keeps all events at full weight. Off by default: on "
+        "MovieLens 100K with a random split it lowered NDCG@10 (see README).",
+    )
+
+
 class LightFMSettings(BaseModel):
     """Hyper-parameters of the LightFM hybrid model.
 
@@ -289,6 +301,7 @@ class Settings(BaseSettings):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     lightfm: LightFMSettings = Field(default_factory=LightFMSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     popularity: PopularitySettings = Field(default_factory=PopularitySettings)
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)

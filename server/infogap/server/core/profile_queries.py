@@ -18,15 +18,9 @@ import pyarrow as pa
 from ..config import EventTypeSettings, ProfileSettings
 from .domain import CatalogActivity, Interest
 from .profile_facts import ProfileFacts
+from .store import EVENT_WEIGHT_SQL
 
 _SECONDS_PER_DAY = 86_400.0
-
-# Effective weight of an event: the training signal (star ratings below positive_from count 0).
-_EVENT_WEIGHT = """
-    CASE WHEN w.positive_from IS NULL THEN w.weight
-         WHEN e.value >= w.positive_from THEN w.weight * (e.value - w.positive_from + 1)
-         ELSE 0 END
-"""
 
 
 def _user_filter(column: str, user_ids: Sequence[str] | None) -> tuple[str, list[Any]]:
@@ -147,7 +141,7 @@ def _add_interests(
             f"""
             WITH ev AS (
                 SELECT e.user_id, e.catalog, e.item_id,
-                       ({_EVENT_WEIGHT}) * pow(0.5, date_diff('second', e.event_time, ?::TIMESTAMP)
+                       ({EVENT_WEIGHT_SQL}) * pow(0.5, date_diff('second', e.event_time, ?::TIMESTAMP)
                                               / ?) AS w
                 FROM events e JOIN profile_type_weights w ON e.type = w.type
                 WHERE e.event_time <= ?{where}

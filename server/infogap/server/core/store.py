@@ -45,6 +45,15 @@ EVENT_SCHEMA = pa.schema(
 )
 
 
+# An event's weight as a training signal, over ``events e JOIN <type weights> w``: the type's
+# weight; for star ratings (positive_from set) weight * (stars - positive_from + 1) from
+# positive_from up, and nothing below it.
+EVENT_WEIGHT_SQL = """
+    CASE WHEN w.positive_from IS NULL THEN w.weight
+         WHEN e.value >= w.positive_from THEN w.weight * (e.value - w.positive_from + 1)
+         ELSE 0 END
+"""
+
 # Every table that holds rows about a user (erasure deletes from each).
 _USER_TABLES = ("users", "events", "user_clusters")
 
@@ -248,29 +257,35 @@ class Store:
             finally:
                 db.unregister("event_batch")
 
-    def interactions(self, catalog: str, type_weights: pa.Table) -> Interactions:
+    def interactions(
+        self, catalog: str, type_weights: pa.Table, half_life_days: float | None = None
+    ) -> Interactions:
         """Sums event weights per (user, item) of a catalog; keeps pairs with a positive sum.
 
-        ``type_weights`` has columns type, weight, positive_from (null for non-rating types):
-        a rating-like event counts ``weight * (value - positive_from + 1)`` when its value reaches
-        ``positive_from``, and nothing below it.
+        ``type_weights`` has columns type, weight, positive_from (see ``EVENT_WEIGHT_SQL``).
+        With ``half_life_days``, an event's weight halves for every that many days it is older
+        than the catalog's latest event.
         """
+        decay = "1"
+        params: list[object] = []
+        if half_life_days is not None:
+            decay = (
+                "pow(0.5, date_diff('second', e.event_time, "
+                "(SELECT max(event_time) FROM events WHERE catalog = ?)) / ?)"
+            )
+            params = [catalog, half_life_days * 86_400.0]
         db = self.cursor()
         db.register("type_weights", type_weights)
         try:
             table = db.sql(
-                """
-                SELECT user_id, item_id, SUM(
-                    CASE WHEN w.positive_from IS NULL THEN w.weight
-                         WHEN e.value >= w.positive_from
-                              THEN w.weight * (e.value - w.positive_from + 1)
-                         ELSE 0 END)::FLOAT AS weight,
+                f"""
+                SELECT user_id, item_id, SUM(({EVENT_WEIGHT_SQL}) * {decay})::FLOAT AS weight,
                        COUNT(*) AS events
                 FROM events e JOIN type_weights w ON e.type = w.type
                 WHERE e.catalog = ?
                 GROUP BY user_id, item_id
                 """,
-                params=[catalog],
+                params=[*params, catalog],
             ).to_arrow_table()
         finally:
             db.unregister("type_weights")

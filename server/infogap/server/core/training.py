@@ -97,13 +97,7 @@ class ModelLifecycle:
         :raises FailedPrecondition: when the catalog has no positive interactions.
         """
         progress(f"loading events of {catalog!r}")
-        data = load_training_data(
-            self._store,
-            catalog,
-            self._settings.event_types,
-            self._settings.lightfm,
-            self._segments_of,
-        )
+        data = load_training_data(self._store, catalog, self._settings, self._segments_of)
         if data.interactions.nnz == 0:
             raise FailedPrecondition(
                 f"catalog {catalog!r} has no events that count as positive interactions; "

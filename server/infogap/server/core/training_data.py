@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from ..config import EventTypeSettings, LightFMSettings
+from ..config import EventTypeSettings, Settings
 from .modeling import FeatureMatrix, TrainingData, item_feature_names, user_feature_names
 from .store import Store
 
@@ -30,11 +30,15 @@ def event_type_weights(event_types: dict[str, EventTypeSettings]) -> pa.Table:
 def load_training_data(
     store: Store,
     catalog: str,
-    event_types: dict[str, EventTypeSettings],
-    features: LightFMSettings,
+    settings: Settings,
     segments_of: Callable[[Sequence[str]], dict[str, list[str]]] = lambda _: {},
 ) -> TrainingData:
-    interactions = store.interactions(catalog, event_type_weights(event_types))
+    features = settings.lightfm
+    interactions = store.interactions(
+        catalog,
+        event_type_weights(settings.event_types),
+        settings.training.time_decay_half_life_days,
+    )
     catalog_items = store.catalog_items(catalog)
 
     user_ids, user_rows = np.unique(interactions.user_ids.astype(str), return_inverse=True)
