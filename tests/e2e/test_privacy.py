@@ -161,3 +161,20 @@ def test_privacy_without_its_plugin_refuses_to_start(tmp_path):
     )
     with pytest.raises(RuntimeError, match="differential_privacy"):
         InfoGapServer(settings)
+
+
+def test_segment_sizes_are_released_with_noise(start_server, tastes):
+    from infogap.client import Client
+
+    from ..conftest import load
+
+    server = start_server(privacy={"enabled": True, "epsilon_per_window": 100.0, "epsilon_per_release": 0.5})
+    with Client(server.address) as client:
+        load(client, tastes)
+        exact = 0
+        for n in range(8):
+            segment = client.define_segment(f"reds-{n}", 'attribute.segment = "red"')
+            exact += segment.size == 30  # 30 red users; noise of scale c/epsilon = 20 at c = 10
+        assert exact <= 3  # an exact size each time would mean no noise was added
+        releases = client.privacy_budget("profile-segments").releases
+        assert releases and all(r.kind == "segment_size" for r in releases)

@@ -100,6 +100,18 @@ class Aggregate:
         return replace(self, values=values)
 
 
+def release_through(guards: Iterable[AggregateGuard]) -> Callable[[Aggregate], Aggregate]:
+    """A function passing an aggregate through ``guards`` in order (they are sorted already)."""
+    ordered = tuple(guards)
+
+    def release(aggregate: Aggregate) -> Aggregate:
+        for guard in ordered:
+            aggregate = guard.release(aggregate)
+        return aggregate
+
+    return release
+
+
 @dataclass(frozen=True)
 class TrainingContext:
     """What a model gets besides the data when it trains."""

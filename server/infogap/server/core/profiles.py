@@ -8,16 +8,18 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 
 from ..config import Settings
 from .clustering import cluster_users
 from .domain import Behaviour, Profile, Segment, SegmentMembership
 from .errors import InvalidArgument, NotFound
-from .modeling import ProfileContributor, ProfileDraft
+from .modeling import Aggregate, ProfileContributor, ProfileDraft
 from .profile_facts import ProfileFacts
 from .profile_queries import compute_facts
 from .segments import SegmentRule, compile_rule
@@ -27,6 +29,8 @@ from .validation import CATALOG_PATTERN
 log = logging.getLogger(__name__)
 
 RULE_KIND = "rule"
+SEGMENTS_LEDGER = "profile-segments"  # the privacy ledger entry of segment sizes
+SEGMENT_SIZE_KIND = "segment_size"
 CLUSTER_KIND = "cluster"
 CLUSTER_PREFIX = "cluster-"
 DEFAULT_PAGE_SIZE = 100
@@ -46,12 +50,14 @@ class Profiles:
         settings: Settings,
         contributors: Sequence[ProfileContributor],
         type_weights: pa.Table,
+        release_aggregate: Callable[[Aggregate], Aggregate] = lambda aggregate: aggregate,
     ) -> None:
         self._store = store
         self._settings = settings
         self._profile_settings = settings.profiles
         self._contributors = tuple(contributors)
         self._type_weights = type_weights
+        self._release_aggregate = release_aggregate
         self._lock = threading.Lock()
         # user id -> {requested as_of (None: "now") -> (facts, monotonic time computed)}
         self._cache: OrderedDict[str, dict[datetime | None, tuple[ProfileFacts, float]]] = OrderedDict()
@@ -182,7 +188,7 @@ class Profiles:
         compiled = self._compile(rule)
         self._store.define_segment(name, rule, description, _utc_now())
         self._rules[name] = (compiled, description)
-        return Segment(name, RULE_KIND, rule, description, len(self._rule_members(compiled)))
+        return next(s for s in self.list_segments() if s.name == name)
 
     def delete_segment(self, name: str) -> None:
         if not self._store.delete_segment(name):
@@ -190,15 +196,42 @@ class Profiles:
         self._rules.pop(name, None)
 
     def list_segments(self) -> list[Segment]:
-        segments = [
-            Segment(name, RULE_KIND, rule.text, description, len(self._rule_members(rule)))
+        """Every segment with its size; sizes mix many users, so they are released through the
+        aggregate guards (noised when differential privacy is on)."""
+        listed = [
+            (name, RULE_KIND, rule.text, description, self._rule_members(rule))
             for name, (rule, description) in sorted(self._rules.items())
         ]
-        segments += [
-            Segment(name, CLUSTER_KIND, "", description, size)
-            for name, description, size in self._store.clusters()
+        listed += [
+            (name, CLUSTER_KIND, "", description, self._store.cluster_members(name))
+            for name, description, _ in self._store.clusters()
         ]
-        return segments
+        sizes = self._released_sizes([entry[0] for entry in listed], [entry[4] for entry in listed])
+        return [
+            Segment(name, kind, rule, description, size)
+            for (name, kind, rule, description, _), size in zip(listed, sizes)
+        ]
+
+    def _released_sizes(self, names: list[str], members: list[list[str]]) -> list[int]:
+        if not names:
+            return []
+        users = sorted({user for segment in members for user in segment})
+        row = {user: i for i, user in enumerate(users)}
+        columns = np.repeat(np.arange(len(members)), [len(m) for m in members])
+        rows = np.fromiter((row[u] for m in members for u in m), dtype=np.int64)
+        contributions = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(users), len(names))
+        )
+        released = self._release_aggregate(
+            Aggregate(
+                catalog=SEGMENTS_LEDGER,
+                kind=SEGMENT_SIZE_KIND,
+                keys=np.array(names, dtype=object),
+                contributions=contributions,
+                values=np.array([len(m) for m in members], dtype=np.float64),
+            )
+        )
+        return [round(float(value)) for value in released.values]
 
     def segment_members(self, name: str, page_size: int, page_token: str) -> tuple[list[str], str]:
         if page_size == 0:

@@ -40,7 +40,7 @@ from .domain import (
 )
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .ingest import EventWriter, to_arrow
-from .modeling import ForgetfulModel
+from .modeling import ForgetfulModel, release_through
 from .plugin_host import PluginHost
 from .privacy_ledger import PrivacyBudget, PrivacyLedger
 from .profiles import Profiles
@@ -83,6 +83,7 @@ class InfoGap:
             settings,
             self._registrations.profile_contributors,
             event_type_weights(settings.event_types),
+            release_through(self._registrations.aggregate_guards),
         )
         self._lifecycle = ModelLifecycle(
             settings,

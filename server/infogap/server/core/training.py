@@ -21,7 +21,14 @@ from ..config import Settings
 from .domain import ModelInfo, TrainingDecision
 from .errors import FailedPrecondition
 from .evaluation import VALIDATION_METRIC, ValidationSplit, evaluate, split_for_validation
-from .modeling import Aggregate, AggregateGuard, ModelTrainer, TrainedModel, TrainingContext
+from .modeling import (
+    Aggregate,
+    AggregateGuard,
+    ModelTrainer,
+    TrainedModel,
+    TrainingContext,
+    release_through,
+)
 from .store import Store
 from .training_data import load_training_data
 
@@ -76,13 +83,11 @@ class ModelLifecycle:
         self._segments_of = segments_of
         self._store = store
         self._trainers = trainers
-        self._guards = tuple(guards)
+        self._release = release_through(guards)
         self._models_dir = store.data_dir / MODELS_DIR
 
     def release_aggregate(self, aggregate: Aggregate) -> Aggregate:
-        for guard in self._guards:
-            aggregate = guard.release(aggregate)
-        return aggregate
+        return self._release(aggregate)
 
     def train(
         self,
