@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import secrets
 import signal
 import tempfile
@@ -34,6 +35,16 @@ DEFAULT_TARGET = "localhost:50051"
 BATCH = 1000
 Target = Annotated[str, typer.Option(help="Address of the InfoGap server.")]
 Catalog = Annotated[str, typer.Option(help="Item catalog.")]
+
+
+def _client(target: str) -> Client:
+    """An SDK client for the commands that talk to a running server; a secured server's key
+    and CA come from INFOGAP_API_KEY and INFOGAP_CA_FILE."""
+    return Client(
+        target,
+        api_key=os.environ.get("INFOGAP_API_KEY") or None,
+        root_certificates=os.environ.get("INFOGAP_CA_FILE") or None,
+    )
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
@@ -162,7 +173,7 @@ def import_users(
 ) -> None:
     """Upsert users from a CSV file."""
     rows = importer.read_users(path, id_column, _attribute_mapping(attributes, bins))
-    with Client(target) as client:
+    with _client(target) as client:
         responses = _send(path, rows, client.upsert_users, "users")
     console.print(f"{sum(r.upserted_count for r in responses):,} users upserted")
 
@@ -182,7 +193,7 @@ def import_items(
     rows = importer.read_items(
         path, id_column, catalog, _attribute_mapping(attributes, bins), tags_column, tags_separator
     )
-    with Client(target) as client:
+    with _client(target) as client:
         responses = _send(path, rows, client.upsert_items, "items")
     console.print(f"{sum(r.upserted_count for r in responses):,} items upserted")
 
@@ -216,7 +227,7 @@ def import_events(
         time_format=time_format,
         id_column=id_column,
     )
-    with Client(target) as client:
+    with _client(target) as client:
         responses = _send(path, rows, client.record, "events")
     stored = sum(r.stored_count for r in responses)
     duplicates = sum(r.duplicate_count for r in responses)
@@ -226,7 +237,7 @@ def import_events(
 @app.command()
 def train(target: Target = DEFAULT_TARGET, catalog: Catalog = "default") -> None:
     """Train the models of a catalog and start serving them."""
-    with Client(target) as client, console.status(f"training {catalog}..."):
+    with _client(target) as client, console.status(f"training {catalog}..."):
         response = client.train(catalog)
     table = Table("strategy", "version", "users", "items", "events", "fit seconds")
     for model in response.models:
@@ -250,7 +261,7 @@ def recommend(
     count: int = 10,
 ) -> None:
     """Print recommendations for a user."""
-    with Client(target) as client:
+    with _client(target) as client:
         response = client.recommend(user_id, catalog=catalog, count=count)
     table = Table("#", "item", "score", "reason", title=f"{user_id}: {response.strategy}")
     for rank, item in enumerate(response.items, start=1):
