@@ -26,12 +26,12 @@ from infogap.server.config import AuthSettings
 from infogap.server.transport.auth import (
     METHOD_SCOPES,
     SCOPES,
-    AuthInterceptor,
     InsecureListenerError,
     hash_api_key,
     is_loopback,
 )
 from infogap.server.transport.server import InfoGapServer
+from infogap.server.transport.status import DomainErrorInterceptor
 from infogap.v1 import (
     admin_service_pb2,
     feedback_service_pb2,
@@ -90,7 +90,7 @@ class Aborted(Exception):
 
 
 class ExpiredContext:
-    """The part of grpc.ServicerContext the interceptor reads, for a call whose deadline passed."""
+    """The part of grpc.ServicerContext the interceptors read, for a call whose deadline passed."""
 
     def time_remaining(self) -> float:
         return 0.0
@@ -105,7 +105,7 @@ class ExpiredContext:
 def test_a_call_past_its_deadline_does_no_work():
     ran = []
     handler = grpc.unary_unary_rpc_method_handler(lambda request, context: ran.append(request))
-    interceptor = AuthInterceptor(AuthSettings())
+    interceptor = DomainErrorInterceptor()
     method = "/infogap.v1.AdminService/ListPlugins"
     details = type("Details", (), {"method": method, "invocation_metadata": ()})()
     wrapped = interceptor.intercept_service(lambda _: handler, details)

@@ -173,11 +173,12 @@ def item_filter(message: recommend_service_pb2.RecommendationFilter) -> Recommen
     )
 
 
-def scored_items(value: Recommendation) -> list[recommend_service_pb2.ScoredItem]:
-    return [
-        recommend_service_pb2.ScoredItem(item_id=i.item_id, score=i.score, reason=i.reason)
-        for i in value.items
-    ]
+def add_scored_items(items: Any, value: Recommendation) -> None:
+    """Appends the recommended items to a response's repeated ``items`` field (``add`` builds
+    them in place: half the cost of building messages and copying them in)."""
+    add = items.add
+    for item in value.items:
+        add(item_id=item.item_id, score=item.score, reason=item.reason)
 
 
 def model_info(value: ModelInfo) -> admin_service_pb2.ModelInfo:

@@ -60,7 +60,11 @@ class InfoGapServer:
                 max_workers=settings.max_workers, thread_name_prefix="infogap-rpc"
             ),
             # Authentication first: a refused call never reaches the servicers.
-            interceptors=[AuthInterceptor(settings.auth), DomainErrorInterceptor()],
+            # Auth first; without keys there is nothing to check, so it stays out of the way.
+            interceptors=[
+                *([AuthInterceptor(settings.auth)] if settings.auth.keys else []),
+                DomainErrorInterceptor(),
+            ],
             options=[
                 ("grpc.max_receive_message_length", message_bytes),
                 ("grpc.max_send_message_length", message_bytes),

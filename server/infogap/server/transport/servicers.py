@@ -151,12 +151,13 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
             convert.item_filter(request.filter),
             request.include_seen,
         )
-        return recommend_service_pb2.RecommendResponse(
+        response = recommend_service_pb2.RecommendResponse(
             recommendation_id=result.recommendation_id,
-            items=convert.scored_items(result),
             model_version=result.model_version,
             strategy=result.strategy,
         )
+        convert.add_scored_items(response.items, result)
+        return response
 
     def SimilarItems(
         self, request: recommend_service_pb2.SimilarItemsRequest, context: grpc.ServicerContext
@@ -164,11 +165,11 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
         result = self._core.similar_items(
             request.item_id, request.catalog, request.count, convert.item_filter(request.filter)
         )
-        return recommend_service_pb2.SimilarItemsResponse(
-            items=convert.scored_items(result),
-            model_version=result.model_version,
-            strategy=result.strategy,
+        response = recommend_service_pb2.SimilarItemsResponse(
+            model_version=result.model_version, strategy=result.strategy
         )
+        convert.add_scored_items(response.items, result)
+        return response
 
     def RankItems(
         self, request: recommend_service_pb2.RankItemsRequest, context: grpc.ServicerContext
@@ -176,12 +177,13 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
         result = self._core.rank_items(
             self._ids.of(request.user_id), request.catalog, list(request.item_ids)
         )
-        return recommend_service_pb2.RankItemsResponse(
+        response = recommend_service_pb2.RankItemsResponse(
             recommendation_id=result.recommendation_id,
-            items=convert.scored_items(result),
             model_version=result.model_version,
             strategy=result.strategy,
         )
+        convert.add_scored_items(response.items, result)
+        return response
 
 
 class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
