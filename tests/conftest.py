@@ -24,8 +24,10 @@ FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_sta
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Test settings: loopback, any free port, fast LightFM; ``overrides`` win."""
     lightfm = {**FAST_LIGHTFM, **overrides.pop("lightfm", {})}
-    return load_settings(data_dir=data_dir, host="127.0.0.1", port=0, lightfm=lightfm, **overrides)
+    defaults = {"host": "127.0.0.1", "port": 0}
+    return load_settings(data_dir=data_dir, lightfm=lightfm, **{**defaults, **overrides})
 
 
 StartServer = Callable[..., InfoGapServer]

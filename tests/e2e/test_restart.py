@@ -34,3 +34,18 @@ def test_restart_keeps_data_and_model(start_server, tastes):
         # Seen items are still excluded after the restart.
         seen = {e["item_id"] for e in tastes.events if e["user_id"] == "red-user-0"}
         assert not seen & {i.item_id for i in client.recommend("red-user-0", count=40).items}
+
+
+def test_a_server_that_cannot_bind_leaves_its_data_directory_usable(start_server, tmp_path):
+    import pytest
+
+    from infogap.server.transport.server import InfoGapServer
+
+    from ..conftest import make_settings
+
+    first = start_server(data_dir=tmp_path / "shared")
+    taken = make_settings(tmp_path / "other", port=first.port)
+    with pytest.raises(RuntimeError):
+        InfoGapServer(taken)
+    # The failed server closed its store: the same data directory opens again at once.
+    InfoGapServer(make_settings(tmp_path / "other")).stop(grace=0)

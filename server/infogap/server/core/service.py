@@ -75,6 +75,7 @@ class InfoGap:
             guard.name == PRIVACY_GUARD for guard in self._registrations.aggregate_guards
         ):
             # Fail closed: privacy asked for but no guard to give it would release raw counts.
+            self._store.close()
             raise RuntimeError(
                 f"privacy.enabled is set but the {PRIVACY_GUARD!r} plugin is not loaded"
             )

@@ -59,8 +59,8 @@ class InfoGapServer:
             futures.ThreadPoolExecutor(
                 max_workers=settings.max_workers, thread_name_prefix="infogap-rpc"
             ),
-            # Authentication first: a refused call never reaches the servicers.
-            # Auth first; without keys there is nothing to check, so it stays out of the way.
+            # Authentication first, so a refused call never reaches the servicers; without
+            # keys there is nothing to check, and the interceptor stays out of the way.
             interceptors=[
                 *([AuthInterceptor(settings.auth)] if settings.auth.keys else []),
                 DomainErrorInterceptor(),
@@ -68,6 +68,9 @@ class InfoGapServer:
             options=[
                 ("grpc.max_receive_message_length", message_bytes),
                 ("grpc.max_send_message_length", message_bytes),
+                # gRPC shares ports by default (SO_REUSEPORT): a second server on a taken port
+                # would silently take half the traffic to its own data. Fail instead.
+                ("grpc.so_reuseport", 0),
             ],
         )
         pseudonyms = Pseudonyms(settings.pseudonyms, settings.limits)
@@ -91,12 +94,16 @@ class InfoGapServer:
             self._server,
         )
         address = f"{settings.host}:{settings.port}"
-        if credentials is None:
-            self.port = self._server.add_insecure_port(address)
-        else:
-            self.port = self._server.add_secure_port(address, credentials)
-        if self.port == 0:
-            raise RuntimeError(f"could not bind {address}")
+        try:
+            if credentials is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                self.port = self._server.add_secure_port(address, credentials)
+            if self.port == 0:
+                raise RuntimeError(f"could not bind {address}")
+        except RuntimeError:
+            self.core.close()  # the store and its threads are already open
+            raise
         self.address = f"{settings.host}:{self.port}"
         self._stopped = False
 
