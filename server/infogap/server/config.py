@@ -164,6 +164,15 @@ class AuthSettings(BaseModel):
     )
     burst: int = Field(default=50, ge=1, description="Calls a key may make at once above the rate.")
 
+    @model_validator(mode="after")
+    def _tls_complete(self) -> AuthSettings:
+        # Caught when the config loads, not when the server binds.
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("auth.tls_cert_file and auth.tls_key_file go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("auth.tls_client_ca_file (mutual TLS) needs a server certificate")
+        return self
+
 
 class PrivacySettings(BaseModel):
     """Differential privacy for aggregates released to callers (the differential_privacy plugin)."""

@@ -134,16 +134,12 @@ def check_listener(host: str, auth: AuthSettings) -> None:
 
 def server_credentials(auth: AuthSettings) -> grpc.ServerCredentials | None:
     """TLS credentials from ``auth`` (mutual TLS when a client CA is set); None for plaintext.
+    ``AuthSettings`` already guarantees the TLS settings are complete.
 
-    :raises ValueError: when the TLS settings are incomplete.
     :raises OSError: when a certificate or key file cannot be read.
     """
-    if auth.tls_cert_file is None and auth.tls_key_file is None:
-        if auth.tls_client_ca_file is not None:
-            raise ValueError("auth.tls_client_ca_file needs auth.tls_cert_file and tls_key_file")
-        return None
     if auth.tls_cert_file is None or auth.tls_key_file is None:
-        raise ValueError("auth.tls_cert_file and auth.tls_key_file must be set together")
+        return None
     client_ca = auth.tls_client_ca_file
     return grpc.ssl_server_credentials(
         [(auth.tls_key_file.read_bytes(), auth.tls_cert_file.read_bytes())],
