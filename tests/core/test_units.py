@@ -134,3 +134,14 @@ def test_time_decay_halves_weights_per_half_life(tmp_path):
     assert by_item(plain) == {"old": 1.0, "new": 1.0}
     assert by_item(decayed) == pytest.approx({"old": 0.5, "new": 1.0})
     store.close()
+
+
+def test_incomplete_tls_settings_are_rejected_when_loaded():
+    from pydantic import ValidationError
+
+    from infogap.server.config import load_settings
+
+    with pytest.raises(ValidationError, match="go together"):
+        load_settings(auth={"tls_cert_file": "server.pem"})
+    with pytest.raises(ValidationError, match="needs a server certificate"):
+        load_settings(auth={"tls_client_ca_file": "ca.pem"})
