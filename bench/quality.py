@@ -47,6 +47,7 @@ from lightfm import LightFM
 
 from infogap.client import Client
 from infogap.server.config import EventTypeSettings, LightFMSettings, Settings, load_settings
+from infogap.server.evaluation.metrics import auc, ndcg_at_k, precision_at_k, recall_at_k
 from infogap.server.transport.server import InfoGapServer
 
 from .quality_data import (
@@ -76,39 +77,6 @@ def progress(message: str) -> None:
 
 
 # --- metrics ----------------------------------------------------------------------------------
-
-
-def _hits(ranked: Sequence[Any], relevant: Collection[Any], k: int) -> list[bool]:
-    if not relevant:
-        raise ValueError("ranking metrics need at least one relevant item")
-    return [item in relevant for item in ranked[:k]]
-
-
-def ndcg_at_k(ranked: Sequence[Any], relevant: Collection[Any], k: int = K) -> float:
-    """Binary-relevance NDCG; the ideal ranking puts min(k, |relevant|) relevant items first."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    gains = np.array(_hits(ranked, relevant, k), dtype=float)
-    ideal = discounts[: min(k, len(relevant))].sum()
-    return float(gains @ discounts[: len(gains)] / ideal)
-
-
-def precision_at_k(ranked: Sequence[Any], relevant: Collection[Any], k: int = K) -> float:
-    """Relevant items among the first k, over k (a shorter list counts its missing slots)."""
-    return sum(_hits(ranked, relevant, k)) / k
-
-
-def recall_at_k(ranked: Sequence[Any], relevant: Collection[Any], k: int = K) -> float:
-    """Relevant items among the first k, over all relevant items."""
-    return sum(_hits(ranked, relevant, k)) / len(relevant)
-
-
-def auc(positive_scores: Sequence[float], negative_scores: Sequence[float]) -> float:
-    """Probability that a random positive scores above a random negative; ties count half."""
-    if len(positive_scores) == 0 or len(negative_scores) == 0:
-        raise ValueError("AUC needs at least one positive and one negative")
-    positives = np.asarray(positive_scores, dtype=float)[:, None]
-    negatives = np.asarray(negative_scores, dtype=float)[None, :]
-    return float(np.mean((positives > negatives) + 0.5 * (positives == negatives)))
 
 
 def ranking_metrics(

@@ -7,166 +7,29 @@ in the same index space; the dataset's own ids are used only at the API boundary
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from infogap.server.importer import Bins
+# The data set and its splits live in the server's evaluation package (``infogap eval``);
+# re-exported here for the benchmark's modules.
+from infogap.server.evaluation.data import (  # noqa: F401
+    AGE_BANDS,
+    POSITIVE_FROM,
+    MovieLens,
+    Ratings,
+    load_movielens,
+)
+from infogap.server.evaluation.splits import (  # noqa: F401
+    PositiveSplit,
+    random_mask,
+    split_positives,
+)
 from infogap.v1.entities_pb2 import Event
 
-POSITIVE_FROM = 4.0  # MovieLens stars at or above this are positives
-AGE_BANDS = Bins((18, 25, 35, 45, 50, 56))  # MovieLens' own age groups, as the demo bands them
-USER_ATTRIBUTES = ("age", "gender", "occupation")
 BATCH_SIZE = 1000  # the most events one RecordEvents call or stream message takes
-
-
-@dataclass(frozen=True)
-class Ratings:
-    """Ratings column-wise; ``user`` and ``item`` are dense indices."""
-
-    user: np.ndarray
-    item: np.ndarray
-    stars: np.ndarray
-    time: np.ndarray  # Unix seconds
-
-    def __len__(self) -> int:
-        return len(self.user)
-
-    def where(self, rows: np.ndarray) -> Ratings:
-        """The ratings chosen by a bool mask or by an array of positions."""
-        return Ratings(self.user[rows], self.item[rows], self.stars[rows], self.time[rows])
-
-    def positives(self) -> Ratings:
-        return self.where(self.stars >= POSITIVE_FROM)
-
-    def items_by_user(self) -> dict[int, set[int]]:
-        grouped: dict[int, set[int]] = {}
-        for user, item in zip(self.user.tolist(), self.item.tolist()):
-            grouped.setdefault(user, set()).add(item)
-        return grouped
-
-
-@dataclass(frozen=True)
-class MovieLens:
-    user_ids: list[str]
-    user_attributes: list[dict[str, str]]  # age banded, gender, occupation
-    item_ids: list[str]
-    item_genres: list[list[str]]
-    ratings: Ratings
-
-    @property
-    def user_count(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def item_count(self) -> int:
-        return len(self.item_ids)
-
-    @cached_property
-    def item_position(self) -> dict[str, int]:
-        """Dense index of each item id."""
-        return {item_id: i for i, item_id in enumerate(self.item_ids)}
-
-    def user_entities(self, *, with_attributes: bool) -> list[dict]:
-        return [
-            {"user_id": user_id, "attributes": attributes if with_attributes else {}}
-            for user_id, attributes in zip(self.user_ids, self.user_attributes)
-        ]
-
-    def item_entities(self, *, with_genres: bool) -> list[dict]:
-        return [
-            {"item_id": item_id, "tags": genres if with_genres else []}
-            for item_id, genres in zip(self.item_ids, self.item_genres)
-        ]
-
-    def rating_events(self, ratings: Ratings) -> list[Event]:
-        """The ratings as InfoGap "rating" events; the id is the (user, item) pair, which
-        MovieLens rates at most once."""
-        return [
-            Event(
-                event_id=f"{self.user_ids[user]}-{self.item_ids[item]}",
-                user_id=self.user_ids[user],
-                item_id=self.item_ids[item],
-                type="rating",
-                value=stars,
-                time=Timestamp(seconds=time),
-            )
-            for user, item, stars, time in zip(
-                ratings.user.tolist(),
-                ratings.item.tolist(),
-                ratings.stars.tolist(),
-                ratings.time.tolist(),
-            )
-        ]
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def load_movielens(dataset: Path) -> MovieLens:
-    """Reads the folder printed by ``fetch-movielens-100k``."""
-    users = _read_csv(dataset / "users.csv")
-    items = _read_csv(dataset / "items.csv")
-    events = _read_csv(dataset / "events.csv")
-    user_index = {row["user_id"]: i for i, row in enumerate(users)}
-    item_index = {row["item_id"]: i for i, row in enumerate(items)}
-    ratings = Ratings(
-        user=np.array([user_index[e["user_id"]] for e in events], dtype=np.int64),
-        item=np.array([item_index[e["item_id"]] for e in events], dtype=np.int64),
-        stars=np.array([float(e["rating"]) for e in events]),
-        time=np.array([int(e["timestamp"]) for e in events], dtype=np.int64),
-    )
-    return MovieLens(
-        user_ids=[row["user_id"] for row in users],
-        user_attributes=[
-            {
-                "age": AGE_BANDS.label(row["age"]),
-                "gender": row["gender"],
-                "occupation": row["occupation"],
-            }
-            for row in users
-        ],
-        item_ids=[row["item_id"] for row in items],
-        item_genres=[[g for g in row["genres"].split("|") if g] for row in items],
-        ratings=ratings,
-    )
-
-
-# --- the protocol's splits ------------------------------------------------------------------
-
-
-def random_mask(count: int, fraction: float, seed: int) -> np.ndarray:
-    """A bool mask choosing round(fraction * count) of count positions at random."""
-    chosen = np.random.default_rng(seed).permutation(count)[: round(fraction * count)]
-    mask = np.zeros(count, dtype=bool)
-    mask[chosen] = True
-    return mask
-
-
-@dataclass(frozen=True)
-class PositiveSplit:
-    """A random split of the positive ratings. Ratings below the positive threshold are never
-    test targets, so they all stay on the training side (InfoGap counts them as seen)."""
-
-    train: Ratings  # training positives and every non-positive rating
-    test: Ratings  # test positives only
-
-    def train_positives(self) -> Ratings:
-        return self.train.positives()
-
-
-def split_positives(ratings: Ratings, test_fraction: float, seed: int) -> PositiveSplit:
-    positive = ratings.stars >= POSITIVE_FROM
-    in_test = np.zeros(len(ratings), dtype=bool)
-    in_test[np.flatnonzero(positive)] = random_mask(int(positive.sum()), test_fraction, seed)
-    return PositiveSplit(train=ratings.where(~in_test), test=ratings.where(in_test))
 
 
 # --- a synthetic catalogue for the large training run ---------------------------------------

@@ -338,3 +338,52 @@ def demo(
 
     with tempfile.TemporaryDirectory(prefix="infogap-demo-") as scratch:
         run_demo(dataset, data_dir or Path(scratch), console)
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[
+        Path, typer.Option(help="Folder with events.csv, items.csv and users.csv (MovieLens-style).")
+    ],
+    output: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path(
+        "eval-report"
+    ),
+    k: Annotated[int, typer.Option(min=1, help="Cut-off of the metrics.")] = 10,
+    split: Annotated[
+        str, typer.Option(help="random, temporal, cold-users or cold-items.")
+    ] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the bootstrap.")] = 42,
+    config: Annotated[Path | None, typer.Option(help="TOML config file of the servers.")] = None,
+) -> None:
+    """Offline evaluation: candidates side by side through real in-process servers."""
+    from .evaluation.report import write_report
+    from .evaluation.runner import METRICS, run_evaluation
+    from .evaluation.splits import SPLITS
+
+    if split not in SPLITS:
+        raise typer.BadParameter(f"one of {', '.join(SPLITS)}", param_hint="--split")
+    report = run_evaluation(
+        dataset,
+        k=k,
+        split_kind=split,
+        seed=seed,
+        config=config,
+        progress=lambda message: console.print(f"[dim]{escape(message)}[/]"),
+    )
+    json_path, html_path = write_report(report, output)
+    short = {"precision": "P", "recall": "R", "hit_rate": "HR", "coverage": "cov",
+             "diversity": "ILD", "novelty": "pop.rank"}
+    table = Table(title=f"split {split}, k = {k} (CIs and plots in the report)")
+    table.add_column("candidate", min_width=18)
+    for name in METRICS:
+        table.add_column(short.get(name, name), justify="right")
+    for candidate in report["candidates"].values():
+        table.add_row(
+            candidate["label"].replace("LightFM, ", ""),
+            *(
+                f"{candidate['metrics'][name]['value']:.{1 if name == 'novelty' else 3}f}"
+                for name in METRICS
+            ),
+        )
+    console.print(table)
+    console.print(f"wrote {json_path} and {html_path} in {report['seconds']:.0f} s")
