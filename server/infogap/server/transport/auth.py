@@ -23,13 +23,14 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import grpc
 
 from ..config import ApiKeySettings, AuthSettings
+from .interceptors import Behavior, WrappingInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -197,53 +198,28 @@ class _Refusal(Exception):
         self.message = message
 
 
-Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
-def _wrap_handler(
-    handler: grpc.RpcMethodHandler, wrap: Callable[[Behavior], Behavior]
-) -> grpc.RpcMethodHandler:
-    """``handler`` with its behaviour (whichever of the four call shapes it has) wrapped."""
-    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-        behavior = getattr(handler, kind)
-        if behavior is not None:
-            return handler._replace(**{kind: wrap(behavior)})
-    return handler
-
-
-class AuthInterceptor(grpc.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     """Admits or refuses each call to an InfoGap service before it does any work.
 
-    The server installs it only when keys are configured. As in ``DomainErrorInterceptor``,
-    each method's wrapped handler is built once; the checks themselves run on every call.
+    The server installs it only when keys are configured. Each method's wrapped handler is
+    built once; the checks themselves run on every call.
     """
 
     def __init__(self, auth: AuthSettings) -> None:
+        super().__init__()
         self._keys: tuple[ApiKeySettings, ...] = tuple(auth.keys)
         rate = auth.requests_per_second_per_key
         self._rate_limiter = (
             RateLimiter(rate, auth.burst) if self._keys and rate is not None else None
         )
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        method = handler_call_details.method
-        if method.startswith(PUBLIC_SERVICE_PREFIXES):
-            return continuation(handler_call_details)
-        try:
-            return self._wrapped[method]
-        except KeyError:
-            pass
-        handler = continuation(handler_call_details)
-        if handler is None:  # unknown methods stay uncached: callers choose their names
-            return None
-        handler = _wrap_handler(handler, lambda behavior: self._admitting(behavior, method))
-        self._wrapped[method] = handler
-        return handler
+    def applies(self, method: str) -> bool:
+        return not method.startswith(PUBLIC_SERVICE_PREFIXES)
+
+    def wrap(self, behavior: Behavior, method: str) -> Behavior:
+        return self._admitting(behavior, method)
 
     def _admitting(self, behavior: Behavior, method: str) -> Behavior:
         def admitted(request: Any, context: grpc.ServicerContext) -> Any:

@@ -16,6 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ..core.errors import InfoGapError, InvalidArgument
+from .interceptors import Behavior, WrappingInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +54,8 @@ def _guarded(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     return guarded
 
 
-class DomainErrorInterceptor(grpc.ServerInterceptor):
-    """Wraps every unary-response handler with the domain-error mapping.
+class DomainErrorInterceptor(WrappingInterceptor):
+    """Maps domain errors, and refuses calls whose deadline already passed, for every method."""
 
-    gRPC asks the interceptor for every call; the wrapped handler of each method is built once
-    and reused, so the mapping costs a dictionary lookup per call.
-    """
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        method = handler_call_details.method
-        try:
-            return self._wrapped[method]
-        except KeyError:
-            pass
-        handler = continuation(handler_call_details)
-        if handler is not None and handler.unary_unary is not None:
-            handler = handler._replace(unary_unary=_guarded(handler.unary_unary, method))
-        elif handler is not None and handler.stream_unary is not None:
-            handler = handler._replace(stream_unary=_guarded(handler.stream_unary, method))
-        if handler is not None:  # unknown methods stay uncached: callers choose their names
-            self._wrapped[method] = handler
-        return handler
+    def wrap(self, behavior: Behavior, method: str) -> Behavior:
+        return _guarded(behavior, method)
