@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -120,22 +121,31 @@ class LightFMModel:
         # Same normalisation as training rows: feature weights sum to one.
         return self._attribute_vectors[rows].mean(axis=0)
 
+    def _with(self, **changes: Any) -> LightFMModel:
+        """A new model with some arrays replaced and the rest shared (they are never mutated
+        once the model serves)."""
+        arrays = {
+            "user_ids": self._user_ids,
+            "user_vectors": self._user_vectors,
+            "attribute_names": self._attribute_names,
+            "attribute_vectors": self._attribute_vectors,
+            "item_vectors": self._item_vectors,
+            "item_biases": self._item_biases,
+            "item_feature_names": self._item_feature_names,
+            "item_feature_vectors": self._item_feature_vectors,
+            "item_feature_biases": self._item_feature_biases,
+            "user_attributes": self._user_attributes,
+            "parameters": self.parameters,
+            "metrics": self.metrics,
+        }
+        return LightFMModel(**{**arrays, **changes})
+
     def with_new_items(self, item_features: list[list[str]]) -> LightFMModel:
         """Represents items upserted after training by their features' embeddings."""
         vectors, biases = self.feature_representations(item_features)
-        return LightFMModel(
-            user_ids=self._user_ids,
-            user_vectors=self._user_vectors,
-            attribute_names=self._attribute_names,
-            attribute_vectors=self._attribute_vectors,
+        return self._with(
             item_vectors=np.vstack([self._item_vectors, vectors]),
             item_biases=np.concatenate([self._item_biases, biases]),
-            item_feature_names=self._item_feature_names,
-            item_feature_vectors=self._item_feature_vectors,
-            item_feature_biases=self._item_feature_biases,
-            user_attributes=self._user_attributes,
-            parameters=self.parameters,
-            metrics=self.metrics,
         )
 
     def without_user(self, user_id: str) -> LightFMModel:
@@ -144,20 +154,7 @@ class LightFMModel:
         if row is None:
             return self
         keep = np.arange(len(self._user_ids)) != row
-        return LightFMModel(
-            user_ids=self._user_ids[keep],
-            user_vectors=self._user_vectors[keep],
-            attribute_names=self._attribute_names,
-            attribute_vectors=self._attribute_vectors,
-            item_vectors=self._item_vectors,
-            item_biases=self._item_biases,
-            item_feature_names=self._item_feature_names,
-            item_feature_vectors=self._item_feature_vectors,
-            item_feature_biases=self._item_feature_biases,
-            user_attributes=self._user_attributes,
-            parameters=self.parameters,
-            metrics=self.metrics,
-        )
+        return self._with(user_ids=self._user_ids[keep], user_vectors=self._user_vectors[keep])
 
     def replace_items(self, positions: np.ndarray, vectors: np.ndarray, biases: np.ndarray) -> None:
         """Overwrites some items' representations; only while the model is being built."""
