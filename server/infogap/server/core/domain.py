@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_CATALOG = "default"
+
+
+def utc_now() -> datetime:
+    """The current time as the store keeps times: naive, in UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)

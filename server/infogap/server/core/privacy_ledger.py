@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
 
 from ..config import PrivacySettings
+from .domain import utc_now
 from .errors import ResourceExhausted
 from .store import Store
 
@@ -26,9 +27,6 @@ EPOCH = datetime(1970, 1, 1)
 # take ten releases of 0.1.
 EPSILON_TOLERANCE = 1e-9
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class BudgetExhausted(ResourceExhausted):

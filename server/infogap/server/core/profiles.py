@@ -9,7 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from .clustering import cluster_users
-from .domain import Behaviour, Profile, Segment, SegmentMembership
+from .domain import Behaviour, Profile, Segment, SegmentMembership, utc_now
 from .errors import InvalidArgument, NotFound
 from .modeling import Aggregate, ProfileContributor, ProfileDraft
 from .profile_facts import ProfileFacts
@@ -36,9 +36,6 @@ CLUSTER_PREFIX = "cluster-"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Profiles:
@@ -71,7 +68,7 @@ class Profiles:
     # -- facts -------------------------------------------------------------------------------
 
     def as_of(self, requested: datetime | None) -> datetime:
-        return requested or self._profile_settings.now or _utc_now()
+        return requested or self._profile_settings.now or utc_now()
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
         """Drops cached profiles of users whose data changed."""
@@ -186,7 +183,7 @@ class Profiles:
         if name.startswith(CLUSTER_PREFIX):
             raise InvalidArgument("name", f"names starting with {CLUSTER_PREFIX!r} are data-driven")
         compiled = self._compile(rule)
-        self._store.define_segment(name, rule, description, _utc_now())
+        self._store.define_segment(name, rule, description, utc_now())
         self._rules[name] = (compiled, description)
         return next(s for s in self.list_segments() if s.name == name)
 
@@ -258,7 +255,7 @@ class Profiles:
         settings = self._profile_settings
         everyone = self._compute(None, self.as_of(None))
         clustering = cluster_users(everyone, settings.clusters, settings.cluster_seed)
-        self._store.replace_clusters(clustering.clusters, clustering.members, _utc_now())
+        self._store.replace_clusters(clustering.clusters, clustering.members, utc_now())
         with self._lock:
             self._cache.clear()
 

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from .domain import (
     TrainReport,
     User,
     UserPatch,
+    utc_now,
 )
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .ingest import EventWriter, to_arrow
@@ -55,9 +56,6 @@ log = logging.getLogger(__name__)
 
 PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class InfoGap:
