@@ -32,7 +32,6 @@ from typing import Any
 
 from infogap.client import Client
 from infogap.server.config import PrivacySettings, load_settings
-from infogap.server.transport.server import InfoGapServer
 
 from .quality import (
     TEST_FRACTION,
@@ -41,6 +40,7 @@ from .quality import (
     ranking_metrics,
     recommend_all,
     send_movielens,
+    serving_client,
     top_k,
 )
 from .quality_data import MovieLens, PositiveSplit, load_movielens, split_positives
@@ -69,12 +69,8 @@ def popularity_client(data_dir: Path, privacy: dict[str, Any]) -> Iterator[Clien
         lifecycle={"validation_fraction": 0.0},
         privacy=privacy,
     )
-    server = InfoGapServer(settings).start()
-    try:
-        with Client(server.address, timeout=60) as client:
-            yield client
-    finally:
-        server.stop(grace=0)
+    with serving_client(settings) as client:
+        yield client
 
 
 def ndcg_per_draw(

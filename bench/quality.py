@@ -175,13 +175,22 @@ def settings_report(settings: Settings) -> dict[str, dict[str, Any]]:
 @contextmanager
 def infogap_client() -> Iterator[Client]:
     """A client of a fresh in-process server on a temporary data directory."""
-    with tempfile.TemporaryDirectory(prefix="infogap-quality-") as data_dir:
-        server = InfoGapServer(quality_settings(Path(data_dir))).start()
-        try:
-            with Client(server.address, timeout=60) as client:
-                yield client
-        finally:
-            server.stop(grace=0)
+    with (
+        tempfile.TemporaryDirectory(prefix="infogap-quality-") as data_dir,
+        serving_client(quality_settings(Path(data_dir))) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def serving_client(settings: Settings) -> Iterator[Client]:
+    """A client of an in-process server started with ``settings``, stopped afterwards."""
+    server = InfoGapServer(settings).start()
+    try:
+        with Client(server.address, timeout=60) as client:
+            yield client
+    finally:
+        server.stop(grace=0)
 
 
 def send_movielens(
