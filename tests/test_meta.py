@@ -60,6 +60,7 @@ SDK_NAMES = {
     "GetProfiles": "profiles",
     "GetSegmentMembers": "segment_members",
     "GetPrivacyBudget": "privacy_budget",
+    "GetExperimentReport": "experiment_report",
 }
 
 

@@ -258,7 +258,8 @@ class FakeRpcError(grpc.RpcError):
         (grpc.StatusCode.PERMISSION_DENIED, _errors.PermissionDeniedError),
         (grpc.StatusCode.DEADLINE_EXCEEDED, _errors.DeadlineExceededError),
         (grpc.StatusCode.INTERNAL, InfoGapError),
-        (grpc.StatusCode.ALREADY_EXISTS, InfoGapError),
+        (grpc.StatusCode.ALREADY_EXISTS, _errors.AlreadyExistsError),
+        (grpc.StatusCode.ABORTED, InfoGapError),
     ],
 )
 def test_status_codes_map_to_error_classes(code, error_class):
@@ -357,6 +358,8 @@ def test_service_config_retries_unavailable_on_idempotent_methods_only():
         ("infogap.v1.AdminService", "GetModelInfo"),
         ("infogap.v1.AdminService", "GetPrivacyBudget"),
         ("infogap.v1.AdminService", "ListPlugins"),
+        ("infogap.v1.AdminService", "ListExperiments"),
+        ("infogap.v1.AdminService", "GetExperimentReport"),
     }
     (method_config,) = config["methodConfig"]
     assert method_config["retryPolicy"] == {
@@ -397,6 +400,10 @@ def test_service_config_names_exist_and_leave_out_the_non_idempotent_methods():
         "infogap.v1.AdminService/DeleteUser",
         "infogap.v1.ProfileService/DefineSegment",
         "infogap.v1.ProfileService/DeleteSegment",
+        "infogap.v1.AdminService/EvaluateModels",
+        "infogap.v1.AdminService/CreateExperiment",
+        "infogap.v1.AdminService/StartExperiment",
+        "infogap.v1.AdminService/StopExperiment",
     }
 
 

@@ -44,7 +44,14 @@ def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
             [{"user_id": ERASED, "item_id": i, "type": "purchase", "value": 10.0} for i in PURCHASES]
         )
         client.define_segment("blue-buyers", "count.purchase >= 1")
+        pinned = client.train().models[0].version
         trained = client.train()
+        # An experiment serves the older version too, and logs what it served them.
+        client.create_experiment(
+            "erasure-ab",
+            [{"name": "old", "share": 0.5, "model_version": pinned}, {"name": "new", "share": 0.5}],
+        )
+        client.start_experiment("erasure-ab")
         client.record([{"user_id": ERASED, "item_id": "red-item-0", "type": "click"}])  # after training
         assert client.recommend(ERASED).strategy.startswith("lightfm")
         before = popularity_of(client)
@@ -54,10 +61,13 @@ def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
             "users": 1,
             "events": 6,
             "user_clusters": receipt.rows_removed["user_clusters"],  # clustered or not yet
-            "model_entries": 2,  # the LightFM vector and the popularity contributions
+            "impressions": 1,
+            # The LightFM vector and the popularity contributions, in both versions.
+            "model_entries": 4,
             "fresh_interactions": 1,
         }
         assert receipt.HasField("delete_time")
+        client.stop_experiment("erasure-ab")  # they may come back, as a stranger, unlogged
 
         # The API knows them no more.
         with pytest.raises(NotFoundError):
@@ -86,7 +96,8 @@ def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
             ).fetchone()[0]
             assert hits == 0, f"{table}.{column} still holds the user"
 
-        # No model file holds it either (old versions are deleted, serving ones rewritten).
+        # No model file holds it either (old versions are deleted, serving and pinned ones
+        # rewritten).
         model_files = [p for p in (tmp_path / "erasure" / "models").rglob("*") if p.is_file()]
         assert model_files
         assert not [p for p in model_files if holds(p, ERASED)]

@@ -12,8 +12,9 @@
 
 from ._async_client import AsyncClient
 from ._client import Client
-from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
+from ._convert import EventLike, ItemLike, UserLike, UserPatchLike, VariantLike
 from ._errors import (
+    AlreadyExistsError,
     DeadlineExceededError,
     FailedPreconditionError,
     InfoGapError,
@@ -26,6 +27,7 @@ from ._errors import (
 )
 
 __all__ = [
+    "AlreadyExistsError",
     "AsyncClient",
     "Client",
     "DeadlineExceededError",
@@ -41,4 +43,5 @@ __all__ = [
     "UnavailableError",
     "UserLike",
     "UserPatchLike",
+    "VariantLike",
 ]

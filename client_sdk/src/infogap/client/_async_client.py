@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -12,6 +12,9 @@ import grpc.aio
 
 from infogap.v1.admin_service_pb2 import (
     DeleteUserResponse,
+    EvaluateModelsResponse,
+    Experiment,
+    GetExperimentReportResponse,
     GetModelInfoResponse,
     GetPrivacyBudgetResponse,
     ListPluginsResponse,
@@ -44,8 +47,8 @@ from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
 from . import _requests as build
 from ._channel import ClientSettings, PemSource
-from ._client import BULK_TIMEOUT, DEFAULT_TARGET, TRAIN_TIMEOUT
-from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
+from ._client import BULK_TIMEOUT, DEFAULT_TARGET, EVALUATE_TIMEOUT, TRAIN_TIMEOUT
+from ._convert import EventLike, ItemLike, UserLike, UserPatchLike, VariantLike
 from ._errors import from_rpc_error
 from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
 
@@ -377,6 +380,76 @@ class AsyncClient:
         return await self._call(
             self._connection.admin.ListPlugins, build.list_plugins_request(), timeout
         )
+
+    async def evaluate_models(
+        self,
+        catalog: str = "",
+        *,
+        split: str = "random",
+        k: int = 10,
+        candidates: Iterable[str] = (),
+        max_users: int = 0,
+        seed: int | None = None,
+        include_privacy: bool = False,
+        timeout: float = EVALUATE_TIMEOUT,
+    ) -> EvaluateModelsResponse:
+        """Evaluates candidates offline on stored history; see :meth:`Client.evaluate_models`."""
+        request = build.evaluate_models_request(
+            catalog,
+            split=split,
+            k=k,
+            candidates=candidates,
+            max_users=max_users,
+            seed=seed,
+            include_privacy=include_privacy,
+        )
+        return await self._call(self._connection.admin.EvaluateModels, request, timeout)
+
+    async def create_experiment(
+        self,
+        name: str,
+        variants: Iterable[VariantLike],
+        *,
+        catalog: str = "",
+        description: str = "",
+        attribution_window: timedelta | None = None,
+        timeout: float | None = None,
+    ) -> Experiment:
+        """Defines an experiment as a draft; see :meth:`Client.create_experiment`."""
+        request = build.create_experiment_request(
+            name,
+            variants,
+            catalog=catalog,
+            description=description,
+            attribution_window=attribution_window,
+        )
+        response = await self._call(self._connection.admin.CreateExperiment, request, timeout)
+        return response.experiment
+
+    async def start_experiment(self, name: str, *, timeout: float | None = None) -> Experiment:
+        """Starts a draft experiment; see :meth:`Client.start_experiment`."""
+        request = build.start_experiment_request(name)
+        response = await self._call(self._connection.admin.StartExperiment, request, timeout)
+        return response.experiment
+
+    async def stop_experiment(self, name: str, *, timeout: float | None = None) -> Experiment:
+        """Stops a running experiment; see :meth:`Client.stop_experiment`."""
+        request = build.stop_experiment_request(name)
+        response = await self._call(self._connection.admin.StopExperiment, request, timeout)
+        return response.experiment
+
+    async def list_experiments(self, *, timeout: float | None = None) -> list[Experiment]:
+        """Every experiment, newest first."""
+        request = build.list_experiments_request()
+        response = await self._call(self._connection.admin.ListExperiments, request, timeout)
+        return list(response.experiments)
+
+    async def experiment_report(
+        self, name: str, *, timeout: float | None = None
+    ) -> GetExperimentReportResponse:
+        """An experiment's report; see :meth:`Client.experiment_report`."""
+        request = build.experiment_report_request(name)
+        return await self._call(self._connection.admin.GetExperimentReport, request, timeout)
 
     async def health(self, *, timeout: float | None = None) -> str:
         """The server's health check status; see :meth:`Client.health`."""

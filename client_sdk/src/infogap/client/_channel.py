@@ -12,10 +12,11 @@ from typing import Any
 import grpc
 
 # Methods that are safe to send twice. RecordEvents is, because every event carries an id the
-# server deduplicates on; Train (long and costly) and StreamEvents (a stream cannot be
-# replayed) are not retried, nor are the ProfileService writes other than the upserts
-# (PatchUsers, DefineSegment, DeleteSegment): a repeat could report NOT_FOUND for a deletion
-# that succeeded, and patches are not idempotent in general.
+# server deduplicates on; Train and EvaluateModels (long and costly) and StreamEvents (a stream
+# cannot be replayed) are not retried, nor are the ProfileService writes other than the upserts
+# (PatchUsers, DefineSegment, DeleteSegment) and the experiment changes: a repeat could report
+# NOT_FOUND, ALREADY_EXISTS or FAILED_PRECONDITION for a call that succeeded, and patches are
+# not idempotent in general.
 IDEMPOTENT_METHODS: tuple[tuple[str, str | None], ...] = (
     ("infogap.v1.FeedbackService", "RecordEvents"),
     ("infogap.v1.ProfileService", "UpsertUsers"),
@@ -28,6 +29,8 @@ IDEMPOTENT_METHODS: tuple[tuple[str, str | None], ...] = (
     ("infogap.v1.AdminService", "GetModelInfo"),
     ("infogap.v1.AdminService", "GetPrivacyBudget"),
     ("infogap.v1.AdminService", "ListPlugins"),
+    ("infogap.v1.AdminService", "ListExperiments"),
+    ("infogap.v1.AdminService", "GetExperimentReport"),
 )
 
 RETRY_POLICY: dict[str, Any] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -11,6 +11,9 @@ import grpc
 
 from infogap.v1.admin_service_pb2 import (
     DeleteUserResponse,
+    EvaluateModelsResponse,
+    Experiment,
+    GetExperimentReportResponse,
     GetModelInfoResponse,
     GetPrivacyBudgetResponse,
     ListPluginsResponse,
@@ -39,7 +42,7 @@ from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
 from . import _requests as build
 from ._channel import ClientSettings, PemSource
-from ._convert import EventLike, ItemLike, UserLike, UserPatchLike
+from ._convert import EventLike, ItemLike, UserLike, UserPatchLike, VariantLike
 from ._errors import from_rpc_error
 from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
 
@@ -48,6 +51,7 @@ _Response = TypeVar("_Response")
 
 DEFAULT_TARGET = "localhost:50051"
 TRAIN_TIMEOUT = 600.0
+EVALUATE_TIMEOUT = 3600.0  # several candidates are trained and queried in turn
 # A bulk load streams many batches over one call, so it gets a long deadline too.
 BULK_TIMEOUT = 600.0
 """Training reads every event of a catalog, so it gets a deadline of its own by default."""
@@ -504,6 +508,110 @@ class Client:
     def list_plugins(self, *, timeout: float | None = None) -> ListPluginsResponse:
         """Every plugin the server found, enabled or not."""
         return self._call(self._admin.ListPlugins, build.list_plugins_request(), timeout)
+
+    def evaluate_models(
+        self,
+        catalog: str = "",
+        *,
+        split: str = "random",
+        k: int = 10,
+        candidates: Iterable[str] = (),
+        max_users: int = 0,
+        seed: int | None = None,
+        include_privacy: bool = False,
+        timeout: float = EVALUATE_TIMEOUT,
+    ) -> EvaluateModelsResponse:
+        """Evaluates candidates offline on the catalog's stored history (as ``infogap eval``).
+
+        Args:
+            split: ``"random"``, ``"temporal"``, ``"cold-users"`` or ``"cold-items"``.
+            candidates: Candidate keys (e.g. ``"popularity"``, ``"lightfm"``); empty: all.
+            max_users: Test users evaluated at most; 0 means the server's default (1,000).
+            include_privacy: Also measure differentially private popularity per epsilon.
+
+        ``report_html`` of the response is a self-contained page: write it to a file and open
+        it. Not retried automatically.
+
+        Raises:
+            FailedPreconditionError: The catalog has too little history to split.
+        """
+        request = build.evaluate_models_request(
+            catalog,
+            split=split,
+            k=k,
+            candidates=candidates,
+            max_users=max_users,
+            seed=seed,
+            include_privacy=include_privacy,
+        )
+        return self._call(self._admin.EvaluateModels, request, timeout)
+
+    def create_experiment(
+        self,
+        name: str,
+        variants: Iterable[VariantLike],
+        *,
+        catalog: str = "",
+        description: str = "",
+        attribution_window: timedelta | None = None,
+        timeout: float | None = None,
+    ) -> Experiment:
+        """Defines an experiment as a draft; the first variant is the control.
+
+        Example::
+
+            client.create_experiment("home-v2", [
+                {"name": "control", "share": 0.5},
+                {"name": "popular", "share": 0.5, "strategies": ["popularity"]},
+            ])
+
+        Raises:
+            AlreadyExistsError: The name is taken.
+            InvalidArgumentError: A bad share, strategy or model version (the field is named).
+        """
+        request = build.create_experiment_request(
+            name,
+            variants,
+            catalog=catalog,
+            description=description,
+            attribution_window=attribution_window,
+        )
+        return self._call(self._admin.CreateExperiment, request, timeout).experiment
+
+    def start_experiment(self, name: str, *, timeout: float | None = None) -> Experiment:
+        """Starts a draft experiment: its catalog's traffic is split between its variants.
+
+        Raises:
+            FailedPreconditionError: It is not a draft, or another one runs on its catalog.
+        """
+        request = build.start_experiment_request(name)
+        return self._call(self._admin.StartExperiment, request, timeout).experiment
+
+    def stop_experiment(self, name: str, *, timeout: float | None = None) -> Experiment:
+        """Stops a running experiment; its report stays available.
+
+        Raises:
+            FailedPreconditionError: It is not running.
+        """
+        request = build.stop_experiment_request(name)
+        return self._call(self._admin.StopExperiment, request, timeout).experiment
+
+    def list_experiments(self, *, timeout: float | None = None) -> list[Experiment]:
+        """Every experiment, newest first."""
+        request = build.list_experiments_request()
+        return list(self._call(self._admin.ListExperiments, request, timeout).experiments)
+
+    def experiment_report(
+        self, name: str, *, timeout: float | None = None
+    ) -> GetExperimentReportResponse:
+        """Per-variant users, impressions, CTR, conversion and revenue with confidence
+        intervals, lift against the control, significance, and the winner.
+
+        Raises:
+            NotFoundError: No experiment has that name.
+        """
+        request = build.experiment_report_request(name)
+        return self._call(self._admin.GetExperimentReport, request, timeout)
 
     def health(self, *, timeout: float | None = None) -> str:
         """The server's status from the standard gRPC health check.

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias, TypeVar
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from infogap.v1.admin_service_pb2 import ExperimentVariant
 from infogap.v1.entities_pb2 import Event, Item, User
 from infogap.v1.profile_service_pb2 import UserPatch
 
@@ -30,6 +31,10 @@ ItemLike: TypeAlias = Item | Mapping[str, Any]
 UserPatchLike: TypeAlias = UserPatch | Mapping[str, Any]
 """An :class:`infogap.v1.profile_service_pb2.UserPatch`, or a dict with its field names:
 ``user_id``, ``set_attributes`` (a dict) and ``unset_attributes`` (a list of names)."""
+
+VariantLike: TypeAlias = ExperimentVariant | Mapping[str, Any]
+"""An :class:`infogap.v1.admin_service_pb2.ExperimentVariant`, or a dict with its field names:
+``name``, ``share``, and optionally ``strategies`` (a list), ``blend`` and ``model_version``."""
 
 _M = TypeVar("_M", bound=Message)
 
@@ -105,6 +110,16 @@ def to_user_patch(value: UserPatchLike) -> UserPatch:
     if "unset_attributes" in fields:
         fields["unset_attributes"] = string_list(fields["unset_attributes"], "unset_attributes")
     return _build(UserPatch, fields)
+
+
+def to_variant(value: VariantLike) -> ExperimentVariant:
+    """An ExperimentVariant for a message or dict."""
+    if isinstance(value, ExperimentVariant):
+        return value
+    fields = _fields_of(value, ExperimentVariant)
+    if "strategies" in fields:
+        fields["strategies"] = string_list(fields["strategies"], "strategies")
+    return _build(ExperimentVariant, fields)
 
 
 def _fields_of(value: object, message_class: type[Message]) -> dict[str, Any]:

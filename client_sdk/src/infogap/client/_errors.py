@@ -51,6 +51,10 @@ class NotFoundError(InfoGapError):
     """The user, item or model asked for does not exist."""
 
 
+class AlreadyExistsError(InfoGapError):
+    """Something of that name exists already, e.g. an experiment."""
+
+
 class FailedPreconditionError(InfoGapError):
     """The server is not in a state to do this yet, e.g. training a catalog without events."""
 
@@ -78,6 +82,7 @@ class DeadlineExceededError(InfoGapError):
 _ERROR_CLASSES: dict[grpc.StatusCode, type[InfoGapError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,

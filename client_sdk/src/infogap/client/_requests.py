@@ -7,7 +7,7 @@ methods only add the transport (a blocking or an awaited call) around these func
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import TypeVar
 
@@ -15,10 +15,18 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from infogap.v1.admin_service_pb2 import (
+    CreateExperimentRequest,
     DeleteUserRequest,
+    EvaluateModelsRequest,
+    EvaluationSplit,
+    Experiment,
+    GetExperimentReportRequest,
     GetModelInfoRequest,
     GetPrivacyBudgetRequest,
+    ListExperimentsRequest,
     ListPluginsRequest,
+    StartExperimentRequest,
+    StopExperimentRequest,
     TrainRequest,
 )
 from infogap.v1.feedback_service_pb2 import (
@@ -54,12 +62,14 @@ from ._convert import (
     ItemLike,
     UserLike,
     UserPatchLike,
+    VariantLike,
     string_list,
     to_event,
     to_item,
     to_timestamp,
     to_user,
     to_user_patch,
+    to_variant,
 )
 from ._errors import InfoGapError
 
@@ -360,3 +370,70 @@ def privacy_budget_request(catalog: str) -> GetPrivacyBudgetRequest:
 
 def list_plugins_request() -> ListPluginsRequest:
     return ListPluginsRequest()
+
+
+def evaluate_models_request(
+    catalog: str,
+    *,
+    split: str,
+    k: int,
+    candidates: Iterable[str],
+    max_users: int,
+    seed: int | None,
+    include_privacy: bool,
+) -> EvaluateModelsRequest:
+    split_value = EVALUATION_SPLITS.get(split)
+    if split_value is None:
+        raise ValueError(f"split must be one of {', '.join(EVALUATION_SPLITS)}, not {split!r}")
+    return EvaluateModelsRequest(
+        catalog=catalog,
+        split=split_value,
+        k=k,
+        candidates=string_list(candidates, "candidates"),
+        max_users=max_users,
+        seed=seed,
+        include_privacy=include_privacy,
+    )
+
+
+EVALUATION_SPLITS = {
+    "random": EvaluationSplit.EVALUATION_SPLIT_RANDOM,
+    "temporal": EvaluationSplit.EVALUATION_SPLIT_TEMPORAL,
+    "cold-users": EvaluationSplit.EVALUATION_SPLIT_COLD_USERS,
+    "cold-items": EvaluationSplit.EVALUATION_SPLIT_COLD_ITEMS,
+}
+
+
+def create_experiment_request(
+    name: str,
+    variants: Iterable[VariantLike],
+    *,
+    catalog: str,
+    description: str,
+    attribution_window: timedelta | None,
+) -> CreateExperimentRequest:
+    experiment = Experiment(
+        name=name,
+        catalog=catalog,
+        description=description,
+        variants=[to_variant(v) for v in variants],
+    )
+    if attribution_window is not None:
+        experiment.attribution_window.FromTimedelta(attribution_window)
+    return CreateExperimentRequest(experiment=experiment)
+
+
+def start_experiment_request(name: str) -> StartExperimentRequest:
+    return StartExperimentRequest(name=name)
+
+
+def stop_experiment_request(name: str) -> StopExperimentRequest:
+    return StopExperimentRequest(name=name)
+
+
+def list_experiments_request() -> ListExperimentsRequest:
+    return ListExperimentsRequest()
+
+
+def experiment_report_request(name: str) -> GetExperimentReportRequest:
+    return GetExperimentReportRequest(name=name)

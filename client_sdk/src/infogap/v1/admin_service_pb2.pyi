@@ -5,9 +5,11 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +20,66 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _EvaluationSplit:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EvaluationSplitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EvaluationSplit.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVALUATION_SPLIT_UNSPECIFIED: _EvaluationSplit.ValueType  # 0
+    """The default: EVALUATION_SPLIT_RANDOM."""
+    EVALUATION_SPLIT_RANDOM: _EvaluationSplit.ValueType  # 1
+    """A random 20% of the positive events are test targets."""
+    EVALUATION_SPLIT_TEMPORAL: _EvaluationSplit.ValueType  # 2
+    """Each user's latest 20% of positives are test targets."""
+    EVALUATION_SPLIT_COLD_USERS: _EvaluationSplit.ValueType  # 3
+    """20% of the users are held out entirely (cold-start users)."""
+    EVALUATION_SPLIT_COLD_ITEMS: _EvaluationSplit.ValueType  # 4
+    """20% of the items are held out entirely and ranked with RankItems (cold-start items)."""
+
+class EvaluationSplit(_EvaluationSplit, metaclass=_EvaluationSplitEnumTypeWrapper):
+    """How the history is split into training events and test targets."""
+
+EVALUATION_SPLIT_UNSPECIFIED: EvaluationSplit.ValueType  # 0
+"""The default: EVALUATION_SPLIT_RANDOM."""
+EVALUATION_SPLIT_RANDOM: EvaluationSplit.ValueType  # 1
+"""A random 20% of the positive events are test targets."""
+EVALUATION_SPLIT_TEMPORAL: EvaluationSplit.ValueType  # 2
+"""Each user's latest 20% of positives are test targets."""
+EVALUATION_SPLIT_COLD_USERS: EvaluationSplit.ValueType  # 3
+"""20% of the users are held out entirely (cold-start users)."""
+EVALUATION_SPLIT_COLD_ITEMS: EvaluationSplit.ValueType  # 4
+"""20% of the items are held out entirely and ranked with RankItems (cold-start items)."""
+Global___EvaluationSplit: _TypeAlias = EvaluationSplit  # noqa: Y015
+
+class _ExperimentStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExperimentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExperimentStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPERIMENT_STATUS_UNSPECIFIED: _ExperimentStatus.ValueType  # 0
+    """Not set."""
+    EXPERIMENT_STATUS_DRAFT: _ExperimentStatus.ValueType  # 1
+    """Defined, not serving yet."""
+    EXPERIMENT_STATUS_RUNNING: _ExperimentStatus.ValueType  # 2
+    """Splitting its catalog's traffic."""
+    EXPERIMENT_STATUS_STOPPED: _ExperimentStatus.ValueType  # 3
+    """Over; its report stays."""
+
+class ExperimentStatus(_ExperimentStatus, metaclass=_ExperimentStatusEnumTypeWrapper):
+    """The state of an experiment."""
+
+EXPERIMENT_STATUS_UNSPECIFIED: ExperimentStatus.ValueType  # 0
+"""Not set."""
+EXPERIMENT_STATUS_DRAFT: ExperimentStatus.ValueType  # 1
+"""Defined, not serving yet."""
+EXPERIMENT_STATUS_RUNNING: ExperimentStatus.ValueType  # 2
+"""Splitting its catalog's traffic."""
+EXPERIMENT_STATUS_STOPPED: ExperimentStatus.ValueType  # 3
+"""Over; its report stays."""
+Global___ExperimentStatus: _TypeAlias = ExperimentStatus  # noqa: Y015
 
 @_typing.final
 class TrainRequest(_message.Message):
@@ -561,3 +623,703 @@ class PrivacyRelease(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PrivacyRelease: _TypeAlias = PrivacyRelease  # noqa: Y015
+
+@_typing.final
+class EvaluateModelsRequest(_message.Message):
+    """What to evaluate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATALOG_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
+    K_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    MAX_USERS_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    INCLUDE_PRIVACY_FIELD_NUMBER: _builtins.int
+    catalog: _builtins.str
+    """The catalog whose stored history is evaluated. Empty means "default"."""
+    split: Global___EvaluationSplit.ValueType
+    """The split."""
+    k: _builtins.int
+    """Cut-off of the metrics, 1 to 100. 0 means 10."""
+    max_users: _builtins.int
+    """At most this many test users are evaluated (a seeded sample). 0 means 1,000."""
+    seed: _builtins.int
+    """Seed of the split, the sample and the bootstrap. Unset means 42."""
+    include_privacy: _builtins.bool
+    """Also measure the quality of differentially private popularity at several epsilons."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Candidate keys, e.g. "popularity", "lightfm", "lightfm_bpr"; empty means all of them."""
+
+    def __init__(
+        self,
+        *,
+        catalog: _builtins.str = ...,
+        split: Global___EvaluationSplit.ValueType = ...,
+        k: _builtins.int = ...,
+        candidates: _abc.Iterable[_builtins.str] | None = ...,
+        max_users: _builtins.int = ...,
+        seed: _builtins.int | None = ...,
+        include_privacy: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "seed", b"seed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "candidates", b"candidates", "catalog", b"catalog", "include_privacy", b"include_privacy", "k", b"k", "max_users", b"max_users", "seed", b"seed", "split", b"split"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
+    _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__seed) -> _WhichOneofReturnType__seed | None: ...
+
+Global___EvaluateModelsRequest: _TypeAlias = EvaluateModelsRequest  # noqa: Y015
+
+@_typing.final
+class MetricEstimate(_message.Message):
+    """A metric with its 95% interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    STANDARD_ERROR_FIELD_NUMBER: _builtins.int
+    CI_LOW_FIELD_NUMBER: _builtins.int
+    CI_HIGH_FIELD_NUMBER: _builtins.int
+    value: _builtins.float
+    """The value."""
+    standard_error: _builtins.float
+    """Its standard error; NaN where the interval comes from a bootstrap instead."""
+    ci_low: _builtins.float
+    """Lower end of the 95% interval."""
+    ci_high: _builtins.float
+    """Upper end of the 95% interval."""
+    def __init__(
+        self,
+        *,
+        value: _builtins.float = ...,
+        standard_error: _builtins.float = ...,
+        ci_low: _builtins.float = ...,
+        ci_high: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ci_high", b"ci_high", "ci_low", b"ci_low", "standard_error", b"standard_error", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricEstimate: _TypeAlias = MetricEstimate  # noqa: Y015
+
+@_typing.final
+class CandidateResult(_message.Message):
+    """One candidate's results."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetricsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___MetricEstimate: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___MetricEstimate | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class StrategySharesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CANDIDATE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    STRATEGY_SHARES_FIELD_NUMBER: _builtins.int
+    candidate: _builtins.str
+    """Its key, e.g. "lightfm"."""
+    label: _builtins.str
+    """What it is, e.g. "LightFM, loss bpr"."""
+    @_builtins.property
+    def metrics(self) -> _containers.MessageMap[_builtins.str, Global___MetricEstimate]:
+        """Metric name (precision, recall, f1, ndcg, map, mrr, hit_rate, auc, coverage, diversity,
+        novelty) to its value at k with a bootstrap interval.
+        """
+
+    @_builtins.property
+    def strategy_shares(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Share of the test users served by each strategy, e.g. {"lightfm+popularity": 0.1}."""
+
+    def __init__(
+        self,
+        *,
+        candidate: _builtins.str = ...,
+        label: _builtins.str = ...,
+        metrics: _abc.Mapping[_builtins.str, Global___MetricEstimate] | None = ...,
+        strategy_shares: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "label", b"label", "metrics", b"metrics", "strategy_shares", b"strategy_shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CandidateResult: _TypeAlias = CandidateResult  # noqa: Y015
+
+@_typing.final
+class EvaluateModelsResponse(_message.Message):
+    """The evaluation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    REPORT_JSON_FIELD_NUMBER: _builtins.int
+    REPORT_HTML_FIELD_NUMBER: _builtins.int
+    protocol: _builtins.str
+    """The protocol, in words: split, seeds, what counts as relevant."""
+    report_json: _builtins.str
+    """The full report as JSON (curves, buckets, popularity distributions, privacy curve)."""
+    report_html: _builtins.str
+    """The same as a self-contained HTML page with its plots embedded."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CandidateResult]:
+        """The candidates, in the order evaluated."""
+
+    def __init__(
+        self,
+        *,
+        protocol: _builtins.str = ...,
+        candidates: _abc.Iterable[Global___CandidateResult] | None = ...,
+        report_json: _builtins.str = ...,
+        report_html: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "protocol", b"protocol", "report_html", b"report_html", "report_json", b"report_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateModelsResponse: _TypeAlias = EvaluateModelsResponse  # noqa: Y015
+
+@_typing.final
+class ExperimentVariant(_message.Message):
+    """One arm of an experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    STRATEGIES_FIELD_NUMBER: _builtins.int
+    BLEND_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name, unique in the experiment, e.g. "control" or "lightfm-bpr"."""
+    share: _builtins.float
+    """Share of the catalog's users it gets, above 0; the shares add up to 1 at most (users in
+    the rest are served as usual, outside the experiment).
+    """
+    blend: _builtins.bool
+    """Interleave cold-start items for users with few interactions, as usual serving does.
+    Unset means true.
+    """
+    model_version: _builtins.str
+    """Serve this trained model version of the catalog (see GetModelInfo, TrainResponse) instead
+    of the current one. Empty means the current one.
+    """
+    @_builtins.property
+    def strategies(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Serve only these strategies, in this fallback order (e.g. ["popularity"]); empty means
+        the catalog's usual order.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        share: _builtins.float = ...,
+        strategies: _abc.Iterable[_builtins.str] | None = ...,
+        blend: _builtins.bool | None = ...,
+        model_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_blend", b"_blend", "blend", b"blend"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_blend", b"_blend", "blend", b"blend", "model_version", b"model_version", "name", b"name", "share", b"share", "strategies", b"strategies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__blend: _TypeAlias = _typing.Literal["blend"]  # noqa: Y015
+    _WhichOneofArgType__blend: _TypeAlias = _typing.Literal["_blend", b"_blend"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__blend) -> _WhichOneofReturnType__blend | None: ...
+
+Global___ExperimentVariant: _TypeAlias = ExperimentVariant  # noqa: Y015
+
+@_typing.final
+class Experiment(_message.Message):
+    """An online experiment: users of a catalog split between variants by a hash of the user id and
+    the experiment name, so the split is stable across restarts and replicas.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CATALOG_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    ATTRIBUTION_WINDOW_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    STOP_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Unique name, 1 to 256 printable characters; also the seed of the assignment."""
+    catalog: _builtins.str
+    """The catalog whose traffic is split. Empty means "default"."""
+    description: _builtins.str
+    """What is being tested, for people."""
+    status: Global___ExperimentStatus.ValueType
+    """Output only: the state."""
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentVariant]:
+        """2 to 10 variants; the first is the control the others are compared with."""
+
+    @_builtins.property
+    def attribution_window(self) -> _duration_pb2.Duration:
+        """Feedback counts for a variant when it happens within this long after the response that
+        served it. Unset means the server's default (24 hours); at most 90 days.
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only: when it was defined."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only: when it started."""
+
+    @_builtins.property
+    def stop_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only: when it stopped."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        catalog: _builtins.str = ...,
+        description: _builtins.str = ...,
+        variants: _abc.Iterable[Global___ExperimentVariant] | None = ...,
+        attribution_window: _duration_pb2.Duration | None = ...,
+        status: Global___ExperimentStatus.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        stop_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attribution_window", b"attribution_window", "create_time", b"create_time", "start_time", b"start_time", "stop_time", b"stop_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attribution_window", b"attribution_window", "catalog", b"catalog", "create_time", b"create_time", "description", b"description", "name", b"name", "start_time", b"start_time", "status", b"status", "stop_time", b"stop_time", "variants", b"variants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Experiment: _TypeAlias = Experiment  # noqa: Y015
+
+@_typing.final
+class CreateExperimentRequest(_message.Message):
+    """The experiment to define."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """Its definition; the output-only fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateExperimentRequest: _TypeAlias = CreateExperimentRequest  # noqa: Y015
+
+@_typing.final
+class CreateExperimentResponse(_message.Message):
+    """The experiment defined."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """As stored, a draft."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateExperimentResponse: _TypeAlias = CreateExperimentResponse  # noqa: Y015
+
+@_typing.final
+class StartExperimentRequest(_message.Message):
+    """The experiment to start."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExperimentRequest: _TypeAlias = StartExperimentRequest  # noqa: Y015
+
+@_typing.final
+class StartExperimentResponse(_message.Message):
+    """The experiment started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """As stored, running."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExperimentResponse: _TypeAlias = StartExperimentResponse  # noqa: Y015
+
+@_typing.final
+class StopExperimentRequest(_message.Message):
+    """The experiment to stop."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopExperimentRequest: _TypeAlias = StopExperimentRequest  # noqa: Y015
+
+@_typing.final
+class StopExperimentResponse(_message.Message):
+    """The experiment stopped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """As stored, stopped."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopExperimentResponse: _TypeAlias = StopExperimentResponse  # noqa: Y015
+
+@_typing.final
+class ListExperimentsRequest(_message.Message):
+    """Ask for every experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExperimentsRequest: _TypeAlias = ListExperimentsRequest  # noqa: Y015
+
+@_typing.final
+class ListExperimentsResponse(_message.Message):
+    """Every experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Experiment]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        experiments: _abc.Iterable[Global___Experiment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiments", b"experiments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExperimentsResponse: _TypeAlias = ListExperimentsResponse  # noqa: Y015
+
+@_typing.final
+class GetExperimentReportRequest(_message.Message):
+    """The experiment to report on."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExperimentReportRequest: _TypeAlias = GetExperimentReportRequest  # noqa: Y015
+
+@_typing.final
+class MetricComparison(_message.Message):
+    """A variant against the control on one metric."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    RELATIVE_LIFT_FIELD_NUMBER: _builtins.int
+    LIFT_CI_LOW_FIELD_NUMBER: _builtins.int
+    LIFT_CI_HIGH_FIELD_NUMBER: _builtins.int
+    P_VALUE_FIELD_NUMBER: _builtins.int
+    SIGNIFICANT_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """"ctr", "conversion_rate" or "revenue_per_user"."""
+    relative_lift: _builtins.float
+    """(variant - control) / control; NaN when the control's value is 0."""
+    lift_ci_low: _builtins.float
+    """Lower end of the lift's 95% interval."""
+    lift_ci_high: _builtins.float
+    """Upper end of the lift's 95% interval."""
+    p_value: _builtins.float
+    """Two-sided p-value of "no difference" (z-test on per-user outcomes)."""
+    significant: _builtins.bool
+    """Whether p_value is below the significance level divided by the number of variants
+    compared with the control (Bonferroni).
+    """
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        relative_lift: _builtins.float = ...,
+        lift_ci_low: _builtins.float = ...,
+        lift_ci_high: _builtins.float = ...,
+        p_value: _builtins.float = ...,
+        significant: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lift_ci_high", b"lift_ci_high", "lift_ci_low", b"lift_ci_low", "metric", b"metric", "p_value", b"p_value", "relative_lift", b"relative_lift", "significant", b"significant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricComparison: _TypeAlias = MetricComparison  # noqa: Y015
+
+@_typing.final
+class VariantReport(_message.Message):
+    """One variant's exposure and attributed feedback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    RECOMMENDATIONS_FIELD_NUMBER: _builtins.int
+    IMPRESSIONS_FIELD_NUMBER: _builtins.int
+    CLICKS_FIELD_NUMBER: _builtins.int
+    CONVERSIONS_FIELD_NUMBER: _builtins.int
+    REVENUE_FIELD_NUMBER: _builtins.int
+    CTR_FIELD_NUMBER: _builtins.int
+    CONVERSION_RATE_FIELD_NUMBER: _builtins.int
+    REVENUE_PER_USER_FIELD_NUMBER: _builtins.int
+    COMPARISONS_FIELD_NUMBER: _builtins.int
+    variant: _builtins.str
+    """The variant."""
+    share: _builtins.float
+    """Its configured share."""
+    users: _builtins.int
+    """Distinct users served at least one list."""
+    recommendations: _builtins.int
+    """Lists served (Recommend and RankItems responses)."""
+    impressions: _builtins.int
+    """Items served, over all lists."""
+    clicks: _builtins.int
+    """Served items clicked (each counted once per list) within the attribution window."""
+    conversions: _builtins.int
+    """Conversion events (by default purchases) attributed."""
+    revenue: _builtins.float
+    """Sum of the attributed conversions' values."""
+    @_builtins.property
+    def ctr(self) -> Global___MetricEstimate:
+        """clicks / impressions, interval by the delta method over users."""
+
+    @_builtins.property
+    def conversion_rate(self) -> Global___MetricEstimate:
+        """Share of users with at least one attributed conversion."""
+
+    @_builtins.property
+    def revenue_per_user(self) -> Global___MetricEstimate:
+        """revenue / users."""
+
+    @_builtins.property
+    def comparisons(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetricComparison]:
+        """Against the control, one per metric; empty for the control itself."""
+
+    def __init__(
+        self,
+        *,
+        variant: _builtins.str = ...,
+        share: _builtins.float = ...,
+        users: _builtins.int = ...,
+        recommendations: _builtins.int = ...,
+        impressions: _builtins.int = ...,
+        clicks: _builtins.int = ...,
+        conversions: _builtins.int = ...,
+        revenue: _builtins.float = ...,
+        ctr: Global___MetricEstimate | None = ...,
+        conversion_rate: Global___MetricEstimate | None = ...,
+        revenue_per_user: Global___MetricEstimate | None = ...,
+        comparisons: _abc.Iterable[Global___MetricComparison] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion_rate", b"conversion_rate", "ctr", b"ctr", "revenue_per_user", b"revenue_per_user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clicks", b"clicks", "comparisons", b"comparisons", "conversion_rate", b"conversion_rate", "conversions", b"conversions", "ctr", b"ctr", "impressions", b"impressions", "recommendations", b"recommendations", "revenue", b"revenue", "revenue_per_user", b"revenue_per_user", "share", b"share", "users", b"users", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VariantReport: _TypeAlias = VariantReport  # noqa: Y015
+
+@_typing.final
+class GetExperimentReportResponse(_message.Message):
+    """An experiment's report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    PRIMARY_METRIC_FIELD_NUMBER: _builtins.int
+    SIGNIFICANCE_LEVEL_FIELD_NUMBER: _builtins.int
+    SAMPLE_RATIO_P_VALUE_FIELD_NUMBER: _builtins.int
+    SAMPLE_RATIO_MISMATCH_FIELD_NUMBER: _builtins.int
+    WINNER_FIELD_NUMBER: _builtins.int
+    CONCLUSION_FIELD_NUMBER: _builtins.int
+    GENERATE_TIME_FIELD_NUMBER: _builtins.int
+    primary_metric: _builtins.str
+    """The metric that decides the winner."""
+    significance_level: _builtins.float
+    """The significance level before the Bonferroni split."""
+    sample_ratio_p_value: _builtins.float
+    """Chi-square p-value of users per variant against the configured shares."""
+    sample_ratio_mismatch: _builtins.bool
+    """True when that p-value is so small that the split is broken and no winner is called."""
+    winner: _builtins.str
+    """The variant that won on the primary metric; empty when none did."""
+    conclusion: _builtins.str
+    """The verdict in one sentence."""
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """The experiment."""
+
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedCompositeFieldContainer[Global___VariantReport]:
+        """Its variants, control first."""
+
+    @_builtins.property
+    def generate_time(self) -> _timestamp_pb2.Timestamp:
+        """When the report was computed."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+        variants: _abc.Iterable[Global___VariantReport] | None = ...,
+        primary_metric: _builtins.str = ...,
+        significance_level: _builtins.float = ...,
+        sample_ratio_p_value: _builtins.float = ...,
+        sample_ratio_mismatch: _builtins.bool = ...,
+        winner: _builtins.str = ...,
+        conclusion: _builtins.str = ...,
+        generate_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment", "generate_time", b"generate_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conclusion", b"conclusion", "experiment", b"experiment", "generate_time", b"generate_time", "primary_metric", b"primary_metric", "sample_ratio_mismatch", b"sample_ratio_mismatch", "sample_ratio_p_value", b"sample_ratio_p_value", "significance_level", b"significance_level", "variants", b"variants", "winner", b"winner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExperimentReportResponse: _TypeAlias = GetExperimentReportResponse  # noqa: Y015

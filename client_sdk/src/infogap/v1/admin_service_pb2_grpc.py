@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operates the server: training, model state, installed plugins.
+    """Operates the server: training, model state, installed plugins, evaluation and experiments.
     """
 
     def __init__(self, channel):
@@ -60,10 +60,40 @@ class AdminServiceStub:
                 request_serializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetResponse.FromString,
                 _registered_method=True)
+        self.EvaluateModels = channel.unary_unary(
+                '/infogap.v1.AdminService/EvaluateModels',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.EvaluateModelsRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.EvaluateModelsResponse.FromString,
+                _registered_method=True)
+        self.CreateExperiment = channel.unary_unary(
+                '/infogap.v1.AdminService/CreateExperiment',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.CreateExperimentRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.CreateExperimentResponse.FromString,
+                _registered_method=True)
+        self.StartExperiment = channel.unary_unary(
+                '/infogap.v1.AdminService/StartExperiment',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.StartExperimentRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.StartExperimentResponse.FromString,
+                _registered_method=True)
+        self.StopExperiment = channel.unary_unary(
+                '/infogap.v1.AdminService/StopExperiment',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.StopExperimentRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.StopExperimentResponse.FromString,
+                _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/infogap.v1.AdminService/ListExperiments',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
+        self.GetExperimentReport = channel.unary_unary(
+                '/infogap.v1.AdminService/GetExperimentReport',
+                request_serializer=infogap_dot_v1_dot_admin__service__pb2.GetExperimentReportRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_admin__service__pb2.GetExperimentReportResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Operates the server: training, model state, installed plugins.
+    """Operates the server: training, model state, installed plugins, evaluation and experiments.
     """
 
     def Train(self, request, context):
@@ -108,6 +138,58 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvaluateModels(self, request, context):
+        """Evaluates candidates offline on the catalog's stored history, as `infogap eval` does for
+        a data set: a split of the events, each candidate (popularity, the LightFM model and its
+        variations) trained on the training part in a scratch server and asked through the
+        serving path, metrics with bootstrap intervals. Leaves the serving models and data as
+        they are. Takes seconds to minutes: give it a long deadline. FAILED_PRECONDITION when the
+        catalog has too few events to split.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateExperiment(self, request, context):
+        """Defines an online experiment, as a draft. ALREADY_EXISTS when the name is taken;
+        INVALID_ARGUMENT naming the bad field for an unknown strategy, model version or bad shares.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartExperiment(self, request, context):
+        """Starts a draft: from now on its catalog's Recommend and RankItems traffic is split between
+        its variants. FAILED_PRECONDITION when it is not a draft, another experiment runs on the
+        catalog, or a pinned model version cannot be loaded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopExperiment(self, request, context):
+        """Stops a running experiment: its catalog is served as usual again; its report stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExperiments(self, request, context):
+        """Every experiment, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperimentReport(self, request, context):
+        """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
+        confidence intervals, lift against the control with a significance test, a
+        sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +218,36 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetResponse.SerializeToString,
             ),
+            'EvaluateModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateModels,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.EvaluateModelsRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.EvaluateModelsResponse.SerializeToString,
+            ),
+            'CreateExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExperiment,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.CreateExperimentRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.CreateExperimentResponse.SerializeToString,
+            ),
+            'StartExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartExperiment,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.StartExperimentRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.StartExperimentResponse.SerializeToString,
+            ),
+            'StopExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopExperiment,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.StopExperimentRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.StopExperimentResponse.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.ListExperimentsResponse.SerializeToString,
+            ),
+            'GetExperimentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperimentReport,
+                    request_deserializer=infogap_dot_v1_dot_admin__service__pb2.GetExperimentReportRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_admin__service__pb2.GetExperimentReportResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'infogap.v1.AdminService', rpc_method_handlers)
@@ -145,7 +257,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operates the server: training, model state, installed plugins.
+    """Operates the server: training, model state, installed plugins, evaluation and experiments.
     """
 
     @staticmethod
@@ -273,6 +385,168 @@ class AdminService:
             '/infogap.v1.AdminService/GetPrivacyBudget',
             infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetRequest.SerializeToString,
             infogap_dot_v1_dot_admin__service__pb2.GetPrivacyBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/EvaluateModels',
+            infogap_dot_v1_dot_admin__service__pb2.EvaluateModelsRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.EvaluateModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/CreateExperiment',
+            infogap_dot_v1_dot_admin__service__pb2.CreateExperimentRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.CreateExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/StartExperiment',
+            infogap_dot_v1_dot_admin__service__pb2.StartExperimentRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.StartExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/StopExperiment',
+            infogap_dot_v1_dot_admin__service__pb2.StopExperimentRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.StopExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/ListExperiments',
+            infogap_dot_v1_dot_admin__service__pb2.ListExperimentsRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.ListExperimentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperimentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.AdminService/GetExperimentReport',
+            infogap_dot_v1_dot_admin__service__pb2.GetExperimentReportRequest.SerializeToString,
+            infogap_dot_v1_dot_admin__service__pb2.GetExperimentReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """Operates the server: training, model state, installed plugins."""
+    """Operates the server: training, model state, installed plugins, evaluation and experiments."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -53,10 +53,36 @@ class AdminServiceStub:
     """The differential-privacy budget of a catalog: spent and remaining in the current window,
     and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
     """
+    EvaluateModels: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.EvaluateModelsRequest, _admin_service_pb2.EvaluateModelsResponse]
+    """Evaluates candidates offline on the catalog's stored history, as `infogap eval` does for
+    a data set: a split of the events, each candidate (popularity, the LightFM model and its
+    variations) trained on the training part in a scratch server and asked through the
+    serving path, metrics with bootstrap intervals. Leaves the serving models and data as
+    they are. Takes seconds to minutes: give it a long deadline. FAILED_PRECONDITION when the
+    catalog has too few events to split.
+    """
+    CreateExperiment: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.CreateExperimentRequest, _admin_service_pb2.CreateExperimentResponse]
+    """Defines an online experiment, as a draft. ALREADY_EXISTS when the name is taken;
+    INVALID_ARGUMENT naming the bad field for an unknown strategy, model version or bad shares.
+    """
+    StartExperiment: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.StartExperimentRequest, _admin_service_pb2.StartExperimentResponse]
+    """Starts a draft: from now on its catalog's Recommend and RankItems traffic is split between
+    its variants. FAILED_PRECONDITION when it is not a draft, another experiment runs on the
+    catalog, or a pinned model version cannot be loaded.
+    """
+    StopExperiment: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.StopExperimentRequest, _admin_service_pb2.StopExperimentResponse]
+    """Stops a running experiment: its catalog is served as usual again; its report stays."""
+    ListExperiments: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListExperimentsRequest, _admin_service_pb2.ListExperimentsResponse]
+    """Every experiment, newest first."""
+    GetExperimentReport: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetExperimentReportRequest, _admin_service_pb2.GetExperimentReportResponse]
+    """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
+    confidence intervals, lift against the control with a significance test, a
+    sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Operates the server: training, model state, installed plugins."""
+    """Operates the server: training, model state, installed plugins, evaluation and experiments."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Train: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.TrainRequest, _admin_service_pb2.TrainResponse]  # type: ignore[assignment]
@@ -79,9 +105,35 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """The differential-privacy budget of a catalog: spent and remaining in the current window,
     and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
     """
+    EvaluateModels: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.EvaluateModelsRequest, _admin_service_pb2.EvaluateModelsResponse]  # type: ignore[assignment]
+    """Evaluates candidates offline on the catalog's stored history, as `infogap eval` does for
+    a data set: a split of the events, each candidate (popularity, the LightFM model and its
+    variations) trained on the training part in a scratch server and asked through the
+    serving path, metrics with bootstrap intervals. Leaves the serving models and data as
+    they are. Takes seconds to minutes: give it a long deadline. FAILED_PRECONDITION when the
+    catalog has too few events to split.
+    """
+    CreateExperiment: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.CreateExperimentRequest, _admin_service_pb2.CreateExperimentResponse]  # type: ignore[assignment]
+    """Defines an online experiment, as a draft. ALREADY_EXISTS when the name is taken;
+    INVALID_ARGUMENT naming the bad field for an unknown strategy, model version or bad shares.
+    """
+    StartExperiment: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.StartExperimentRequest, _admin_service_pb2.StartExperimentResponse]  # type: ignore[assignment]
+    """Starts a draft: from now on its catalog's Recommend and RankItems traffic is split between
+    its variants. FAILED_PRECONDITION when it is not a draft, another experiment runs on the
+    catalog, or a pinned model version cannot be loaded.
+    """
+    StopExperiment: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.StopExperimentRequest, _admin_service_pb2.StopExperimentResponse]  # type: ignore[assignment]
+    """Stops a running experiment: its catalog is served as usual again; its report stays."""
+    ListExperiments: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListExperimentsRequest, _admin_service_pb2.ListExperimentsResponse]  # type: ignore[assignment]
+    """Every experiment, newest first."""
+    GetExperimentReport: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetExperimentReportRequest, _admin_service_pb2.GetExperimentReportResponse]  # type: ignore[assignment]
+    """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
+    confidence intervals, lift against the control with a significance test, a
+    sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operates the server: training, model state, installed plugins."""
+    """Operates the server: training, model state, installed plugins, evaluation and experiments."""
 
     @_abc_1.abstractmethod
     def Train(
@@ -131,6 +183,68 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.GetPrivacyBudgetResponse, _abc.Awaitable[_admin_service_pb2.GetPrivacyBudgetResponse]]:
         """The differential-privacy budget of a catalog: spent and remaining in the current window,
         and the releases that spent it. FAILED_PRECONDITION when the privacy plugin is off.
+        """
+
+    @_abc_1.abstractmethod
+    def EvaluateModels(
+        self,
+        request: _admin_service_pb2.EvaluateModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.EvaluateModelsResponse, _abc.Awaitable[_admin_service_pb2.EvaluateModelsResponse]]:
+        """Evaluates candidates offline on the catalog's stored history, as `infogap eval` does for
+        a data set: a split of the events, each candidate (popularity, the LightFM model and its
+        variations) trained on the training part in a scratch server and asked through the
+        serving path, metrics with bootstrap intervals. Leaves the serving models and data as
+        they are. Takes seconds to minutes: give it a long deadline. FAILED_PRECONDITION when the
+        catalog has too few events to split.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateExperiment(
+        self,
+        request: _admin_service_pb2.CreateExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.CreateExperimentResponse, _abc.Awaitable[_admin_service_pb2.CreateExperimentResponse]]:
+        """Defines an online experiment, as a draft. ALREADY_EXISTS when the name is taken;
+        INVALID_ARGUMENT naming the bad field for an unknown strategy, model version or bad shares.
+        """
+
+    @_abc_1.abstractmethod
+    def StartExperiment(
+        self,
+        request: _admin_service_pb2.StartExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.StartExperimentResponse, _abc.Awaitable[_admin_service_pb2.StartExperimentResponse]]:
+        """Starts a draft: from now on its catalog's Recommend and RankItems traffic is split between
+        its variants. FAILED_PRECONDITION when it is not a draft, another experiment runs on the
+        catalog, or a pinned model version cannot be loaded.
+        """
+
+    @_abc_1.abstractmethod
+    def StopExperiment(
+        self,
+        request: _admin_service_pb2.StopExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.StopExperimentResponse, _abc.Awaitable[_admin_service_pb2.StopExperimentResponse]]:
+        """Stops a running experiment: its catalog is served as usual again; its report stays."""
+
+    @_abc_1.abstractmethod
+    def ListExperiments(
+        self,
+        request: _admin_service_pb2.ListExperimentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListExperimentsResponse, _abc.Awaitable[_admin_service_pb2.ListExperimentsResponse]]:
+        """Every experiment, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetExperimentReport(
+        self,
+        request: _admin_service_pb2.GetExperimentReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.GetExperimentReportResponse, _abc.Awaitable[_admin_service_pb2.GetExperimentReportResponse]]:
+        """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
+        confidence intervals, lift against the control with a significance test, a
+        sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -134,12 +134,20 @@ class RecommendResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     STRATEGY_FIELD_NUMBER: _builtins.int
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     recommendation_id: _builtins.str
     """Identifies this response; send it back in Event.recommendation_id for attribution."""
     model_version: _builtins.str
     """Version of the model that produced the items."""
     strategy: _builtins.str
     """The strategy that produced the items, e.g. "lightfm" or "popularity"."""
+    experiment: _builtins.str
+    """The experiment that served this response, when the user is in a running experiment of
+    the catalog; empty otherwise.
+    """
+    variant: _builtins.str
+    """The user's variant in that experiment."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredItem]:
         """The items, best first. May be fewer than asked when the catalog has too few eligible items."""
@@ -151,10 +159,12 @@ class RecommendResponse(_message.Message):
         items: _abc.Iterable[Global___ScoredItem] | None = ...,
         model_version: _builtins.str = ...,
         strategy: _builtins.str = ...,
+        experiment: _builtins.str = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "model_version", b"model_version", "recommendation_id", b"recommendation_id", "strategy", b"strategy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment", "items", b"items", "model_version", b"model_version", "recommendation_id", b"recommendation_id", "strategy", b"strategy", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -272,12 +282,20 @@ class RankItemsResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     STRATEGY_FIELD_NUMBER: _builtins.int
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     recommendation_id: _builtins.str
     """Identifies this response; send it back in Event.recommendation_id for attribution."""
     model_version: _builtins.str
     """Version of the model that produced the order."""
     strategy: _builtins.str
     """The strategy that produced the order."""
+    experiment: _builtins.str
+    """The experiment that served this response, when the user is in a running experiment of
+    the catalog; empty otherwise.
+    """
+    variant: _builtins.str
+    """The user's variant in that experiment."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredItem]:
         """Every candidate, best first."""
@@ -289,10 +307,12 @@ class RankItemsResponse(_message.Message):
         items: _abc.Iterable[Global___ScoredItem] | None = ...,
         model_version: _builtins.str = ...,
         strategy: _builtins.str = ...,
+        experiment: _builtins.str = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "model_version", b"model_version", "recommendation_id", b"recommendation_id", "strategy", b"strategy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment", "items", b"items", "model_version", b"model_version", "recommendation_id", b"recommendation_id", "strategy", b"strategy", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -58,6 +58,8 @@ class Recommendation:
     items: tuple[ScoredItem, ...]
     model_version: str
     strategy: str
+    experiment: str = ""  # the running experiment that served it, if any
+    variant: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +210,82 @@ class ErasureReceipt:
     user_id: str
     rows_removed: Mapping[str, int]
     deleted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One arm of an experiment: how its users are served, and its share of the traffic."""
+
+    name: str
+    share: float
+    strategies: tuple[str, ...] = ()  # serve only these strategies, in this order; () all
+    blend: bool = True  # interleave cold-start items for users with few interactions
+    model_version: str = ""  # serve this trained version of the catalog; "" the current one
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    name: str
+    catalog: str
+    variants: tuple[Variant, ...]  # the first is the control
+    description: str = ""
+    attribution_window_seconds: float = 0.0  # 0: experiments.attribution_window_hours
+    status: str = "draft"  # "draft", then "running", then "stopped"
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+    @property
+    def control(self) -> Variant:
+        return self.variants[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A measured value with its standard error and 95% confidence interval."""
+
+    value: float
+    standard_error: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A variant against the control on one metric."""
+
+    metric: str
+    relative_lift: float  # (variant - control) / control
+    lift_low: float  # 95% interval of the relative lift
+    lift_high: float
+    p_value: float  # two-sided test of "no difference"
+    significant: bool  # p below the significance level (Bonferroni-corrected)
+
+
+@dataclass(frozen=True, slots=True)
+class VariantResult:
+    variant: str
+    share: float
+    users: int
+    recommendations: int
+    impressions: int
+    clicks: int
+    conversions: int
+    revenue: float
+    ctr: Estimate
+    conversion_rate: Estimate
+    revenue_per_user: Estimate
+    comparisons: tuple[Comparison, ...] = ()  # empty for the control
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentReport:
+    experiment: Experiment
+    variants: tuple[VariantResult, ...]
+    primary_metric: str
+    significance_level: float
+    sample_ratio_p_value: float
+    sample_ratio_mismatch: bool
+    winner: str  # the variant that won on the primary metric; "" when none did
+    conclusion: str  # one sentence a person can act on
+    generated_at: datetime

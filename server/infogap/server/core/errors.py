@@ -40,6 +40,12 @@ class NotFound(InfoGapError):
     status = "NOT_FOUND"
 
 
+class AlreadyExists(InfoGapError):
+    """Something of that name exists already, and creating is not replacing."""
+
+    status = "ALREADY_EXISTS"
+
+
 class FailedPrecondition(InfoGapError):
     """The system is not in a state to do this yet (e.g. no model trained for the catalog)."""
 

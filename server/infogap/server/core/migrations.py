@@ -154,11 +154,46 @@ def m004_privacy_ledger(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m005_experiments(db: duckdb.DuckDBPyConnection) -> None:
+    db.execute(
+        """
+        CREATE TABLE experiments (
+            name                        VARCHAR PRIMARY KEY,
+            catalog                     VARCHAR NOT NULL,
+            description                 VARCHAR NOT NULL,
+            variants                    JSON NOT NULL,   -- list of variant objects, control first
+            attribution_window_seconds  DOUBLE NOT NULL,
+            status                      VARCHAR NOT NULL,
+            created_at                  TIMESTAMP NOT NULL,
+            started_at                  TIMESTAMP,
+            stopped_at                  TIMESTAMP
+        )
+        """
+    )
+    # One row per list served to a user inside an experiment: its items are the impressions,
+    # and feedback carrying the recommendation_id is attributed through it. No primary key:
+    # ids are random 128-bit values, and a key would slow the background writes.
+    db.execute(
+        """
+        CREATE TABLE impressions (
+            recommendation_id  VARCHAR NOT NULL,
+            experiment         VARCHAR NOT NULL,
+            variant            VARCHAR NOT NULL,
+            user_id            VARCHAR NOT NULL,
+            catalog            VARCHAR NOT NULL,
+            item_ids           VARCHAR[] NOT NULL,
+            served_at          TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_training_runs,
     m003_profiles_and_segments,
     m004_privacy_ledger,
+    m005_experiments,
 )
 
 

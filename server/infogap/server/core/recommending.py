@@ -113,6 +113,7 @@ class RecommendationPipeline:
         count: int,
         item_filter: RecommendationFilter,
         include_seen: bool,
+        blend: bool = True,
     ) -> Recommendation:
         recent = serving.recent_positions(user_id)
         query = self._query(serving, user_id, recent)
@@ -125,7 +126,7 @@ class RecommendationPipeline:
         items = _top_items(serving, result, eligible, depth)
         strategy = model.strategy
         fallback = serving.models[-1]
-        if len(seen) < self._blend_below and fallback is not model:
+        if blend and len(seen) < self._blend_below and fallback is not model:
             # Few interactions: the personalized list is uncertain, so it is interleaved with
             # the cold-start one; the personalized share grows with the interaction count.
             cold = fallback.score_user(query)

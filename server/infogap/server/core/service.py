@@ -25,6 +25,8 @@ from . import validation
 from .domain import (
     ErasureReceipt,
     EventBatch,
+    Experiment,
+    ExperimentReport,
     Item,
     ModelInfo,
     PluginInfo,
@@ -37,9 +39,11 @@ from .domain import (
     TrainReport,
     User,
     UserPatch,
+    Variant,
     utc_now,
 )
 from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .experiments import Experiments
 from .ingest import EventWriter, to_arrow
 from .modeling import ForgetfulModel, release_through
 from .plugin_host import PluginHost
@@ -103,6 +107,8 @@ class InfoGap:
         )
         self._fresh: defaultdict[str, FreshInteractions] = defaultdict(FreshInteractions)
         self._serving: dict[str, CatalogServing] = {}
+        # Model versions pinned by experiment variants, by (catalog, version).
+        self._pinned: dict[tuple[str, str], CatalogServing] = {}
         self._tracked_catalogs: set[str] = set()  # catalogs whose fresh interactions are kept
         self._model_infos: dict[str, list[ModelInfo]] = {}
         self._swap_lock = threading.Lock()
@@ -113,10 +119,15 @@ class InfoGap:
         self._writer = EventWriter(self._store, self._on_events_stored)
         for trained in self._lifecycle.load_serving():
             self._publish(trained, self._writer.committed_sequence)
+        self._experiments = Experiments(
+            self._store, settings, self._registrations.trainers, self._prepare_variant
+        )
+        self._experiments.define_from_config(settings.experiments.definitions)
         self._retrainer = BackgroundRetrainer(self, settings.lifecycle)
 
     def close(self) -> None:
         self._retrainer.stop()
+        self._experiments.close()
         self._clusterer.stop()
         self._writer.close()
         self._store.close()
@@ -176,13 +187,14 @@ class InfoGap:
         items = validation.items(items, self.settings.limits)
         count = self._store.upsert_items(items, utc_now())
         # Activation and tag changes apply to serving at once, without retraining.
+        catalogs = {item.catalog for item in items}
         with self._swap_lock:
-            for catalog in {item.catalog for item in items}:
-                serving = self._serving.get(catalog)
-                if serving is not None:
-                    self._serving[catalog] = serving.with_items(
-                        self._item_index(serving.items.item_ids, catalog)
-                    )
+            for states in (self._serving, self._pinned):
+                for key, serving in list(states.items()):
+                    if serving.catalog in catalogs:
+                        states[key] = serving.with_items(
+                            self._item_index(serving.items.item_ids, serving.catalog)
+                        )
         return count
 
     def profile(self, user_id: str, as_of: datetime | None = None) -> Profile:
@@ -222,10 +234,22 @@ class InfoGap:
         include_seen: bool,
     ) -> Recommendation:
         validation.identifier(user_id, "user_id", self.settings.limits)
-        serving = self._serving_of(validation.catalog_name(catalog))
-        return self._pipeline.recommend(
-            serving, user_id, self._count(count), item_filter, include_seen
+        catalog = validation.catalog_name(catalog)
+        count = self._count(count)
+        assignment = self._experiments.assign(catalog, user_id)
+        if assignment is None:
+            return self._pipeline.recommend(
+                self._serving_of(catalog), user_id, count, item_filter, include_seen
+            )
+        recommendation = self._pipeline.recommend(
+            self._variant_serving(catalog, assignment.variant),
+            user_id,
+            count,
+            item_filter,
+            include_seen,
+            blend=assignment.variant.blend,
         )
+        return self._experiments.served(recommendation, assignment, user_id, catalog)
 
     def similar_items(
         self, item_id: str, catalog: str, count: int, item_filter: RecommendationFilter
@@ -241,8 +265,13 @@ class InfoGap:
         for index, item_id in enumerate(item_ids):
             validation.identifier(item_id, f"item_ids[{index}]", limits)
         validation.distinct(item_ids, "item_ids")
-        serving = self._serving_of(validation.catalog_name(catalog))
-        return self._pipeline.rank_items(serving, user_id, item_ids)
+        catalog = validation.catalog_name(catalog)
+        assignment = self._experiments.assign(catalog, user_id)
+        if assignment is None:
+            return self._pipeline.rank_items(self._serving_of(catalog), user_id, item_ids)
+        serving = self._variant_serving(catalog, assignment.variant)
+        recommendation = self._pipeline.rank_items(serving, user_id, item_ids)
+        return self._experiments.served(recommendation, assignment, user_id, catalog)
 
     def _count(self, count: int) -> int:
         if count == 0:
@@ -251,6 +280,13 @@ class InfoGap:
         if not 1 <= count <= maximum:
             raise InvalidArgument("count", f"must be between 1 and {maximum} (0 means default)")
         return count
+
+    def _variant_serving(self, catalog: str, variant: Variant) -> CatalogServing:
+        if variant.model_version:
+            serving = self._pinned[(catalog, variant.model_version)]
+        else:
+            serving = self._serving_of(catalog)
+        return serving.restricted_to(variant.strategies) if variant.strategies else serving
 
     def _serving_of(self, catalog: str) -> CatalogServing:
         serving = self._serving.get(catalog)
@@ -288,26 +324,61 @@ class InfoGap:
 
     def _publish(self, trained: TrainedCatalog, sequence: int) -> None:
         """Builds the catalog's serving state from a training run and swaps it in."""
-        self._tracked_catalogs.add(trained.catalog)
-        fresh = self._fresh[trained.catalog]
-        users, items = self._store.seen_pairs(trained.catalog, self._seen_types.to_pylist())
+        catalog = trained.catalog
+        self._tracked_catalogs.add(catalog)
+        users, items = self._store.seen_pairs(catalog, self._seen_types.to_pylist())
         with self._swap_lock:
-            trained_items = self._item_index(trained.item_ids, trained.catalog, include_new=False)
-            serving = CatalogServing(
-                catalog=trained.catalog,
-                version=trained.version,
-                models=tuple(trained.models),
-                items=trained_items,
-                seen=seen_index(users, items, trained_items.positions),
-                seen_sequence=sequence,
-                fresh=fresh,
+            self._serving[catalog] = self._serving_state(trained, users, items, sequence)
+            self._model_infos[catalog] = trained.infos
+            # Pinned versions move to the same seen-items snapshot: the fresh interactions
+            # they rely on for the rest are pruned up to it below.
+            for key, pinned in list(self._pinned.items()):
+                if pinned.catalog == catalog:
+                    self._pinned[key] = replace(
+                        pinned,
+                        seen=seen_index(users, items, pinned.items.positions),
+                        seen_sequence=sequence,
+                    )
+        self._fresh[catalog].prune(sequence)
+
+    def _serving_state(
+        self, trained: TrainedCatalog, users: np.ndarray, items: np.ndarray, sequence: int
+    ) -> CatalogServing:
+        trained_items = self._item_index(trained.item_ids, trained.catalog, include_new=False)
+        serving = CatalogServing(
+            catalog=trained.catalog,
+            version=trained.version,
+            models=tuple(trained.models),
+            items=trained_items,
+            seen=seen_index(users, items, trained_items.positions),
+            seen_sequence=sequence,
+            fresh=self._fresh[trained.catalog],
+        )
+        # Items upserted since (or while the models were training) are taken in at once.
+        return serving.with_items(self._item_index(trained.item_ids, trained.catalog))
+
+    def _prepare_variant(self, catalog: str, variant: Variant) -> None:
+        """Makes an experiment variant servable: loads its pinned model version, and checks
+        that the strategies it asks for are among that version's models."""
+        if not variant.model_version:
+            return
+        key = (catalog, variant.model_version)
+        if key not in self._pinned:
+            trained = self._lifecycle.load_version(catalog, variant.model_version)
+            self._tracked_catalogs.add(catalog)
+            with self._swap_lock:
+                # The same snapshot as the catalog's serving state, for the same reason.
+                current = self._serving.get(catalog)
+                sequence = current.seen_sequence if current else self._writer.committed_sequence
+                users, items = self._store.seen_pairs(catalog, self._seen_types.to_pylist())
+                self._pinned[key] = self._serving_state(trained, users, items, sequence)
+        available = {model.strategy for model in self._pinned[key].models}
+        missing = [s for s in variant.strategies if s not in available]
+        if missing:
+            raise FailedPrecondition(
+                f"model version {variant.model_version!r} of {catalog!r} has no "
+                f"{', '.join(missing)} model"
             )
-            # Items upserted while the models were training are taken in at once.
-            self._serving[trained.catalog] = serving.with_items(
-                self._item_index(trained.item_ids, trained.catalog)
-            )
-            self._model_infos[trained.catalog] = trained.infos
-        fresh.prune(sequence)
 
     def _item_index(self, item_ids: np.ndarray, catalog: str, include_new: bool = True) -> ItemIndex:
         return ItemIndex.build(
@@ -320,34 +391,47 @@ class InfoGap:
     def delete_user(self, user_id: str) -> ErasureReceipt:
         """Forgets a user: rows, caches, serving state and model files, then answers."""
         validation.identifier(user_id, "user_id", self.settings.limits)
+        self._experiments.flush_impressions()  # buffered lists served to them go too
         removed = dict(self._store.delete_user(user_id))
         if not any(removed.values()):
             raise NotFound(f"user {user_id!r} is unknown")
         removed["model_entries"] = removed["fresh_interactions"] = 0
         to_retrain = set()
         with self._swap_lock:
-            for catalog, serving in list(self._serving.items()):
-                models = []
-                for model in serving.models:
-                    if isinstance(model, ForgetfulModel) and getattr(model, "forgets", True):
-                        forgotten = model.without_user(user_id)
-                        removed["model_entries"] += forgotten.user_count < model.user_count
-                        models.append(forgotten)
-                    else:
-                        models.append(model)
-                        to_retrain.add(catalog)
-                seen = {u: p for u, p in serving.seen.items() if u != user_id}
-                removed["fresh_interactions"] += serving.fresh.forget(user_id)
-                self._serving[catalog] = replace(serving, models=tuple(models), seen=seen)
-                self._lifecycle.resave(catalog, serving.version, models)
-            self._lifecycle.delete_other_versions(
-                {catalog: serving.version for catalog, serving in self._serving.items()}
-            )
+            for states in (self._serving, self._pinned):
+                self._forget_in(states, user_id, removed, to_retrain)
+            in_use = (*self._serving.values(), *self._pinned.values())
+            self._lifecycle.delete_other_versions({(s.catalog, s.version) for s in in_use})
         self._profiles.invalidate([user_id])
         for catalog in to_retrain:
             log.warning("a model of %r cannot forget users; retraining it", catalog)
             threading.Thread(target=self.train, args=(catalog,), daemon=True).start()
         return ErasureReceipt(user_id, removed, utc_now())
+
+    def _forget_in(
+        self,
+        states: dict[Any, CatalogServing],
+        user_id: str,
+        removed: dict[str, int],
+        to_retrain: set[str],
+    ) -> None:
+        """Removes a user from serving states and rewrites their model files (under the swap
+        lock), counting into ``removed``; catalogs with a model that cannot forget go to
+        ``to_retrain``."""
+        for key, serving in list(states.items()):
+            models = []
+            for model in serving.models:
+                if isinstance(model, ForgetfulModel) and getattr(model, "forgets", True):
+                    forgotten = model.without_user(user_id)
+                    removed["model_entries"] += forgotten.user_count < model.user_count
+                    models.append(forgotten)
+                else:
+                    models.append(model)
+                    to_retrain.add(serving.catalog)
+            seen = {u: p for u, p in serving.seen.items() if u != user_id}
+            removed["fresh_interactions"] += serving.fresh.forget(user_id)
+            states[key] = replace(serving, models=tuple(models), seen=seen)
+            self._lifecycle.resave(serving.catalog, serving.version, models)
 
     def model_info(self, catalog: str) -> tuple[list[ModelInfo], TrainingDecision | None]:
         """The serving models of a catalog and the decision of its latest training run."""
@@ -359,6 +443,28 @@ class InfoGap:
 
     def plugins(self) -> list[PluginInfo]:
         return self._plugins.plugin_infos(self._registrations)
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def create_experiment(self, experiment: Experiment) -> Experiment:
+        return self._experiments.create(experiment)
+
+    def start_experiment(self, name: str) -> Experiment:
+        return self._experiments.start(name)
+
+    def stop_experiment(self, name: str) -> Experiment:
+        stopped = self._experiments.stop(name)
+        with self._swap_lock:
+            in_use = self._experiments.pinned_versions()
+            for key in [k for k in self._pinned if k not in in_use]:
+                del self._pinned[key]
+        return stopped
+
+    def experiments(self) -> list[Experiment]:
+        return self._experiments.all()
+
+    def experiment_report(self, name: str) -> ExperimentReport:
+        return self._experiments.report(name)
 
     def privacy_budget(self, catalog: str) -> PrivacyBudget:
         """A catalog's differential-privacy budget in the current window.

@@ -161,6 +161,11 @@ class CatalogServing:
             recent = self.recent_positions(user_id)
         return np.concatenate([base, recent]) if len(recent) else base
 
+    def restricted_to(self, strategies: tuple[str, ...]) -> CatalogServing:
+        """The same state serving only ``strategies``, in that order (an experiment variant)."""
+        by_strategy = {model.strategy: model for model in self.models}
+        return replace(self, models=tuple(by_strategy[s] for s in strategies if s in by_strategy))
+
     def with_items(self, items: ItemIndex) -> CatalogServing:
         """The same models over ``items``; items beyond the current index are taken in by each
         model that can (``ExtensibleModel``) and padded to rank last by the others."""

@@ -19,11 +19,13 @@ import numpy as np
 import pyarrow as pa
 
 from .domain import (
+    Experiment,
     Item,
     ModelInfo,
     TrainingDecision,
     User,
     UserPatch,
+    Variant,
 )
 from .migrations import migrate
 
@@ -55,11 +57,59 @@ EVENT_WEIGHT_SQL = """
 """
 
 # Every table that holds rows about a user (erasure deletes from each).
-_USER_TABLES = ("users", "events", "user_clusters")
+_USER_TABLES = ("users", "events", "user_clusters", "impressions")
 
 _RECOUNT_CLUSTERS = (
     "UPDATE clusters SET size = (SELECT count(*) FROM user_clusters u WHERE u.cluster = clusters.name)"
 )
+
+IMPRESSION_SCHEMA = pa.schema(
+    [
+        ("recommendation_id", pa.string()),
+        ("experiment", pa.string()),
+        ("variant", pa.string()),
+        ("user_id", pa.string()),
+        ("catalog", pa.string()),
+        ("item_ids", pa.list_(pa.string())),
+        ("served_at", pa.timestamp("us")),
+    ]
+)
+
+# Per (variant, user) of one experiment: lists served, impressions, and the feedback attributed
+# to them. Feedback counts when it carries the recommendation_id of a list served to the same
+# user and happens within the attribution window after it (less the allowed clock skew, as
+# client clocks run early too). A click counts once per served item it lands on; conversions
+# count whatever the item, since a purchase often follows a recommendation elsewhere.
+_EXPERIMENT_OUTCOMES = """
+    WITH served AS (
+        SELECT * FROM impressions WHERE experiment = $experiment
+    ),
+    exposure AS (
+        SELECT variant, user_id, count(*) AS lists, sum(len(item_ids)) AS impressions
+        FROM served GROUP BY variant, user_id
+    ),
+    attributed AS (
+        SELECT s.variant, s.user_id, s.recommendation_id, e.item_id, e.type, e.value,
+               list_contains(s.item_ids, e.item_id) AS on_served_item
+        FROM events e JOIN served s
+          ON e.recommendation_id = s.recommendation_id AND e.user_id = s.user_id
+        WHERE e.event_time >= s.served_at - to_microseconds($skew_us)
+          AND e.event_time <= s.served_at + to_microseconds($window_us)
+    ),
+    feedback AS (
+        SELECT variant, user_id,
+               count(DISTINCT CASE WHEN type IN (SELECT unnest($click_types)) AND on_served_item
+                                   THEN recommendation_id || chr(0) || item_id END) AS clicks,
+               count(*) FILTER (WHERE type IN (SELECT unnest($conversion_types))) AS conversions,
+               coalesce(sum(value) FILTER (WHERE type IN (SELECT unnest($conversion_types))), 0)
+                   AS revenue
+        FROM attributed GROUP BY variant, user_id
+    )
+    SELECT x.variant, x.lists, x.impressions, coalesce(f.clicks, 0) AS clicks,
+           coalesce(f.conversions, 0) AS conversions, coalesce(f.revenue, 0.0) AS revenue
+    FROM exposure x LEFT JOIN feedback f USING (variant, user_id)
+    ORDER BY x.variant, x.user_id
+"""
 
 _INSERT_EVENTS = (
     "INSERT INTO events SELECT event_id, user_id, item_id, catalog, type, value, event_time, "
@@ -449,36 +499,169 @@ class Store:
         """Every serving model with its artifact path, by catalog then strategy."""
         rows = (
             self.cursor()
+            .execute(f"{_MODEL_COLUMNS} WHERE serving ORDER BY catalog, strategy")
+            .fetchall()
+        )
+        return [_model_info(r) for r in rows]
+
+    def model_version(self, catalog: str, version: str) -> list[tuple[ModelInfo, str]]:
+        """The models one training run of a catalog produced, with their artifact paths."""
+        rows = (
+            self.cursor()
             .execute(
-                "SELECT catalog, strategy, version, trained_at, training_seconds, user_count, "
-                "item_count, event_count, parameters, metrics, path FROM models "
-                "WHERE serving ORDER BY catalog, strategy"
+                f"{_MODEL_COLUMNS} WHERE catalog = ? AND version = ? ORDER BY strategy",
+                [catalog, version],
+            )
+            .fetchall()
+        )
+        return [_model_info(r) for r in rows]
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def create_experiment(self, experiment: Experiment) -> bool:
+        """Stores a new experiment; False (and nothing written) if the name is taken."""
+        with self.write_lock, self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM experiments WHERE name = ?", [experiment.name]
+            ).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    experiment.name,
+                    experiment.catalog,
+                    experiment.description,
+                    json.dumps(
+                        [
+                            {
+                                "name": v.name,
+                                "share": v.share,
+                                "strategies": list(v.strategies),
+                                "blend": v.blend,
+                                "model_version": v.model_version,
+                            }
+                            for v in experiment.variants
+                        ]
+                    ),
+                    experiment.attribution_window_seconds,
+                    experiment.status,
+                    experiment.created_at,
+                    experiment.started_at,
+                    experiment.stopped_at,
+                ],
+            )
+        return True
+
+    def set_experiment_status(
+        self, name: str, status: str, at: datetime, expected_status: str
+    ) -> bool:
+        """Moves an experiment from ``expected_status`` to ``status`` (stamping the start or
+        stop time); False if it was not in ``expected_status``."""
+        column = {"running": "started_at", "stopped": "stopped_at"}[status]
+        with self.write_lock, self._transaction() as db:
+            # The column name comes from the mapping above, never from input.
+            changed = db.execute(
+                f"UPDATE experiments SET status = ?, {column} = ? "
+                "WHERE name = ? AND status = ? RETURNING 1",
+                [status, at, name, expected_status],
+            ).fetchall()
+        return bool(changed)
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, newest first."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT name, catalog, description, variants, attribution_window_seconds, status, "
+                "created_at, started_at, stopped_at FROM experiments ORDER BY created_at DESC, name"
             )
             .fetchall()
         )
         return [
-            (
-                ModelInfo(
-                    catalog=r[0],
-                    strategy=r[1],
-                    version=r[2],
-                    trained_at=r[3],
-                    training_seconds=r[4],
-                    user_count=r[5],
-                    item_count=r[6],
-                    event_count=r[7],
-                    parameters=json.loads(r[8]),
-                    metrics=json.loads(r[9]),
+            Experiment(
+                name=r[0],
+                catalog=r[1],
+                description=r[2],
+                variants=tuple(
+                    Variant(
+                        name=v["name"],
+                        share=v["share"],
+                        strategies=tuple(v["strategies"]),
+                        blend=v["blend"],
+                        model_version=v["model_version"],
+                    )
+                    for v in json.loads(r[3])
                 ),
-                r[10],
+                attribution_window_seconds=r[4],
+                status=r[5],
+                created_at=r[6],
+                started_at=r[7],
+                stopped_at=r[8],
             )
             for r in rows
         ]
+
+    def insert_impressions(self, served: pa.Table) -> None:
+        with self.write_lock, self._transaction() as db:
+            db.register("served_batch", served)
+            try:
+                db.execute("INSERT INTO impressions SELECT * FROM served_batch")
+            finally:
+                db.unregister("served_batch")
+
+    def experiment_outcomes(
+        self,
+        experiment: str,
+        *,
+        click_types: Sequence[str],
+        conversion_types: Sequence[str],
+        window_seconds: float,
+        skew_seconds: float,
+    ) -> pa.Table:
+        """One row per (variant, user) exposed in the experiment: ``variant``, ``lists``,
+        ``impressions``, ``clicks``, ``conversions`` and ``revenue``."""
+        return (
+            self.cursor()
+            .sql(
+                _EXPERIMENT_OUTCOMES,
+                params={
+                    "experiment": experiment,
+                    "click_types": list(click_types),
+                    "conversion_types": list(conversion_types),
+                    "window_us": round(window_seconds * 1e6),
+                    "skew_us": round(skew_seconds * 1e6),
+                },
+            )
+            .to_arrow_table()
+        )
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.cursor())
+
+
+_MODEL_COLUMNS = (
+    "SELECT catalog, strategy, version, trained_at, training_seconds, user_count, "
+    "item_count, event_count, parameters, metrics, path FROM models"
+)
+
+
+def _model_info(row: tuple) -> tuple[ModelInfo, str]:
+    """A row of ``_MODEL_COLUMNS`` as the model's info and its artifact path."""
+    info = ModelInfo(
+        catalog=row[0],
+        strategy=row[1],
+        version=row[2],
+        trained_at=row[3],
+        training_seconds=row[4],
+        user_count=row[5],
+        item_count=row[6],
+        event_count=row[7],
+        parameters=json.loads(row[8]),
+        metrics=json.loads(row[9]),
+    )
+    return info, row[10]
 
 
 class _Transaction:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import Settings
 from .domain import ModelInfo, TrainingDecision
-from .errors import FailedPrecondition
+from .errors import FailedPrecondition, NotFound
 from .evaluation import VALIDATION_METRIC, ValidationSplit, evaluate, split_for_validation
 from .modeling import (
     Aggregate,
@@ -211,13 +211,13 @@ class ModelLifecycle:
             shutil.rmtree(target, ignore_errors=True)
             fresh.rename(target)
 
-    def delete_other_versions(self, serving_versions: Mapping[str, str]) -> int:
-        """Deletes the files of every model version not serving (erasure: old versions hold
-        the erased user's vectors); returns how many version directories went."""
+    def delete_other_versions(self, kept: set[tuple[str, str]]) -> int:
+        """Deletes the files of every model version but the ``kept`` (catalog, version) pairs
+        (erasure: old versions hold the erased user's vectors); returns how many went."""
         deleted = 0
         for catalog_dir in self._models_dir.glob("*"):
             for version_dir in catalog_dir.glob("*"):
-                if version_dir.name != serving_versions.get(catalog_dir.name):
+                if (catalog_dir.name, version_dir.name) not in kept:
                     shutil.rmtree(version_dir)
                     deleted += 1
         return deleted
@@ -242,6 +242,28 @@ class ModelLifecycle:
             if trained.models:
                 loaded.append(trained)
         return loaded
+
+    def load_version(self, catalog: str, version: str) -> TrainedCatalog:
+        """One stored model version of a catalog, read back from its files (an experiment
+        variant pinned to it).
+
+        :raises NotFound: when the catalog has no such version.
+        :raises FailedPrecondition: when its files cannot be read (e.g. deleted by an erasure).
+        """
+        entries = self._store.model_version(catalog, version)
+        if not entries:
+            raise NotFound(f"catalog {catalog!r} has no model version {version!r}")
+        try:
+            trained = self._load_catalog(catalog, entries)
+        except (OSError, ValueError, KeyError) as error:
+            raise FailedPrecondition(
+                f"model version {version!r} of {catalog!r} cannot be loaded: {error}"
+            ) from error
+        if not trained.models:
+            raise FailedPrecondition(
+                f"no loaded plugin can serve model version {version!r} of {catalog!r}"
+            )
+        return trained
 
     def _load_catalog(
         self, catalog: str, entries: list[tuple[ModelInfo, str]]

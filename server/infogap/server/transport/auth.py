@@ -66,6 +66,12 @@ _SCOPES_BY_SERVICE: dict[str, dict[str, str]] = {
         "ListPlugins": "admin",
         "DeleteUser": "admin",
         "GetPrivacyBudget": "admin",
+        "EvaluateModels": "admin",
+        "CreateExperiment": "admin",
+        "StartExperiment": "admin",
+        "StopExperiment": "admin",
+        "ListExperiments": "admin",
+        "GetExperimentReport": "admin",
     },
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.struct_pb2 import Struct
@@ -19,8 +19,11 @@ from infogap.v1 import (
 
 from ..core.domain import (
     ErasureReceipt,
+    Estimate,
     EventBatch,
     EventTypeCount,
+    Experiment,
+    ExperimentReport,
     Item,
     ModelInfo,
     PluginInfo,
@@ -32,6 +35,7 @@ from ..core.domain import (
     TrainingDecision,
     User,
     UserPatch,
+    Variant,
 )
 from ..core.privacy_ledger import PrivacyBudget, PrivacyRelease
 from ..core.serving import NO_FILTER
@@ -250,4 +254,104 @@ def privacy_budget(value: PrivacyBudget) -> admin_service_pb2.GetPrivacyBudgetRe
         epsilon_remaining=value.epsilon_remaining,
         delta_spent=value.delta_spent,
         releases=[privacy_release(r) for r in value.releases],
+    )
+
+
+_EXPERIMENT_STATUS = {
+    "draft": admin_service_pb2.EXPERIMENT_STATUS_DRAFT,
+    "running": admin_service_pb2.EXPERIMENT_STATUS_RUNNING,
+    "stopped": admin_service_pb2.EXPERIMENT_STATUS_STOPPED,
+}
+
+
+def experiment_definition(message: admin_service_pb2.Experiment) -> Experiment:
+    """A definition as sent; 0 as attribution window stands for the server's default."""
+    window = message.attribution_window
+    return Experiment(
+        name=message.name,
+        catalog=message.catalog,
+        description=message.description,
+        variants=tuple(
+            Variant(
+                name=v.name,
+                share=v.share,
+                strategies=tuple(v.strategies),
+                blend=v.blend if v.HasField("blend") else True,
+                model_version=v.model_version,
+            )
+            for v in message.variants
+        ),
+        attribution_window_seconds=window.seconds + window.nanos / 1e9
+        if message.HasField("attribution_window")
+        else 0.0,
+    )
+
+
+def experiment(value: Experiment) -> admin_service_pb2.Experiment:
+    message = admin_service_pb2.Experiment(
+        name=value.name,
+        catalog=value.catalog,
+        description=value.description,
+        variants=[
+            admin_service_pb2.ExperimentVariant(
+                name=v.name,
+                share=v.share,
+                strategies=v.strategies,
+                blend=v.blend,
+                model_version=v.model_version,
+            )
+            for v in value.variants
+        ],
+        status=_EXPERIMENT_STATUS[value.status],
+        create_time=_timestamp(value.created_at),
+        start_time=_timestamp(value.started_at),
+        stop_time=_timestamp(value.stopped_at),
+    )
+    message.attribution_window.FromTimedelta(timedelta(seconds=value.attribution_window_seconds))
+    return message
+
+
+def metric_estimate(value: Estimate) -> admin_service_pb2.MetricEstimate:
+    return admin_service_pb2.MetricEstimate(
+        value=value.value, standard_error=value.standard_error, ci_low=value.low, ci_high=value.high
+    )
+
+
+def experiment_report(value: ExperimentReport) -> admin_service_pb2.GetExperimentReportResponse:
+    return admin_service_pb2.GetExperimentReportResponse(
+        experiment=experiment(value.experiment),
+        variants=[
+            admin_service_pb2.VariantReport(
+                variant=v.variant,
+                share=v.share,
+                users=v.users,
+                recommendations=v.recommendations,
+                impressions=v.impressions,
+                clicks=v.clicks,
+                conversions=v.conversions,
+                revenue=v.revenue,
+                ctr=metric_estimate(v.ctr),
+                conversion_rate=metric_estimate(v.conversion_rate),
+                revenue_per_user=metric_estimate(v.revenue_per_user),
+                comparisons=[
+                    admin_service_pb2.MetricComparison(
+                        metric=c.metric,
+                        relative_lift=c.relative_lift,
+                        lift_ci_low=c.lift_low,
+                        lift_ci_high=c.lift_high,
+                        p_value=c.p_value,
+                        significant=c.significant,
+                    )
+                    for c in v.comparisons
+                ],
+            )
+            for v in value.variants
+        ],
+        primary_metric=value.primary_metric,
+        significance_level=value.significance_level,
+        sample_ratio_p_value=value.sample_ratio_p_value,
+        sample_ratio_mismatch=value.sample_ratio_mismatch,
+        winner=value.winner,
+        conclusion=value.conclusion,
+        generate_time=_timestamp(value.generated_at),
     )

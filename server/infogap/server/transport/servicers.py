@@ -155,6 +155,8 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
             recommendation_id=result.recommendation_id,
             model_version=result.model_version,
             strategy=result.strategy,
+            experiment=result.experiment,
+            variant=result.variant,
         )
         convert.add_scored_items(response.items, result)
         return response
@@ -181,6 +183,8 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
             recommendation_id=result.recommendation_id,
             model_version=result.model_version,
             strategy=result.strategy,
+            experiment=result.experiment,
+            variant=result.variant,
         )
         convert.add_scored_items(response.items, result)
         return response
@@ -227,3 +231,33 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self, request: admin_service_pb2.GetPrivacyBudgetRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetPrivacyBudgetResponse:
         return convert.privacy_budget(self._core.privacy_budget(request.catalog))
+
+    def CreateExperiment(
+        self, request: admin_service_pb2.CreateExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.CreateExperimentResponse:
+        created = self._core.create_experiment(convert.experiment_definition(request.experiment))
+        return admin_service_pb2.CreateExperimentResponse(experiment=convert.experiment(created))
+
+    def StartExperiment(
+        self, request: admin_service_pb2.StartExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.StartExperimentResponse:
+        started = self._core.start_experiment(request.name)
+        return admin_service_pb2.StartExperimentResponse(experiment=convert.experiment(started))
+
+    def StopExperiment(
+        self, request: admin_service_pb2.StopExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.StopExperimentResponse:
+        stopped = self._core.stop_experiment(request.name)
+        return admin_service_pb2.StopExperimentResponse(experiment=convert.experiment(stopped))
+
+    def ListExperiments(
+        self, request: admin_service_pb2.ListExperimentsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListExperimentsResponse:
+        return admin_service_pb2.ListExperimentsResponse(
+            experiments=[convert.experiment(e) for e in self._core.experiments()]
+        )
+
+    def GetExperimentReport(
+        self, request: admin_service_pb2.GetExperimentReportRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.GetExperimentReportResponse:
+        return convert.experiment_report(self._core.experiment_report(request.name))
