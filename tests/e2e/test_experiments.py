@@ -4,8 +4,11 @@ simulated users (and none in an A/A test)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ from infogap.client import (
 from infogap.v1.admin_service_pb2 import EXPERIMENT_STATUS_DRAFT, EXPERIMENT_STATUS_RUNNING
 
 from ..conftest import load
+from .test_cli import invoke
 
 PERSONAL = {"name": "personal", "share": 0.5, "strategies": ["lightfm"], "blend": False}
 POPULAR = {"name": "popular", "share": 0.5, "strategies": ["popularity"]}
@@ -225,3 +229,58 @@ def test_experiments_defined_in_the_config_start_with_the_server(start_server, t
         assert experiment.status == EXPERIMENT_STATUS_RUNNING
         assert experiment.attribution_window.ToTimedelta() == timedelta(hours=2)
         assert client.recommend("red-user-1").variant in {"a", "b"}
+
+
+class PageParser(HTMLParser):
+    """Collects what a rendered report must have: its images and headings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[bytes] = []
+        self.headings: list[str] = []
+        self._in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            source = dict(attrs)["src"]
+            assert source.startswith("data:image/png;base64,")
+            self.images.append(base64.b64decode(source.split(",", 1)[1]))
+        self._in_heading = tag in ("h1", "h2")
+
+    def handle_data(self, data):
+        if self._in_heading:
+            self.headings.append(data.strip())
+            self._in_heading = False
+
+
+def test_the_command_line_creates_runs_and_reports_an_experiment(trained, tmp_path):
+    server, client = trained
+    definition = tmp_path / "experiment.toml"
+    definition.write_text(
+        'name = "cli-test"\ndescription = "popularity against LightFM"\n'
+        "attribution_window_hours = 48\n"
+        '[[variants]]\nname = "popular"\nshare = 0.5\nstrategies = ["popularity"]\n'
+        '[[variants]]\nname = "personal"\nshare = 0.5\nstrategies = ["lightfm"]\nblend = false\n'
+    )
+    target = ("--target", server.address)
+    created = invoke("experiments", "create", str(definition), "--start", *target)
+    assert "cli-test [running] on default: popular 50%, personal 50%" in created
+    simulate(client, "cli-test", users=300, seed=5)
+
+    html_path, json_path = tmp_path / "report.html", tmp_path / "report.json"
+    output = invoke(
+        "experiments", "report", "cli-test", "--html", str(html_path), "--json", str(json_path),
+        *target,
+    )
+    assert "personal wins on CTR" in output and "sample ratio check" in output
+    report = json.loads(json_path.read_text())
+    assert report["winner"] == "personal"
+    assert [v["variant"] for v in report["variants"]] == ["popular", "personal"]
+
+    page = PageParser()
+    page.feed(html_path.read_text())
+    assert page.headings[:2] == ["Experiment cli-test", "Verdict"]
+    (image,) = page.images
+    assert image.startswith(b"\x89PNG") and len(image) > 10_000
+    assert "cli-test [stopped]" in invoke("experiments", "stop", "cli-test", *target)
+    assert "cli-test [stopped]" in invoke("experiments", "list", *target)
