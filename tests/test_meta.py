@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from infogap.client import AsyncClient, Client
 from infogap.server import hookspecs
+from infogap.server.config import ExperimentDefinition, load_settings
 from infogap.v1 import (
     admin_service_pb2,
     feedback_service_pb2,
@@ -69,3 +71,18 @@ def test_every_rpc_has_an_sdk_method(service, rpc):
     name = SDK_NAMES.get(rpc, _snake(rpc))
     assert callable(getattr(Client, name, None)), f"Client has no {name} for {service}.{rpc}"
     assert inspect.iscoroutinefunction(getattr(AsyncClient, name, None)), f"AsyncClient.{name}"
+
+
+def test_the_readme_examples_of_config_files_are_valid(tmp_path):
+    """The configuration example and the experiment definition in README load as they are."""
+    readme = (TESTS.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    config = next(b for b in blocks if b.startswith("data_dir"))
+    path = tmp_path / "infogap.toml"
+    path.write_text(config)
+    settings = load_settings(path)
+    assert settings.experiments.definitions[0].name == "home-a-a"
+    definition = next(b for b in blocks if 'name = "lightfm-vs-popularity"' in b)
+    # Indented inside a list item in README.
+    parsed = tomllib.loads("\n".join(line.removeprefix("   ") for line in definition.splitlines()))
+    assert ExperimentDefinition.model_validate(parsed).variants[1].blend is False
