@@ -12,6 +12,7 @@ import os
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,7 +41,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
-TABLES = ("users", "items", "events", "segments", "models", "training_runs")
+TABLES = ("users", "items", "events", "segments", "models", "training_runs", "experiments")
 
 # Strings that hit the edges: empty, control characters, long, unicode, known ids.
 texts = st.one_of(
@@ -86,6 +87,19 @@ filters = st.builds(
     exclude_item_ids=st.lists(texts, max_size=3),
 )
 counts = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+variants = st.builds(
+    admin_service_pb2.ExperimentVariant, name=texts, share=numbers,
+    strategies=st.lists(st.one_of(texts, st.sampled_from(["lightfm", "popularity"])), max_size=3),
+    blend=st.booleans(), model_version=texts,
+)
+experiments = st.builds(
+    admin_service_pb2.Experiment, name=texts, catalog=texts, description=texts,
+    variants=st.lists(variants, max_size=4),
+    attribution_window=st.builds(
+        Duration, seconds=st.integers(min_value=-(10**9), max_value=10**9),
+        nanos=st.integers(min_value=0, max_value=999_999_999),
+    ),
+)
 
 # RPC name -> (stub attribute, method, request strategy)
 CALLS = {
@@ -122,6 +136,12 @@ CALLS = {
         admin_service_pb2.GetModelInfoRequest, catalog=texts)),
     "DeleteUser": ("admin", "DeleteUser", st.builds(
         admin_service_pb2.DeleteUserRequest, user_id=st.one_of(texts, st.just("")))),
+    "CreateExperiment": ("admin", "CreateExperiment", st.builds(
+        admin_service_pb2.CreateExperimentRequest, experiment=experiments)),
+    "StartExperiment": ("admin", "StartExperiment", st.builds(
+        admin_service_pb2.StartExperimentRequest, name=texts)),
+    "GetExperimentReport": ("admin", "GetExperimentReport", st.builds(
+        admin_service_pb2.GetExperimentReportRequest, name=texts)),
 }
 
 
