@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import numpy as np
@@ -284,3 +284,38 @@ def test_the_command_line_creates_runs_and_reports_an_experiment(trained, tmp_pa
     assert image.startswith(b"\x89PNG") and len(image) > 10_000
     assert "cli-test [stopped]" in invoke("experiments", "stop", "cli-test", *target)
     assert "cli-test [stopped]" in invoke("experiments", "list", *target)
+
+
+def test_feedback_is_attributed_by_recommendation_user_item_and_window(trained):
+    _, client = trained
+    client.create_experiment(
+        "attribution",
+        [{"name": "only", "share": 1.0}, {"name": "none", "share": 1e-9}],
+        attribution_window=timedelta(seconds=30),
+    )
+    client.start_experiment("attribution")
+    response = client.recommend("red-user-3", count=5)
+    assert response.variant == "only"
+    served = [item.item_id for item in response.items]
+    unserved = next(
+        f"{c}-item-{n}" for c in ("red", "blue") for n in range(20) if f"{c}-item-{n}" not in served
+    )
+    now = datetime.now(UTC)
+    mine = {"user_id": "red-user-3", "recommendation_id": response.recommendation_id}
+    client.record([
+        {**mine, "item_id": served[0], "type": "click", "time": now},  # counts
+        {**mine, "item_id": served[0], "type": "click", "time": now},  # same item: once
+        {**mine, "item_id": served[1], "type": "click", "time": now + timedelta(seconds=120)},  # late
+        {**mine, "item_id": unserved, "type": "click", "time": now},  # not a served item
+        {**mine, "item_id": unserved, "type": "purchase", "value": 12.5, "time": now},  # counts
+        {**mine, "item_id": served[2], "type": "view", "time": now},  # neither click nor conversion
+        {"user_id": "red-user-4", "recommendation_id": response.recommendation_id,
+         "item_id": served[3], "type": "click", "time": now},  # someone else's
+        {"user_id": "red-user-3", "item_id": served[4], "type": "click", "time": now},  # no id
+    ])
+    report = client.experiment_report("attribution")
+    only = by_variant(report)["only"]
+    assert (only.users, only.recommendations, only.impressions) == (1, 1, 5)
+    assert (only.clicks, only.conversions, only.revenue) == (1, 1, 12.5)
+    assert only.ctr.value == pytest.approx(1 / 5)
+    assert by_variant(report)["none"].users == 0
