@@ -25,7 +25,19 @@ def _verdict(value: float, target: float) -> str:
 
 
 def _recommend_section(serving: dict[str, Any]) -> list[str]:
-    recommend = serving["recommend"]
+    lines = _recommend_lines(serving["recommend"], "")
+    in_experiment = serving.get("recommend_in_experiment")
+    if in_experiment:
+        lines += _recommend_lines(in_experiment, ", inside an A/A experiment")
+        ratio = in_experiment["infogap_share_of_ceiling"] / serving["recommend"]["infogap_share_of_ceiling"]
+        lines.append(
+            f"  Inside the experiment InfoGap keeps {ratio:.1%} of its own throughput outside "
+            f"it ({in_experiment['impressions_logged']:,} impressions logged)"
+        )
+    return lines
+
+
+def _recommend_lines(recommend: dict[str, Any], context: str) -> list[str]:
     infogap = recommend["infogap"]["median"]
     rows = []
     for label, name in (("bare gRPC server (ceiling)", "bare"), ("InfoGap", "infogap")):
@@ -40,7 +52,7 @@ def _recommend_section(serving: dict[str, Any]) -> list[str]:
     rounds = recommend["infogap"]["rounds"]
     share = recommend["infogap_share_of_ceiling"]
     return [
-        f"Recommend, MovieLens 100K, {recommend['concurrency']} in flight, "
+        f"Recommend{context}, MovieLens 100K, {recommend['concurrency']} in flight, "
         f"{len(rounds)} rounds of {infogap['calls']:,} requests (median round)",
         *table(["server", "req/s", "p50 ms", "p99 ms", "errors"], rows),
         f"  InfoGap = {share:.1%} of the ceiling (median of per-round ratios; target >= "

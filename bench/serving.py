@@ -122,26 +122,48 @@ def benchmark_serving(
         with bare_server(version_dir, work_dir) as bare_address:
             for address in (infogap_address, bare_address):
                 _check_answers(address)
+            def measure() -> dict[str, Any]:
+                recommend = run_load_generator(
+                    "recommend",
+                    "--target", f"infogap={infogap_address}",
+                    "--target", f"bare={bare_address}",
+                    "--dataset", str(dataset),
+                    "--users", str(users_file),
+                    "--concurrency", str(CONCURRENCY),
+                    "--requests", str(requests),
+                    "--rounds", str(rounds),
+                    "--warmup", str(min(requests, 500)),
+                )
+                return {
+                    **recommend,
+                    "concurrency": CONCURRENCY,
+                    "infogap_share_of_ceiling": _share_of_ceiling(recommend),
+                }
+
             progress(f"Recommend: {rounds} rounds of {requests:,} requests per server")
-            recommend = run_load_generator(
-                "recommend",
-                "--target", f"infogap={infogap_address}",
-                "--target", f"bare={bare_address}",
-                "--dataset", str(dataset),
-                "--users", str(users_file),
-                "--concurrency", str(CONCURRENCY),
-                "--requests", str(requests),
-                "--rounds", str(rounds),
-                "--warmup", str(min(requests, 500)),
-            )
-    # Rounds alternate between the servers, so round i of each ran under similar noise: the
-    # median of the per-round ratios is steadier than the ratio of the medians.
-    share = statistics.median(
-        ours["calls_per_second"] / ceiling["calls_per_second"]
-        for ours, ceiling in zip(recommend["infogap"]["rounds"], recommend["bare"]["rounds"])
-    )
+            recommend = measure()
+            progress("Recommend again, inside an A/A experiment (assignment, impressions logged)")
+            with Client(infogap_address) as client:
+                client.create_experiment(
+                    "bench-a-a", [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5}]
+                )
+                client.start_experiment("bench-a-a")
+                in_experiment = measure()
+                report = client.experiment_report("bench-a-a")
+                in_experiment["impressions_logged"] = sum(v.impressions for v in report.variants)
+                client.stop_experiment("bench-a-a")
     return {
         "import": imports,
         "train": training,
-        "recommend": {**recommend, "concurrency": CONCURRENCY, "infogap_share_of_ceiling": share},
+        "recommend": recommend,
+        "recommend_in_experiment": in_experiment,
     }
+
+
+def _share_of_ceiling(recommend: dict[str, Any]) -> float:
+    # Rounds alternate between the servers, so round i of each ran under similar noise: the
+    # median of the per-round ratios is steadier than the ratio of the medians.
+    return statistics.median(
+        ours["calls_per_second"] / ceiling["calls_per_second"]
+        for ours, ceiling in zip(recommend["infogap"]["rounds"], recommend["bare"]["rounds"])
+    )
