@@ -4,14 +4,10 @@ list, all in one run.
 
 Protocol: the split and metrics of ``bench.quality`` (ratings of 4+ stars are positives, a
 random 80/20 split of them drawn from ``seed``, each user's training items left out, k = 10).
-Measured through the real server path: an in-process server with popularity as its only
-strategy, users sent without attributes (so everyone is served the global list), no
-data-driven segments and no validation hold-out (the list is fitted on every training
-rating). For each ``epsilon_per_release`` the server trains ``draws`` times, each Train
-drawing fresh noise, and every test user is asked for recommendations after each; the table
-shows the mean and standard deviation over the draws. The budget per window is set out of
-reach: this measures the noise, not the ledger. Rows for reference: the same server without
-privacy, the contribution bounding alone (an epsilon so large that the noise vanishes), and
+The measurement itself is ``infogap eval``'s epsilon-vs-quality section
+(``infogap.server.evaluation.privacy``: real in-process servers, fresh noise at every Train),
+run here with more draws. Rows for reference: the same server without privacy, the
+contribution bounding alone (an epsilon so large that the noise vanishes), and
 ``bench.quality``'s numpy popularity.
 
     python -m bench.privacy --dataset "$(../shared/datasets/fetch-movielens-100k)"
@@ -21,35 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from infogap.client import Client
-from infogap.server.config import PrivacySettings, load_settings
+from infogap.server.config import load_settings
+from infogap.server.evaluation.data import load_movielens
+from infogap.server.evaluation.privacy import EPSILONS, PrivacyCurve, measure_privacy
+from infogap.server.evaluation.splits import make_split
 
-from .quality import (
-    TEST_FRACTION,
-    K,
-    popularity_scores,
-    ranking_metrics,
-    recommend_all,
-    send_movielens,
-    serving_client,
-    top_k,
-)
-from .quality_data import MovieLens, PositiveSplit, load_movielens, split_positives
+from .quality import K, popularity_scores, ranking_metrics, top_k
 from .report import table
 
-EPSILONS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAWS = 5
-NOISELESS_EPSILON = 1e6  # scale c / 1e6: the noise is 0 for all purposes, the bounding stays
-UNREACHABLE_BUDGET = 1e12
 NDCG = f"ndcg@{K}"
 
 
@@ -57,85 +39,39 @@ def progress(message: str) -> None:
     print(f"[privacy] {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def popularity_client(data_dir: Path, privacy: dict[str, Any]) -> Iterator[Client]:
-    """A client of an in-process server that answers every user with the global popularity."""
-    settings = load_settings(
-        data_dir=data_dir,
-        host="127.0.0.1",
-        port=0,
-        plugins={"disabled": ["lightfm"]},
-        profiles={"clusters": 0},
-        lifecycle={"validation_fraction": 0.0},
-        privacy=privacy,
-    )
-    with serving_client(settings) as client:
-        yield client
-
-
-def ndcg_per_draw(
-    data: MovieLens, split: PositiveSplit, privacy: dict[str, Any], draws: int
-) -> list[float]:
-    """NDCG@k of the served popularity list after each of ``draws`` trainings."""
-    relevant = split.test.items_by_user()
-    users = sorted(relevant)
-    figures = []
-    with (
-        tempfile.TemporaryDirectory(prefix="infogap-privacy-") as data_dir,
-        popularity_client(Path(data_dir), privacy) as client,
-    ):
-        send_movielens(client, data, split.train, user_attributes=False, item_genres=False)
-        for _ in range(draws):
-            client.train()
-            rankings, strategies = recommend_all(client, data, users)
-            if set(strategies) != {"popularity"}:
-                raise RuntimeError(f"expected the popularity list only, got {strategies}")
-            figures.append(ranking_metrics(rankings, relevant)[NDCG])
-    return figures
-
-
-def summarised(label: str, figures: Sequence[float], **extra: Any) -> dict[str, Any]:
-    spread = statistics.stdev(figures) if len(figures) > 1 else 0.0
-    return {"label": label, "mean": statistics.fmean(figures), "std": spread,
-            "draws": len(figures), **extra}
+def _row(label: str, figures: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    ndcg = figures["ndcg"]
+    return {"label": label, "mean": ndcg["mean"], "std": ndcg["std"], "draws": figures["draws"],
+            **extra}
 
 
 def run_privacy(dataset: Path, draws: int = DRAWS, seed: int = 42) -> dict:
     """Measures every row, prints the table and returns the figures (JSON-ready)."""
     started = time.perf_counter()
     data = load_movielens(dataset)
-    split = split_positives(data.ratings, TEST_FRACTION, seed)
-    relevant = split.test.items_by_user()
+    split = make_split(data, "random", seed)
     numpy_popularity = top_k(
-        popularity_scores(split.train_positives(), data.item_count),
-        sorted(relevant),
+        popularity_scores(split.train.positives(), data.item_count),
+        split.users,
         split.train.items_by_user(),
     )
-    rows = [summarised("numpy popularity (bench.quality)", [ranking_metrics(numpy_popularity, relevant)[NDCG]])]
-    progress("without privacy")
-    rows.append(summarised("InfoGap popularity, no privacy", ndcg_per_draw(data, split, {"enabled": False}, 1)))
-    bound = PrivacySettings().max_contributions_per_user
-    private = {
-        "enabled": True,
-        "epsilon_per_window": UNREACHABLE_BUDGET,
-        "max_contributions_per_user": bound,
-    }
-    progress("contribution bounding only")
-    rows.append(
-        summarised(
-            "bounding only (no noise)",
-            ndcg_per_draw(data, split, {**private, "epsilon_per_release": NOISELESS_EPSILON}, 1),
-        )
+    numpy_ndcg = ranking_metrics(numpy_popularity, split.relevant)[NDCG]
+    measured = measure_privacy(
+        data, split, load_settings(), k=K, curve=PrivacyCurve(EPSILONS, draws), progress=progress
     )
-    for epsilon in EPSILONS:
-        progress(f"epsilon {epsilon:g}, {draws} draws")
-        figures = ndcg_per_draw(data, split, {**private, "epsilon_per_release": epsilon}, draws)
-        rows.append(summarised(f"epsilon {epsilon:g}", figures, epsilon=epsilon))
+    rows = [
+        {"label": "numpy popularity (bench.quality)", "mean": numpy_ndcg, "std": 0.0, "draws": 1},
+        _row("InfoGap popularity, no privacy", measured["no_privacy"]),
+        _row("bounding only (no noise)", measured["bounding_only"]),
+    ] + [
+        _row(f"epsilon {release['epsilon']:g}", release, epsilon=release["epsilon"])
+        for release in measured["releases"]
+    ]
     result = {
         "seed": seed,
         "k": K,
-        "test_users": len(relevant),
-        "max_contributions_per_user": bound,
+        "test_users": measured["users"],
+        "max_contributions_per_user": measured["max_contributions_per_user"],
         "rows": rows,
         "seconds": time.perf_counter() - started,
     }

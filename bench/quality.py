@@ -52,9 +52,9 @@ from infogap.server.transport.server import InfoGapServer
 
 from .quality_data import (
     SYNTHETIC_EVENT_TYPES,
-    MovieLens,
+    Dataset,
+    Events,
     PositiveSplit,
-    Ratings,
     load_movielens,
     random_mask,
     split_positives,
@@ -116,12 +116,12 @@ def top_k(
     return rankings
 
 
-def popularity_scores(positives: Ratings, item_count: int) -> np.ndarray:
+def popularity_scores(positives: Events, item_count: int) -> np.ndarray:
     return np.bincount(positives.item, minlength=item_count).astype(float)
 
 
 def lightfm_default_scores(
-    positives: Ratings, shape: tuple[int, int], epochs: int, seed: int
+    positives: Events, shape: tuple[int, int], epochs: int, seed: int
 ) -> np.ndarray:
     """LightFM with every hyper-parameter at the library default (only the seed is fixed), fit
     on the binary (users x items) matrix without features; a row of predicted scores per user."""
@@ -136,12 +136,12 @@ def lightfm_default_scores(
     return model.predict(users, items, num_threads=NUM_THREADS).reshape(user_count, item_count)
 
 
-def genre_affinity_scores(data: MovieLens, positives: Ratings) -> np.ndarray:
+def genre_affinity_scores(data: Dataset, positives: Events) -> np.ndarray:
     """A content-only reference for cold items: how often each user liked each item's genres."""
-    genres = sorted({g for item_genres in data.item_genres for g in item_genres})
+    genres = sorted({g for item_genres in data.item_tags for g in item_genres})
     column = {g: i for i, g in enumerate(genres)}
     item_genres = np.zeros((data.item_count, len(genres)))
-    for item, names in enumerate(data.item_genres):
+    for item, names in enumerate(data.item_tags):
         item_genres[item, [column[g] for g in names]] = 1.0
     liked = sp.coo_matrix(
         (np.ones(len(positives)), (positives.user, positives.item)),
@@ -195,21 +195,21 @@ def serving_client(settings: Settings) -> Iterator[Client]:
 
 def send_movielens(
     client: Client,
-    data: MovieLens,
-    ratings: Ratings,
+    data: Dataset,
+    ratings: Events,
     *,
     user_attributes: bool = True,
     item_genres: bool = True,
 ) -> None:
     """Every user and item (their features only if asked for) and the given ratings."""
     client.upsert_users(data.user_entities(with_attributes=user_attributes))
-    client.upsert_items(data.item_entities(with_genres=item_genres))
-    client.record(data.rating_events(ratings))
+    client.upsert_items(data.item_entities(with_features=item_genres))
+    client.record(data.event_messages(ratings))
 
 
 def recommend_all(
     client: Client,
-    data: MovieLens,
+    data: Dataset,
     users: Sequence[int],
     excluded: Mapping[int, Collection[int]] | None = None,
 ) -> tuple[Rankings, dict[str, int]]:
@@ -340,7 +340,7 @@ INFOGAP_VARIANTS = (
 )
 
 
-def accuracy(data: MovieLens, split: PositiveSplit, settings: Settings, seed: int) -> dict:
+def accuracy(data: Dataset, split: PositiveSplit, settings: Settings, seed: int) -> dict:
     relevant = split.test.items_by_user()
     seen = split.train.items_by_user()
     users = sorted(relevant)
@@ -391,21 +391,21 @@ def accuracy(data: MovieLens, split: PositiveSplit, settings: Settings, seed: in
     }
 
 
-def cold_users_and_freshness(data: MovieLens, seed: int) -> tuple[dict, dict]:
+def cold_users_and_freshness(data: Dataset, seed: int) -> tuple[dict, dict]:
     """One server trained without the held-out users serves both scenarios: first the held-out
     users as they come (attributes only), then the freshness check on some of them."""
     held_out = random_mask(data.user_count, HOLD_OUT_FRACTION, seed)
-    known_ratings = data.ratings.where(~held_out[data.ratings.user])
-    cold_positives = data.ratings.where(held_out[data.ratings.user]).positives()
+    known_ratings = data.events.where(~held_out[data.events.user])
+    cold_positives = data.events.where(held_out[data.events.user]).positives()
     relevant = cold_positives.items_by_user()
     popularity = popularity_scores(known_ratings.positives(), data.item_count)
 
     fresh_users = sorted(u for u, items in relevant.items() if len(items) >= FRESH_MIN_POSITIVES)
-    recorded: dict[int, Ratings] = {}
+    recorded: dict[int, Events] = {}
     rest: dict[int, set[int]] = {}
     for user in fresh_users:
         theirs = cold_positives.where(cold_positives.user == user)
-        by_time = np.lexsort((theirs.item, theirs.time))
+        by_time = np.lexsort((theirs.item, theirs.time_us))
         recorded[user] = theirs.where(by_time[:FRESH_EVENTS])
         rest[user] = set(theirs.item[by_time[FRESH_EVENTS:]].tolist())
     recorded_items = {user: ratings.item.tolist() for user, ratings in recorded.items()}
@@ -418,7 +418,7 @@ def cold_users_and_freshness(data: MovieLens, seed: int) -> tuple[dict, dict]:
         before_rankings, before_strategies = recommend_all(
             client, data, fresh_users, recorded_items
         )
-        client.record([e for ratings in recorded.values() for e in data.rating_events(ratings)])
+        client.record([e for ratings in recorded.values() for e in data.event_messages(ratings)])
         after_rankings, after_strategies = recommend_all(client, data, fresh_users)
 
     cold_users = {
@@ -438,10 +438,10 @@ def cold_users_and_freshness(data: MovieLens, seed: int) -> tuple[dict, dict]:
     return cold_users, freshness
 
 
-def cold_items(data: MovieLens, seed: int) -> dict:
+def cold_items(data: Dataset, seed: int) -> dict:
     held_out = random_mask(data.item_count, HOLD_OUT_FRACTION, seed)
-    training = data.ratings.where(~held_out[data.ratings.item])
-    held_out_ratings = data.ratings.where(held_out[data.ratings.item])
+    training = data.events.where(~held_out[data.events.item])
+    held_out_ratings = data.events.where(held_out[data.events.item])
     positives = held_out_ratings.positives().items_by_user()
     rated = held_out_ratings.items_by_user()
     candidates = np.flatnonzero(held_out).tolist()
@@ -472,13 +472,13 @@ def cold_items(data: MovieLens, seed: int) -> dict:
     }
 
 
-def training_time_movielens(data: MovieLens, split: PositiveSplit, settings: Settings) -> dict:
+def training_time_movielens(data: Dataset, split: PositiveSplit, settings: Settings) -> dict:
     inputs = hybrid_inputs(
         split.train.user,
         split.train.item,
-        signal_weights(settings.event_types["rating"], split.train.stars),
+        signal_weights(settings.event_types["rating"], split.train.value),
         [[f"{k}={v}" for k, v in sorted(a.items())] for a in data.user_attributes],
-        [[f"tag={g}" for g in genres] for genres in data.item_genres],
+        [[f"tag={g}" for g in genres] for genres in data.item_tags],
     )
     responses, raw = [], []
     with infogap_client() as client:
@@ -694,7 +694,7 @@ def run_quality(dataset: Path, *, include_large: bool, seed: int = 42) -> dict:
     started = time.perf_counter()
     settings = quality_settings()
     data = load_movielens(dataset)
-    split = split_positives(data.ratings, TEST_FRACTION, seed)
+    split = split_positives(data.events, TEST_FRACTION, seed)
     figures: dict[str, Any] = {"seed": seed, "k": K, "settings": settings_report(settings)}
     progress("accuracy")
     figures["accuracy"] = accuracy(data, split, settings, seed)

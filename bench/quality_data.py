@@ -16,10 +16,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 # The data set and its splits live in the server's evaluation package (``infogap eval``);
 # re-exported here for the benchmark's modules.
 from infogap.server.evaluation.data import (  # noqa: F401
-    AGE_BANDS,
-    POSITIVE_FROM,
-    MovieLens,
-    Ratings,
+    Dataset,
+    Events,
     load_movielens,
 )
 from infogap.server.evaluation.splits import (  # noqa: F401

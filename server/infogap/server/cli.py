@@ -356,20 +356,38 @@ def evaluate(
     ] = "random",
     seed: Annotated[int, typer.Option(help="Seed of the split and the bootstrap.")] = 42,
     config: Annotated[Path | None, typer.Option(help="TOML config file of the servers.")] = None,
+    max_users: Annotated[
+        int | None,
+        typer.Option(min=1, help="Evaluate a random sample (from --seed) of this many users."),
+    ] = None,
+    privacy: Annotated[
+        bool | None,
+        typer.Option(
+            "--privacy/--no-privacy",
+            help="Add the epsilon-vs-quality curve of differentially private popularity "
+            "(default: when the differential_privacy plugin is available).",
+        ),
+    ] = None,
 ) -> None:
     """Offline evaluation: candidates side by side through real in-process servers."""
+    from .evaluation.privacy import PLUGIN, PrivacyCurve, privacy_plugin_available
     from .evaluation.report import write_report
     from .evaluation.runner import METRICS, run_evaluation
     from .evaluation.splits import SPLITS
 
     if split not in SPLITS:
         raise typer.BadParameter(f"one of {', '.join(SPLITS)}", param_hint="--split")
+    available = privacy_plugin_available(load_settings(config))
+    if privacy and not available:
+        raise typer.BadParameter(f"the {PLUGIN} plugin is not available", param_hint="--privacy")
     report = run_evaluation(
         dataset,
         k=k,
         split_kind=split,
         seed=seed,
         config=config,
+        max_users=max_users,
+        privacy=PrivacyCurve() if available and privacy is not False else None,
         progress=lambda message: console.print(f"[dim]{escape(message)}[/]"),
     )
     json_path, html_path = write_report(report, output)
@@ -388,7 +406,33 @@ def evaluate(
             ),
         )
     console.print(table)
+    if "privacy" in report:
+        console.print(_privacy_table(report["privacy"]))
     console.print(f"wrote {json_path} and {html_path} in {report['seconds']:.0f} s")
+
+
+def _privacy_table(privacy: dict[str, Any]) -> Table:
+    k = privacy["k"]
+    table = Table(
+        title=f"differentially private popularity, {privacy['users']:,} users, "
+        f"{privacy['seconds']:.0f} s"
+    )
+    for column in ("release", f"NDCG@{k}", f"Recall@{k}", "draws"):
+        table.add_column(column, justify="left" if column == "release" else "right")
+    rows = [
+        ("no privacy", privacy["no_privacy"]),
+        ("bounding only", privacy["bounding_only"]),
+    ] + [(f"ε = {release['epsilon']:g}", release) for release in privacy["releases"]]
+    for label, figures in rows:
+        table.add_row(
+            label,
+            *(
+                f"{figures[name]['mean']:.4f} ± {figures[name]['std']:.4f}"
+                for name in ("ndcg", "recall")
+            ),
+            str(figures["draws"]),
+        )
+    return table
 
 
 # -- experiments ------------------------------------------------------------------------------

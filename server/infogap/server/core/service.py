@@ -59,6 +59,7 @@ from .training_data import event_type_weights
 log = logging.getLogger(__name__)
 
 PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
+MAX_EVALUATION_K = 100
 
 
 
@@ -443,6 +444,39 @@ class InfoGap:
 
     def plugins(self) -> list[PluginInfo]:
         return self._plugins.plugin_infos(self._registrations)
+
+    def evaluate_history(
+        self,
+        catalog: str,
+        *,
+        split: str,
+        k: int,
+        candidates: Sequence[str],
+        max_users: int,
+        seed: int,
+        include_privacy: bool,
+    ) -> dict[str, Any]:
+        """The offline evaluation report of a catalog's stored history (``infogap eval``'s).
+
+        :raises InvalidArgument: for a bad split, candidate, k or max_users.
+        :raises FailedPrecondition: when the history is too small to evaluate.
+        """
+        # Imported here: the evaluation sits above the core, driving throwaway servers.
+        from ..evaluation.runner import evaluate_store
+
+        if not 1 <= k <= MAX_EVALUATION_K:
+            raise InvalidArgument("k", f"must be between 1 and {MAX_EVALUATION_K} (0 means 10)")
+        return evaluate_store(
+            self._store,
+            validation.catalog_name(catalog),
+            self.settings,
+            k=k,
+            split_kind=split,
+            seed=seed,
+            candidate_keys=list(candidates) or None,
+            max_users=max_users,
+            include_privacy=include_privacy,
+        )
 
     # -- experiments -------------------------------------------------------------------------
 

@@ -1,49 +1,78 @@
-"""A MovieLens-style data set as numpy arrays: ``events.csv`` (user_id, item_id, rating,
-timestamp), ``items.csv`` (item_id, genres separated by ``|``) and ``users.csv`` (user_id and
-attribute columns).
+"""Data sets of the offline evaluation, as numpy arrays, from one of two sources:
+
+- a MovieLens-style folder: ``events.csv`` (user_id, item_id, rating, timestamp), ``items.csv``
+  (item_id, genres separated by ``|``) and ``users.csv`` (user_id and attribute columns);
+- the stored history of one catalog of an InfoGap server (its DuckDB store), events with their
+  own types, values and times, users with their attributes, items with tags and attributes.
 
 Users and items are numbered densely (0..n-1) so that every candidate works in the same index
-space; the data set's own ids are used only at the API boundary.
+space; the source's own ids are used only at the API boundary.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from infogap.server.config import Settings
+from infogap.server.core.store import EVENT_WEIGHT_SQL, Store
+from infogap.server.core.training_data import event_type_weights
 from infogap.server.importer import Bins
 from infogap.v1.entities_pb2 import Event
 
-POSITIVE_FROM = 4.0  # stars at or above this are positives
+MOVIELENS_EVENT_TYPE = "rating"
+POSITIVE_FROM = 4.0  # MovieLens stars at or above this are positives
 AGE_BANDS = Bins((18, 25, 35, 45, 50, 56))  # MovieLens' own age groups, as the demo bands them
 # A user column with more distinct values than this share of the users identifies rather than
 # describes (MovieLens' zip_code), and is not sent as an attribute.
 IDENTIFIER_SHARE = 0.5
+MICROSECONDS = 1_000_000
+
+_TYPE_WEIGHTS = "evaluation_type_weights"  # the name the type-weight table is registered under
+# A stored event is positive when its training signal is (EVENT_WEIGHT_SQL: a positive type
+# weight and, for ratings, a value from positive_from up). Events of types no longer
+# configured are left out: a server given them would refuse them.
+_STORED_EVENTS_SQL = f"""
+    SELECT e.user_id, e.item_id, e.type, e.value, epoch_us(e.event_time) AS time_us,
+           ({EVENT_WEIGHT_SQL}) > 0 AS positive
+    FROM events e JOIN {_TYPE_WEIGHTS} w ON e.type = w.type
+    WHERE e.catalog = ?
+    ORDER BY e.event_time, e.event_id
+"""
 
 
 @dataclass(frozen=True)
-class Ratings:
-    """Ratings column-wise; ``user`` and ``item`` are dense indices."""
+class Events:
+    """Events column-wise. ``user`` and ``item`` are dense indices and ``type`` indexes the data
+    set's ``event_types``; ``row`` is the event's position in the data set, which gives it an id
+    of its own."""
 
+    row: np.ndarray
     user: np.ndarray
     item: np.ndarray
-    stars: np.ndarray
-    time: np.ndarray  # Unix seconds
+    type: np.ndarray
+    value: np.ndarray
+    time_us: np.ndarray  # Unix microseconds
+    positive: np.ndarray  # bool: a positive signal, and so a test target when held out
 
     def __len__(self) -> int:
-        return len(self.user)
+        return len(self.row)
 
-    def where(self, rows: np.ndarray) -> Ratings:
-        """The ratings chosen by a bool mask or by an array of positions."""
-        return Ratings(self.user[rows], self.item[rows], self.stars[rows], self.time[rows])
+    def where(self, rows: np.ndarray) -> Events:
+        """The events chosen by a bool mask or by an array of positions."""
+        return Events(*(getattr(self, column.name)[rows] for column in fields(self)))
 
-    def positives(self) -> Ratings:
-        return self.where(self.stars >= POSITIVE_FROM)
+    def positives(self) -> Events:
+        return self.where(self.positive)
+
+    def pair_keys(self) -> np.ndarray:
+        """One int64 per (user, item) pair, equal for the events of the same pair."""
+        return (self.user.astype(np.int64) << 32) | self.item.astype(np.int64)
 
     def items_by_user(self) -> dict[int, set[int]]:
         grouped: dict[int, set[int]] = {}
@@ -53,12 +82,15 @@ class Ratings:
 
 
 @dataclass(frozen=True)
-class MovieLens:
+class Dataset:
     user_ids: list[str]
-    user_attributes: list[dict[str, str]]  # age banded, the other descriptive columns as is
+    user_attributes: list[dict[str, str]]
     item_ids: list[str]
-    item_genres: list[list[str]]
-    ratings: Ratings
+    item_tags: list[list[str]]
+    item_attributes: list[dict[str, str]]
+    event_types: list[str]
+    events: Events
+    positives_described: str  # which events are positives, for the protocol's text
 
     @property
     def user_count(self) -> int:
@@ -79,34 +111,46 @@ class MovieLens:
             for user_id, attributes in zip(self.user_ids, self.user_attributes)
         ]
 
-    def item_entities(self, *, with_genres: bool) -> list[dict]:
+    def item_entities(self, *, with_features: bool) -> list[dict]:
+        """Every item, with its tags and attributes when ``with_features``. All are active:
+        the history happened while they were."""
         return [
-            {"item_id": item_id, "tags": genres if with_genres else []}
-            for item_id, genres in zip(self.item_ids, self.item_genres)
+            {
+                "item_id": item_id,
+                "tags": tags if with_features else [],
+                "attributes": attributes if with_features else {},
+            }
+            for item_id, tags, attributes in zip(
+                self.item_ids, self.item_tags, self.item_attributes
+            )
         ]
 
-    def rating_events(self, ratings: Ratings) -> list[Event]:
-        """The ratings as InfoGap "rating" events; the id is the (user, item) pair, which
-        MovieLens rates at most once."""
+    def event_messages(self, events: Events) -> list[Event]:
+        """The events as InfoGap events with their own type, value and time; the id is the
+        event's row, so that repeated (user, item) pairs stay distinct events."""
         return [
             Event(
-                event_id=f"{self.user_ids[user]}-{self.item_ids[item]}",
+                event_id=f"event-{row}",
                 user_id=self.user_ids[user],
                 item_id=self.item_ids[item],
-                type="rating",
-                value=stars,
-                time=Timestamp(seconds=time),
+                type=self.event_types[kind],
+                value=value,
+                time=Timestamp(
+                    seconds=time_us // MICROSECONDS, nanos=time_us % MICROSECONDS * 1000
+                ),
             )
-            for user, item, stars, time in zip(
-                ratings.user.tolist(),
-                ratings.item.tolist(),
-                ratings.stars.tolist(),
-                ratings.time.tolist(),
+            for row, user, item, kind, value, time_us in zip(
+                events.row.tolist(),
+                events.user.tolist(),
+                events.item.tolist(),
+                events.type.tolist(),
+                events.value.tolist(),
+                events.time_us.tolist(),
             )
         ]
 
 
-Dataset = MovieLens
+# --- MovieLens-style CSVs ---------------------------------------------------------------------
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -126,29 +170,95 @@ def _attribute(column: str, value: str) -> str:
     return value
 
 
-def load_movielens(dataset: Path) -> MovieLens:
-    """Reads a folder with events.csv, items.csv and users.csv (``fetch-movielens-100k``'s)."""
+def load_movielens(dataset: Path) -> Dataset:
+    """Reads a folder with events.csv, items.csv and users.csv (``fetch-movielens-100k``'s).
+    Every event is a rating; ratings of ``POSITIVE_FROM`` stars or more are the positives."""
     users = _read_csv(dataset / "users.csv")
     items = _read_csv(dataset / "items.csv")
     events = _read_csv(dataset / "events.csv")
     user_index = {row["user_id"]: i for i, row in enumerate(users)}
     item_index = {row["item_id"]: i for i, row in enumerate(items)}
-    ratings = Ratings(
-        user=np.array([user_index[e["user_id"]] for e in events], dtype=np.int64),
-        item=np.array([item_index[e["item_id"]] for e in events], dtype=np.int64),
-        stars=np.array([float(e["rating"]) for e in events]),
-        time=np.array([int(float(e["timestamp"])) for e in events], dtype=np.int64),
-    )
+    stars = np.array([float(e["rating"]) for e in events])
+    seconds = np.array([int(float(e["timestamp"])) for e in events], dtype=np.int64)
     columns = _attribute_columns(users)
-    return MovieLens(
+    return Dataset(
         user_ids=[row["user_id"] for row in users],
         user_attributes=[
             {c: _attribute(c, row[c]) for c in columns if row[c] != ""} for row in users
         ],
         item_ids=[row["item_id"] for row in items],
-        item_genres=[[g for g in row.get("genres", "").split("|") if g] for row in items],
-        ratings=ratings,
+        item_tags=[[g for g in row.get("genres", "").split("|") if g] for row in items],
+        item_attributes=[{} for _ in items],
+        event_types=[MOVIELENS_EVENT_TYPE],
+        events=Events(
+            row=np.arange(len(events), dtype=np.int64),
+            user=np.array([user_index[e["user_id"]] for e in events], dtype=np.int64),
+            item=np.array([item_index[e["item_id"]] for e in events], dtype=np.int64),
+            type=np.zeros(len(events), dtype=np.int64),
+            value=stars,
+            time_us=seconds * MICROSECONDS,
+            positive=stars >= POSITIVE_FROM,
+        ),
+        positives_described=f"ratings of {POSITIVE_FROM:g} stars or more",
     )
 
 
-load_dataset = load_movielens
+# --- an InfoGap store -------------------------------------------------------------------------
+
+
+def _positive_types(settings: Settings, present: list[str]) -> str:
+    described = [
+        name if event_type.positive_from is None else f"{name} from {event_type.positive_from:g}"
+        for name, event_type in settings.event_types.items()
+        if event_type.weight > 0 and name in present
+    ]
+    return f"events of a type with a positive weight: {', '.join(described) or 'none'}"
+
+
+def _dense(ids: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
+    """Position of each of ``ids`` in ``vocabulary`` (which holds every one of them)."""
+    order = np.argsort(vocabulary)
+    return order[np.searchsorted(vocabulary, ids, sorter=order)].astype(np.int64)
+
+
+def load_store_history(store: Store, catalog: str, settings: Settings) -> Dataset:
+    """The stored history of ``catalog``: its events of the types ``settings`` configures (in
+    time order), the users who have any (with their attributes) and the catalog's items (those
+    of the items table with their tags and attributes, then those known only from events).
+    Read-only."""
+    cursor = store.cursor()
+    cursor.register(_TYPE_WEIGHTS, event_type_weights(settings.event_types))
+    try:
+        table = cursor.sql(_STORED_EVENTS_SQL, params=[catalog]).to_arrow_table()
+    finally:
+        cursor.unregister(_TYPE_WEIGHTS)
+
+    def column(name: str) -> np.ndarray:
+        return table.column(name).to_numpy(zero_copy_only=False)
+
+    event_users, event_items = column("user_id").astype(str), column("item_id").astype(str)
+    user_ids, user = np.unique(event_users, return_inverse=True)
+    types, kind = np.unique(column("type").astype(str), return_inverse=True)
+    catalog_items = store.catalog_items(catalog)
+    known = catalog_items.item_ids.astype(str)
+    event_only = np.setdiff1d(event_items, known)
+    item_ids = np.concatenate([known, event_only])
+    attributes = store.user_attributes(user_ids.tolist())
+    return Dataset(
+        user_ids=user_ids.tolist(),
+        user_attributes=[attributes.get(u, {}) for u in user_ids.tolist()],
+        item_ids=item_ids.tolist(),
+        item_tags=catalog_items.tags + [[] for _ in event_only],
+        item_attributes=catalog_items.attributes + [{} for _ in event_only],
+        event_types=types.tolist(),
+        events=Events(
+            row=np.arange(len(table), dtype=np.int64),
+            user=user.astype(np.int64),
+            item=_dense(event_items, item_ids),
+            type=kind.astype(np.int64),
+            value=column("value").astype(float),
+            time_us=column("time_us").astype(np.int64),
+            positive=column("positive").astype(bool),
+        ),
+        positives_described=_positive_types(settings, types.tolist()),
+    )

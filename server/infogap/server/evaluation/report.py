@@ -135,6 +135,80 @@ def _metric_bars(report: dict) -> str:
     return _png(figure)
 
 
+# The privacy plot's reference lines: report key, legend, line style, colour.
+PRIVACY_REFERENCES = (
+    ("no_privacy", "popularity without privacy", "-", "grey"),
+    ("bounding_only", "contribution bounding only (no noise)", "--", "black"),
+)
+
+
+def _privacy_curve(privacy: dict) -> str:
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    releases = privacy["releases"]
+    epsilons = [release["epsilon"] for release in releases]
+    draws = releases[0]["draws"] if releases else 0
+    k = privacy["k"]
+    for name, label, axis in (("ndcg", f"NDCG@{k}", axes[0]), ("recall", f"Recall@{k}", axes[1])):
+        axis.errorbar(
+            epsilons,
+            [release[name]["mean"] for release in releases],
+            yerr=[release[name]["std"] for release in releases],
+            marker="o",
+            capsize=4,
+            label=f"differentially private (mean ± sd of {draws} draws)",
+        )
+        for key, legend, style, colour in PRIVACY_REFERENCES:
+            mean, spread = privacy[key][name]["mean"], privacy[key][name]["std"]
+            axis.axhline(mean, linestyle=style, color=colour, label=legend)
+            if spread > 0:
+                axis.axhspan(mean - spread, mean + spread, color=colour, alpha=0.12)
+        axis.set_xscale("log")
+        axis.minorticks_off()  # the measured epsilons are the ticks
+        axis.set_xticks(epsilons, [f"{epsilon:g}" for epsilon in epsilons])
+        axis.set_title(f"{label} of the popularity list by epsilon")
+        axis.set_xlabel("ε per release (log scale)")
+        axis.set_ylabel(f"{label} (0-1)")
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, loc="lower right")
+    return _png(figure)
+
+
+def _mean_sd(figure: dict) -> str:
+    return f"{figure['mean']:.4f} ± {figure['std']:.4f}"
+
+
+def privacy_table(privacy: dict) -> str:
+    k = privacy["k"]
+    rows = [
+        ("popularity without privacy", privacy["no_privacy"]),
+        ("contribution bounding only (no noise)", privacy["bounding_only"]),
+    ] + [(f"ε = {release['epsilon']:g}", release) for release in privacy["releases"]]
+    body = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{_mean_sd(figures['ndcg'])}</td>"
+        f"<td>{_mean_sd(figures['recall'])}</td><td>{figures['draws']}</td></tr>"
+        for label, figures in rows
+    )
+    return (
+        f"<table><tr><th>release</th><th>NDCG@{k}</th><th>Recall@{k}</th><th>draws</th></tr>"
+        f"{body}</table>"
+    )
+
+
+def _privacy_section(report: dict) -> str:
+    privacy = report.get("privacy")
+    if privacy is None:
+        return ""
+    title = "ε vs quality: differentially private popularity"
+    return f"""<h2>{html.escape(title)}</h2>
+<p>{html.escape(privacy["mechanism"])}; split {html.escape(privacy["split"])},
+{privacy["users"]:,} users. {html.escape(privacy["protocol"])} Measured in
+{privacy["seconds"]:.0f} s.</p>
+{privacy_table(privacy)}
+<img alt="{html.escape(title)}" src="data:image/png;base64,{_privacy_curve(privacy)}">
+"""
+
+
 def _best(report: dict, name: str) -> set[str]:
     values = {
         key: c["metrics"][name]["value"]
@@ -232,6 +306,7 @@ bias. Run time {report["seconds"]:.0f} s.</p>
 <h2>Share of users served by each strategy</h2>
 {strategy_table(report)}
 {images}
+{_privacy_section(report)}
 </body></html>
 """
 

@@ -1,10 +1,13 @@
 """Runs candidates side by side through the serving path production uses: a real in-process
 InfoGapServer per candidate on a temporary data directory, users, items and training events
-sent through the SDK, Train, then Recommend (or RankItems, for cold items) per test user."""
+sent through the SDK, Train, then Recommend (or RankItems, for cold items) per test user.
+
+The data set comes from MovieLens-style CSVs (``run_evaluation``) or from a server's own store
+(``evaluate_store``); both go through ``evaluate_dataset``.
+"""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -14,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from infogap.client import Client
-from infogap.server.config import load_settings
-from infogap.server.transport.server import InfoGapServer
+from infogap.server.config import Settings, load_settings
+from infogap.server.core.errors import FailedPrecondition, InvalidArgument
+from infogap.server.core.store import Store
 
 from . import metrics as m
-from .data import MovieLens, load_movielens
-from .splits import EvaluationSplit, make_split
+from .data import Dataset, load_movielens, load_store_history
+from .privacy import PLUGIN, PrivacyCurve, measure_privacy, privacy_plugin_available
+from .servers import Rankings, send_dataset, serve_split, throwaway_client
+from .splits import SPLITS, EvaluationSplit, make_split
 
 CURVE_K = 20  # precision/recall curves run over k = 1..CURVE_K
 NUM_THREADS = 2
@@ -59,7 +64,7 @@ class Candidate:
     lightfm: dict[str, Any] = field(default_factory=dict)
     lightfm_enabled: bool = True
     user_attributes: bool = True
-    item_tags: bool = True
+    item_features: bool = True  # tags and attributes
 
 
 CANDIDATES = (
@@ -68,67 +73,45 @@ CANDIDATES = (
     Candidate("lightfm_bpr", "LightFM, loss bpr", {"loss": "bpr"}),
     Candidate("lightfm_16", "LightFM, no_components 16", {"no_components": 16}),
     Candidate("lightfm_no_user_features", "LightFM, no user features", user_attributes=False),
-    Candidate("lightfm_no_item_features", "LightFM, no item features", item_tags=False),
+    Candidate("lightfm_no_item_features", "LightFM, no item features", item_features=False),
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Served:
-    rankings: dict[int, list[int]]
+    rankings: Rankings
     strategies: Counter
     train_seconds: float
 
 
 def serve_candidate(
-    data: MovieLens,
+    data: Dataset,
     split: EvaluationSplit,
     candidate: Candidate,
     *,
     count: int,
+    settings: Settings,
     lightfm_overrides: dict[str, Any],
-    config: Path | None,
 ) -> Served:
-    lightfm = {"num_threads": NUM_THREADS, **lightfm_overrides, **candidate.lightfm}
-    plugins = {} if candidate.lightfm_enabled else {"disabled": ["lightfm"]}
-    with tempfile.TemporaryDirectory(prefix="infogap-eval-") as data_dir:
-        settings = load_settings(
-            config,
-            data_dir=Path(data_dir),
-            host="127.0.0.1",
-            port=0,
-            lightfm=lightfm,
-            plugins=plugins,
+    overrides = {
+        "lightfm": {"num_threads": NUM_THREADS, **lightfm_overrides, **candidate.lightfm},
+        "plugins": {
+            "disabled": settings.plugins.disabled
+            + ([] if candidate.lightfm_enabled else ["lightfm"])
+        },
+    }
+    with throwaway_client(settings, overrides) as client:
+        send_dataset(
+            client,
+            data,
+            split.train,
+            user_attributes=candidate.user_attributes,
+            item_features=candidate.item_features,
         )
-        server = InfoGapServer(settings).start()
-        try:
-            with Client(server.address, timeout=120) as client:
-                client.upsert_users(data.user_entities(with_attributes=candidate.user_attributes))
-                client.upsert_items(data.item_entities(with_genres=candidate.item_tags))
-                client.record(data.rating_events(split.train))
-                started = time.perf_counter()
-                client.train()
-                train_seconds = time.perf_counter() - started
-                rankings, strategies = {}, Counter()
-                candidate_ids = (
-                    [data.item_ids[i] for i in split.candidate_items]
-                    if split.candidate_items is not None
-                    else None
-                )
-                for user in split.users:
-                    user_id = data.user_ids[user]
-                    if candidate_ids is None:
-                        response = client.recommend(user_id, count=count)
-                    else:
-                        # RankItems keeps the caller's order among equal scores: shuffled
-                        # (seeded per user), items a model cannot tell apart rank at random
-                        # rather than in catalogue order, which follows popularity here.
-                        order = np.random.default_rng(user).permutation(len(candidate_ids))
-                        shuffled = [candidate_ids[i] for i in order]
-                        response = client.rank_items(user_id, shuffled)
-                    rankings[user] = [data.item_position[i.item_id] for i in response.items]
-                    strategies[response.strategy] += 1
-        finally:
-            server.stop(grace=0)
+        started = time.perf_counter()
+        client.train()
+        train_seconds = time.perf_counter() - started
+        rankings, strategies = serve_split(client, data, split, count)
     return Served(rankings, strategies, train_seconds)
 
 
@@ -140,7 +123,7 @@ def _bucket(count: int) -> str:
 
 
 def score_candidate(
-    data: MovieLens,
+    data: Dataset,
     split: EvaluationSplit,
     served: Served,
     *,
@@ -152,7 +135,7 @@ def score_candidate(
     train_counts = np.bincount(split.train.user, minlength=data.user_count)
     popularity = np.bincount(split.train.positives().item, minlength=data.item_count)
     pop_ranks = m.popularity_ranks(popularity)
-    tags = dict(enumerate(data.item_genres))
+    tags = dict(enumerate(data.item_tags))
     seen = split.train.items_by_user()
     all_items = set(range(data.item_count))
     catalogue = len(split.candidate_items) if split.candidate_items is not None else data.item_count
@@ -214,25 +197,57 @@ def score_candidate(
     }
 
 
-def run_evaluation(
-    dataset: Path,
+def candidates_named(keys: Sequence[str] | None) -> tuple[Candidate, ...]:
+    """The candidates of ``keys``, in ``CANDIDATES``' order; all of them for None.
+
+    :raises InvalidArgument: for an unknown key or an empty list.
+    """
+    if keys is None:
+        return CANDIDATES
+    known = [c.key for c in CANDIDATES]
+    unknown = sorted(set(keys) - set(known))
+    if unknown or not keys:
+        raise InvalidArgument(
+            "candidates",
+            f"unknown {', '.join(unknown) or '(none given)'}; one of {', '.join(known)}",
+        )
+    return tuple(c for c in CANDIDATES if c.key in set(keys))
+
+
+def evaluate_dataset(
+    data: Dataset,
     *,
+    source_label: str,
+    settings: Settings,
     k: int = 10,
     split_kind: str = "random",
     seed: int = 42,
     candidates: Sequence[Candidate] = CANDIDATES,
     lightfm_overrides: dict[str, Any] | None = None,
-    config: Path | None = None,
     resamples: int = RESAMPLES,
+    max_users: int | None = None,
+    privacy: PrivacyCurve | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Evaluates every candidate on one split; returns the JSON-ready report."""
+    """Evaluates every candidate on one split of ``data``; returns the JSON-ready report.
+
+    ``settings`` are the candidate servers' (see ``servers.server_settings``); ``max_users``
+    evaluates a random sample (from ``seed``) of the users with test positives; ``privacy``
+    adds the epsilon-vs-quality section.
+
+    :raises FailedPrecondition: when no user has a test positive.
+    """
     started = time.perf_counter()
-    data = load_movielens(dataset)
-    split = make_split(data, split_kind, seed)
+    full_split = make_split(data, split_kind, seed)
+    split = full_split.sampled(max_users, seed)
+    if not split.users:
+        raise FailedPrecondition(
+            f"nothing to evaluate in {source_label}: no user has a positive held out by the "
+            f"{split_kind} split ({len(data.events):,} events)"
+        )
     progress(
         f"split {split_kind}: {len(split.train):,} training events, {len(split.users):,} "
-        "users evaluated"
+        f"of {len(full_split.users):,} users evaluated"
     )
     count = max(k, CURVE_K)
     results = {}
@@ -243,8 +258,8 @@ def run_evaluation(
             split,
             candidate,
             count=count,
+            settings=settings,
             lightfm_overrides=lightfm_overrides or {},
-            config=config,
         )
         results[candidate.key] = {
             "label": candidate.label,
@@ -252,8 +267,8 @@ def run_evaluation(
         }
     consumed = np.bincount(split.train.positives().item, minlength=data.item_count)
     test_items = [i for u in split.users for i in split.relevant[u]]
-    return {
-        "dataset": str(dataset),
+    report = {
+        "dataset": source_label,
         "k": k,
         "seed": seed,
         "split": split_kind,
@@ -263,15 +278,120 @@ def run_evaluation(
         "counts": {
             "users": data.user_count,
             "items": data.item_count,
-            "events": len(data.ratings),
+            "events": len(data.events),
+            "positive_events": int(data.events.positive.sum()),
             "training_events": len(split.train),
+            "evaluable_users": len(full_split.users),
             "evaluated_users": len(split.users),
             "held_out_users": split.held_out_users,
             "held_out_items": split.held_out_items,
         },
-        "settings": {"lightfm": {"num_threads": NUM_THREADS, **(lightfm_overrides or {})}},
+        "settings": {
+            "lightfm": {
+                **settings.lightfm.model_dump(mode="json"),
+                "num_threads": NUM_THREADS,
+                **(lightfm_overrides or {}),
+            },
+            "event_types": {
+                name: event_type.model_dump(mode="json")
+                for name, event_type in settings.event_types.items()
+                if name in data.event_types
+            },
+        },
         "metric_labels": {name: label for name, (label, _) in METRICS.items()},
         "candidates": results,
         "consumed_item_popularity": consumed[test_items].tolist(),
-        "seconds": time.perf_counter() - started,
     }
+    if privacy is not None:
+        # The popularity list cannot rank items it has never seen: on cold items, the curve is
+        # measured on the random split instead.
+        privacy_split = (
+            split
+            if split.candidate_items is None
+            else make_split(data, "random", seed).sampled(max_users, seed)
+        )
+        report["privacy"] = measure_privacy(
+            data,
+            privacy_split,
+            settings,
+            k=k,
+            curve=privacy,
+            progress=lambda message: progress(f"privacy: {message}"),
+        )
+    report["seconds"] = time.perf_counter() - started
+    return report
+
+
+def run_evaluation(
+    dataset: Path,
+    *,
+    k: int = 10,
+    split_kind: str = "random",
+    seed: int = 42,
+    candidates: Sequence[Candidate] = CANDIDATES,
+    lightfm_overrides: dict[str, Any] | None = None,
+    config: Path | None = None,
+    resamples: int = RESAMPLES,
+    max_users: int | None = None,
+    privacy: PrivacyCurve | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Evaluates the candidates on a MovieLens-style folder, with servers configured by
+    ``config`` (and INFOGAP_* variables) as ``infogap serve`` would be."""
+    return evaluate_dataset(
+        load_movielens(dataset),
+        source_label=str(dataset),
+        settings=load_settings(config),
+        k=k,
+        split_kind=split_kind,
+        seed=seed,
+        candidates=candidates,
+        lightfm_overrides=lightfm_overrides,
+        resamples=resamples,
+        max_users=max_users,
+        privacy=privacy,
+        progress=progress,
+    )
+
+
+def evaluate_store(
+    store: Store,
+    catalog: str,
+    settings: Settings,
+    *,
+    k: int = 10,
+    split_kind: str = "random",
+    seed: int = 42,
+    candidate_keys: Sequence[str] | None = None,
+    max_users: int | None = None,
+    include_privacy: bool = False,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Evaluates the candidates on the stored history of ``catalog`` (read-only), each in a
+    throwaway server configured like this one (``settings``; see ``servers.server_settings``).
+
+    :raises InvalidArgument: for an unknown split or candidate key, or ``k``/``max_users`` < 1.
+    :raises FailedPrecondition: when the catalog has nothing to evaluate, or the privacy curve
+        is asked for without the differential_privacy plugin.
+    """
+    if split_kind not in SPLITS:
+        raise InvalidArgument("split", f"unknown split {split_kind!r}; one of {', '.join(SPLITS)}")
+    if k < 1:
+        raise InvalidArgument("k", "must be at least 1")
+    if max_users is not None and max_users < 1:
+        raise InvalidArgument("max_users", "must be at least 1 (or unset for every user)")
+    candidates = candidates_named(candidate_keys)
+    if include_privacy and not privacy_plugin_available(settings):
+        raise FailedPrecondition(f"the {PLUGIN} plugin is not installed or is disabled")
+    return evaluate_dataset(
+        load_store_history(store, catalog, settings),
+        source_label=f"catalog {catalog!r} of {store.data_dir}",
+        settings=settings,
+        k=k,
+        split_kind=split_kind,
+        seed=seed,
+        candidates=candidates,
+        max_users=max_users,
+        privacy=PrivacyCurve() if include_privacy else None,
+        progress=progress,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +39,7 @@ from ..core.domain import (
     UserPatch,
     Variant,
 )
+from ..core.errors import InvalidArgument
 from ..core.privacy_ledger import PrivacyBudget, PrivacyRelease
 from ..core.serving import NO_FILTER
 
@@ -354,4 +357,49 @@ def experiment_report(value: ExperimentReport) -> admin_service_pb2.GetExperimen
         winner=value.winner,
         conclusion=value.conclusion,
         generate_time=_timestamp(value.generated_at),
+    )
+
+
+_EVALUATION_SPLITS = {
+    admin_service_pb2.EVALUATION_SPLIT_UNSPECIFIED: "random",
+    admin_service_pb2.EVALUATION_SPLIT_RANDOM: "random",
+    admin_service_pb2.EVALUATION_SPLIT_TEMPORAL: "temporal",
+    admin_service_pb2.EVALUATION_SPLIT_COLD_USERS: "cold-users",
+    admin_service_pb2.EVALUATION_SPLIT_COLD_ITEMS: "cold-items",
+}
+
+
+def evaluation_split(value: int) -> str:
+    split = _EVALUATION_SPLITS.get(value)
+    if split is None:
+        raise InvalidArgument("split", f"unknown EvaluationSplit value {value}")
+    return split
+
+
+def evaluation_report(report: dict[str, Any]) -> admin_service_pb2.EvaluateModelsResponse:
+    """The evaluation's report: the headline figures as fields, everything as JSON and HTML."""
+    # Imported on first use: matplotlib takes a while to load, and most servers never need it.
+    from ..evaluation.report import render_html
+
+    return admin_service_pb2.EvaluateModelsResponse(
+        protocol=report["protocol"],
+        candidates=[
+            admin_service_pb2.CandidateResult(
+                candidate=key,
+                label=candidate["label"],
+                metrics={
+                    name: admin_service_pb2.MetricEstimate(
+                        value=figure["value"],
+                        standard_error=math.nan,  # the interval is a bootstrap's
+                        ci_low=figure["ci95"][0],
+                        ci_high=figure["ci95"][1],
+                    )
+                    for name, figure in candidate["metrics"].items()
+                },
+                strategy_shares=candidate["strategy_share"],
+            )
+            for key, candidate in report["candidates"].items()
+        ],
+        report_json=json.dumps(report, allow_nan=True),
+        report_html=render_html(report),
     )

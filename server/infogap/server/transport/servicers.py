@@ -25,6 +25,11 @@ from ..core.service import InfoGap
 from . import convert
 from .pseudonyms import Pseudonyms
 
+# EvaluateModels' defaults for unset fields.
+DEFAULT_EVALUATION_K = 10
+DEFAULT_EVALUATION_USERS = 1000
+DEFAULT_EVALUATION_SEED = 42
+
 
 class FeedbackServicer(feedback_service_pb2_grpc.FeedbackServiceServicer):
     def __init__(self, core: InfoGap, pseudonyms: Pseudonyms) -> None:
@@ -231,6 +236,20 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self, request: admin_service_pb2.GetPrivacyBudgetRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetPrivacyBudgetResponse:
         return convert.privacy_budget(self._core.privacy_budget(request.catalog))
+
+    def EvaluateModels(
+        self, request: admin_service_pb2.EvaluateModelsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.EvaluateModelsResponse:
+        report = self._core.evaluate_history(
+            request.catalog,
+            split=convert.evaluation_split(request.split),
+            k=request.k or DEFAULT_EVALUATION_K,
+            candidates=list(request.candidates),
+            max_users=request.max_users or DEFAULT_EVALUATION_USERS,
+            seed=request.seed if request.HasField("seed") else DEFAULT_EVALUATION_SEED,
+            include_privacy=request.include_privacy,
+        )
+        return convert.evaluation_report(report)
 
     def CreateExperiment(
         self, request: admin_service_pb2.CreateExperimentRequest, context: grpc.ServicerContext
