@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -20,7 +21,12 @@ from infogap.client import (
     InvalidArgumentError,
     NotFoundError,
 )
-from infogap.v1.admin_service_pb2 import EXPERIMENT_STATUS_DRAFT, EXPERIMENT_STATUS_RUNNING
+from infogap.server.core.errors import StartupError
+from infogap.v1.admin_service_pb2 import (
+    EXPERIMENT_STATUS_DRAFT,
+    EXPERIMENT_STATUS_RUNNING,
+    EXPERIMENT_STATUS_STOPPED,
+)
 
 from ..conftest import load
 from .test_cli import invoke
@@ -319,3 +325,31 @@ def test_feedback_is_attributed_by_recommendation_user_item_and_window(trained):
     assert (only.clicks, only.conversions, only.revenue) == (1, 1, 12.5)
     assert only.ctr.value == pytest.approx(1 / 5)
     assert by_variant(report)["none"].users == 0
+
+
+def test_a_bad_configured_experiment_keeps_the_server_from_starting(start_server, tmp_path):
+    definition = {"name": "bad", "variants": [{"name": "a", "share": 0.7}, {"name": "b", "share": 0.7}]}
+    with pytest.raises(StartupError, match=r"experiments\.definitions 'bad': .*add up to 1\.4"):
+        start_server(data_dir=tmp_path / "bad", experiments={"definitions": [definition]})
+    # Nothing was left open: the same data directory serves at once without the definition.
+    start_server(data_dir=tmp_path / "bad")
+
+
+def test_an_experiment_whose_pinned_model_is_gone_is_stopped_at_restart(trained, start_server, tastes, tmp_path):
+    server, client = trained
+    pinned = client.model_info().models[0].version
+    client.record(tastes.events[:5])
+    client.train()
+    client.create_experiment(
+        "pinned", [{"name": "old", "share": 0.5, "model_version": pinned}, {"name": "new", "share": 0.5}]
+    )
+    client.start_experiment("pinned")
+    data_dir = server.core.settings.data_dir
+    server.stop(grace=0)
+    shutil.rmtree(data_dir / "models" / "default" / pinned)
+
+    restarted = start_server(data_dir=data_dir, **GLOBAL_POPULARITY)
+    with Client(restarted.address) as again:
+        (experiment,) = again.list_experiments()
+        assert experiment.status == EXPERIMENT_STATUS_STOPPED
+        assert again.recommend("red-user-1").experiment == ""

@@ -112,6 +112,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the gRPC server until interrupted."""
+    from .core.errors import StartupError
     from .transport.auth import InsecureListenerError
     from .transport.server import InfoGapServer
 
@@ -126,7 +127,7 @@ def serve(
     settings = load_settings(config, **overrides)
     try:
         server = InfoGapServer(settings).start()
-    except InsecureListenerError as error:
+    except (InsecureListenerError, StartupError) as error:
         console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(code=1) from error
     console.print(f"InfoGap serving on [bold]{server.address}[/] (data in {settings.data_dir})")

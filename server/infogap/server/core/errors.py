@@ -62,3 +62,8 @@ class Unavailable(InfoGapError):
     """The server is shutting down or otherwise cannot serve right now; retrying may succeed."""
 
     status = "UNAVAILABLE"
+
+
+class StartupError(RuntimeError):
+    """The configuration cannot be served as it stands; the server does not start. Not an
+    ``InfoGapError``: no caller ever sees it."""

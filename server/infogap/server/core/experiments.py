@@ -30,7 +30,14 @@ from .domain import (
     VariantResult,
     utc_now,
 )
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from .errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InfoGapError,
+    InvalidArgument,
+    NotFound,
+    StartupError,
+)
 from .experiment_stats import compare, mean_estimate, ratio_estimate, sample_ratio_p_value
 from .store import IMPRESSION_SCHEMA, Store
 
@@ -195,30 +202,51 @@ class Experiments:
         self._impressions = ImpressionLog(store, settings.experiments.impression_flush_seconds)
         for experiment in store.experiments():
             if experiment.status == "running":
-                self._prepare(experiment)
-                self._running[experiment.catalog] = experiment
+                self._resume(experiment)
+
+    def _resume(self, experiment: Experiment) -> None:
+        """Serves a running experiment again after a restart; one that can no longer be served
+        (a pinned model's files are gone) is stopped, loudly, rather than left half-running."""
+        try:
+            self._prepare(experiment)
+        except (FailedPrecondition, NotFound) as error:
+            log.error("stopping experiment %r: %s", experiment.name, error.message)
+            self._store.set_experiment_status(experiment.name, "stopped", utc_now(), "running")
+            return
+        self._running[experiment.catalog] = experiment
 
     def close(self) -> None:
         self._impressions.close()
 
     def define_from_config(self, definitions: list[ExperimentDefinition]) -> None:
-        """Creates the configured experiments not stored yet, and starts those marked so."""
+        """Creates the configured experiments not stored yet, and starts those marked so.
+
+        :raises StartupError: naming the definition, when one is invalid or cannot start.
+        """
         for definition in definitions:
-            experiment = Experiment(
-                name=definition.name,
-                catalog=definition.catalog,
-                description=definition.description,
-                variants=tuple(
-                    Variant(v.name, v.share, tuple(v.strategies), v.blend, v.model_version)
-                    for v in definition.variants
-                ),
-                attribution_window_seconds=3600 * (definition.attribution_window_hours or 0),
-            )
-            # A stored experiment of that name stands: the config defines, it never redefines.
-            with contextlib.suppress(AlreadyExists):
-                self.create(experiment)
-            if definition.start and self._find(definition.name).status == "draft":
-                self.start(definition.name)
+            try:
+                self._define(definition)
+            except InfoGapError as error:
+                raise StartupError(
+                    f"experiments.definitions {definition.name!r}: {error.message}"
+                ) from error
+
+    def _define(self, definition: ExperimentDefinition) -> None:
+        experiment = Experiment(
+            name=definition.name,
+            catalog=definition.catalog,
+            description=definition.description,
+            variants=tuple(
+                Variant(v.name, v.share, tuple(v.strategies), v.blend, v.model_version)
+                for v in definition.variants
+            ),
+            attribution_window_seconds=3600 * (definition.attribution_window_hours or 0),
+        )
+        # A stored experiment of that name stands: the config defines, it never redefines.
+        with contextlib.suppress(AlreadyExists):
+            self.create(experiment)
+        if definition.start and self._find(definition.name).status == "draft":
+            self.start(definition.name)
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from .domain import (
     Variant,
     utc_now,
 )
-from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .errors import FailedPrecondition, InvalidArgument, NotFound, StartupError
 from .experiments import Experiments
 from .ingest import EventWriter, to_arrow
 from .modeling import ForgetfulModel, release_through
@@ -79,7 +79,7 @@ class InfoGap:
         ):
             # Fail closed: privacy asked for but no guard to give it would release raw counts.
             self._store.close()
-            raise RuntimeError(
+            raise StartupError(
                 f"privacy.enabled is set but the {PRIVACY_GUARD!r} plugin is not loaded"
             )
         self._profiles = Profiles(
@@ -123,11 +123,19 @@ class InfoGap:
         self._experiments = Experiments(
             self._store, settings, self._registrations.trainers, self._prepare_variant
         )
-        self._experiments.define_from_config(settings.experiments.definitions)
+        try:
+            self._experiments.define_from_config(settings.experiments.definitions)
+        except StartupError:
+            self._close_components()
+            raise
         self._retrainer = BackgroundRetrainer(self, settings.lifecycle)
 
     def close(self) -> None:
         self._retrainer.stop()
+        self._close_components()
+
+    def _close_components(self) -> None:
+        """Stops the background threads, then closes the store they write to."""
         self._experiments.close()
         self._clusterer.stop()
         self._writer.close()
