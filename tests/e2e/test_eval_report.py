@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from infogap.client import Client, FailedPreconditionError, InvalidArgumentError
+from infogap.client import (
+    Client,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    ResourceExhaustedError,
+)
 from infogap.server.core.errors import InvalidArgument
 from infogap.server.core.store import Store
 from infogap.server.evaluation.data import load_store_history
@@ -254,3 +259,6 @@ def test_evaluate_models_rpc_runs_on_the_servers_own_history(start_server, tmp_p
             client.evaluate_models(k=1000)
         with pytest.raises(FailedPreconditionError):
             client.evaluate_models("empty-catalog")
+        # As while another evaluation runs:
+        with server.core._evaluation_lock, pytest.raises(ResourceExhaustedError):
+            client.evaluate_models()

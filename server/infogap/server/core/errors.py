@@ -58,6 +58,12 @@ class ResourceExhausted(InfoGapError):
     status = "RESOURCE_EXHAUSTED"
 
 
+class Cancelled(InfoGapError):
+    """The caller went away (cancelled, or its deadline passed) while the work was going on."""
+
+    status = "CANCELLED"
+
+
 class Unavailable(InfoGapError):
     """The server is shutting down or otherwise cannot serve right now; retrying may succeed."""
 

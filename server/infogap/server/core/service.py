@@ -42,7 +42,13 @@ from .domain import (
     Variant,
     utc_now,
 )
-from .errors import FailedPrecondition, InvalidArgument, NotFound, StartupError
+from .errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    StartupError,
+)
 from .experiments import Experiments
 from .ingest import EventWriter, to_arrow
 from .modeling import ForgetfulModel, release_through
@@ -113,6 +119,7 @@ class InfoGap:
         self._tracked_catalogs: set[str] = set()  # catalogs whose fresh interactions are kept
         self._model_infos: dict[str, list[ModelInfo]] = {}
         self._swap_lock = threading.Lock()
+        self._evaluation_lock = threading.Lock()
         self._train_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._decisions: dict[str, TrainingDecision] = self._store.last_decisions()
         self._new_events: defaultdict[str, int] = defaultdict(int)
@@ -463,28 +470,37 @@ class InfoGap:
         max_users: int,
         seed: int,
         include_privacy: bool,
+        progress: Callable[[str], None] = lambda _: None,
     ) -> dict[str, Any]:
         """The offline evaluation report of a catalog's stored history (``infogap eval``'s).
+        ``progress`` hears each step, and may raise to abandon the evaluation.
 
         :raises InvalidArgument: for a bad split, candidate, k or max_users.
         :raises FailedPrecondition: when the history is too small to evaluate.
+        :raises ResourceExhausted: while another evaluation runs (each trains several models).
         """
         # Imported here: the evaluation sits above the core, driving throwaway servers.
         from ..evaluation.runner import evaluate_store
 
         if not 1 <= k <= MAX_EVALUATION_K:
             raise InvalidArgument("k", f"must be between 1 and {MAX_EVALUATION_K} (0 means 10)")
-        return evaluate_store(
-            self._store,
-            validation.catalog_name(catalog),
-            self.settings,
-            k=k,
-            split_kind=split,
-            seed=seed,
-            candidate_keys=list(candidates) or None,
-            max_users=max_users,
-            include_privacy=include_privacy,
-        )
+        if not self._evaluation_lock.acquire(blocking=False):
+            raise ResourceExhausted("an evaluation is running already; retry when it has ended")
+        try:
+            return evaluate_store(
+                self._store,
+                validation.catalog_name(catalog),
+                self.settings,
+                k=k,
+                split_kind=split,
+                seed=seed,
+                candidate_keys=list(candidates) or None,
+                max_users=max_users,
+                include_privacy=include_privacy,
+                progress=progress,
+            )
+        finally:
+            self._evaluation_lock.release()
 
     # -- experiments -------------------------------------------------------------------------
 

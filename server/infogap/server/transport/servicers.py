@@ -21,6 +21,7 @@ from infogap.v1 import (
 )
 
 from ..core.domain import RecordResult
+from ..core.errors import Cancelled
 from ..core.service import InfoGap
 from . import convert
 from .pseudonyms import Pseudonyms
@@ -29,6 +30,12 @@ from .pseudonyms import Pseudonyms
 DEFAULT_EVALUATION_K = 10
 DEFAULT_EVALUATION_USERS = 1000
 DEFAULT_EVALUATION_SEED = 42
+
+
+def _still_wanted(context: grpc.ServicerContext, step: str) -> None:
+    """Between the steps of a long call: stops the work once its caller has gone."""
+    if not context.is_active():
+        raise Cancelled(f"the caller went away before {step!r}")
 
 
 class FeedbackServicer(feedback_service_pb2_grpc.FeedbackServiceServicer):
@@ -248,6 +255,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
             max_users=request.max_users or DEFAULT_EVALUATION_USERS,
             seed=request.seed if request.HasField("seed") else DEFAULT_EVALUATION_SEED,
             include_privacy=request.include_privacy,
+            progress=lambda step: _still_wanted(context, step),
         )
         return convert.evaluation_report(report)
 
