@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from infogap.client import Client
+from infogap.client import Client, InvalidArgumentError
 
 from ..conftest import REPO, load
 
@@ -76,3 +76,24 @@ def test_autoload_off_keeps_third_party_plugins_out(installed_example, start_ser
     with Client(server.address) as client:
         plugins = {p.name: p for p in client.list_plugins().plugins}
     assert not plugins["example"].enabled and plugins["lightfm"].enabled
+
+
+def test_offline_evaluation_compares_an_installed_plugins_model(installed_example, start_server, tastes):
+    server = start_server(lightfm={"epochs": 5, "no_components": 8})
+    with Client(server.address, timeout=60) as client:
+        load(client, tastes)
+        # The plugin's model scores users who name a favourite tag: half the red users do.
+        client.upsert_users(
+            [{"user_id": f"red-user-{n}", "attributes": {"segment": "red", "favourite_tag": "red"}}
+             for n in range(0, 30, 2)]
+        )
+        response = client.evaluate_models(candidates=["popularity", "plugin:favourite_tag"], k=5)
+        with pytest.raises(InvalidArgumentError, match=r"one of .*plugin:favourite_tag"):
+            client.evaluate_models(candidates=["plugin:nope"])
+    assert [c.candidate for c in response.candidates] == ["popularity", "plugin:favourite_tag"]
+    plugin = response.candidates[1]
+    assert plugin.label == "Plugin example: favourite_tag, then popularity"
+    # The plugin's model answered for the users it can score, popularity for the others.
+    assert set(plugin.strategy_shares) == {"favourite_tag", "popularity"}
+    assert 0.2 < plugin.strategy_shares["favourite_tag"] < 0.8
+    assert 0 < plugin.metrics["ndcg"].value < 1

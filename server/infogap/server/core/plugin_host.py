@@ -26,6 +26,7 @@ from .privacy_ledger import PrivacyLedger
 
 ENTRY_POINT_GROUP = "infogap"
 BUILTIN_DISTRIBUTION = "infogap"
+BUILTIN_SOURCE = "builtin"  # what ListPlugins says of the built-in plugins' origin
 AUTOLOAD_OFF_ENV = "INFOGAP_DISABLE_PLUGIN_AUTOLOAD"
 TRACE_ENV = "INFOGAP_TRACE_PLUGINS"
 
@@ -63,7 +64,9 @@ class PluginHost:
         for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = entry_point.dist
             builtin = dist is not None and dist.name == BUILTIN_DISTRIBUTION
-            source = "builtin" if builtin else f"{dist.name} {dist.version}" if dist else "unknown"
+            source = (
+                BUILTIN_SOURCE if builtin else f"{dist.name} {dist.version}" if dist else "unknown"
+            )
             if entry_point.name in disabled or not (builtin or autoload):
                 self._found.append(_Found(entry_point.name, source, enabled=False))
                 continue

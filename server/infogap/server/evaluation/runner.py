@@ -19,6 +19,7 @@ import numpy as np
 
 from infogap.server.config import Settings, load_settings
 from infogap.server.core.errors import FailedPrecondition, InvalidArgument
+from infogap.server.core.plugin_host import BUILTIN_SOURCE
 from infogap.server.core.store import Store
 
 from . import metrics as m
@@ -65,6 +66,7 @@ class Candidate:
     lightfm_enabled: bool = True
     user_attributes: bool = True
     item_features: bool = True  # tags and attributes
+    strategy_order: tuple[str, ...] = ()  # the serving fallback order; () the settings'
 
 
 CANDIDATES = (
@@ -93,13 +95,15 @@ def serve_candidate(
     settings: Settings,
     lightfm_overrides: dict[str, Any],
 ) -> Served:
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "lightfm": {"num_threads": NUM_THREADS, **lightfm_overrides, **candidate.lightfm},
         "plugins": {
             "disabled": settings.plugins.disabled
             + ([] if candidate.lightfm_enabled else ["lightfm"])
         },
     }
+    if candidate.strategy_order:
+        overrides["serving"] = {"strategy_order": list(candidate.strategy_order)}
     with throwaway_client(settings, overrides) as client:
         send_dataset(
             client,
@@ -197,21 +201,55 @@ def score_candidate(
     }
 
 
-def candidates_named(keys: Sequence[str] | None) -> tuple[Candidate, ...]:
-    """The candidates of ``keys``, in ``CANDIDATES``' order; all of them for None.
+PLUGIN_CANDIDATE_PREFIX = "plugin:"
+
+
+def plugin_candidates(settings: Settings) -> tuple[Candidate, ...]:
+    """A candidate per model that an installed third-party plugin registers: that model first,
+    popularity behind it. Found by asking a throwaway server configured by ``settings``
+    (``ListPlugins``), so exactly the plugins production would load take part."""
+    with throwaway_client(settings) as client:
+        plugins = client.list_plugins().plugins
+    found = []
+    for plugin in plugins:
+        if not plugin.enabled or plugin.source == BUILTIN_SOURCE:
+            continue
+        for provided in plugin.provides:
+            kind, _, strategy = provided.partition(":")
+            if kind == "model":
+                found.append(
+                    Candidate(
+                        f"{PLUGIN_CANDIDATE_PREFIX}{strategy}",
+                        f"Plugin {plugin.name}: {strategy}, then popularity",
+                        lightfm_enabled=False,
+                        strategy_order=(strategy, "popularity"),
+                    )
+                )
+    return tuple(found)
+
+
+def available_candidates(settings: Settings) -> tuple[Candidate, ...]:
+    """The built-in candidates, then those of installed plugins."""
+    return CANDIDATES + plugin_candidates(settings)
+
+
+def candidates_named(
+    keys: Sequence[str] | None, available: Sequence[Candidate] = CANDIDATES
+) -> tuple[Candidate, ...]:
+    """The candidates of ``keys``, in ``available``'s order; all of them for None.
 
     :raises InvalidArgument: for an unknown key or an empty list.
     """
     if keys is None:
-        return CANDIDATES
-    known = [c.key for c in CANDIDATES]
+        return tuple(available)
+    known = [c.key for c in available]
     unknown = sorted(set(keys) - set(known))
     if unknown or not keys:
         raise InvalidArgument(
             "candidates",
             f"unknown {', '.join(unknown) or '(none given)'}; one of {', '.join(known)}",
         )
-    return tuple(c for c in CANDIDATES if c.key in set(keys))
+    return tuple(c for c in available if c.key in set(keys))
 
 
 def evaluate_dataset(
@@ -222,14 +260,15 @@ def evaluate_dataset(
     k: int = 10,
     split_kind: str = "random",
     seed: int = 42,
-    candidates: Sequence[Candidate] = CANDIDATES,
+    candidates: Sequence[Candidate] | None = None,
     lightfm_overrides: dict[str, Any] | None = None,
     resamples: int = RESAMPLES,
     max_users: int | None = None,
     privacy: PrivacyCurve | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Evaluates every candidate on one split of ``data``; returns the JSON-ready report.
+    """Evaluates every candidate (None: ``available_candidates``) on one split of ``data``;
+    returns the JSON-ready report.
 
     ``settings`` are the candidate servers' (see ``servers.server_settings``); ``max_users``
     evaluates a random sample (from ``seed``) of the users with test positives; ``privacy``
@@ -251,7 +290,7 @@ def evaluate_dataset(
     )
     count = max(k, CURVE_K)
     results = {}
-    for candidate in candidates:
+    for candidate in candidates if candidates is not None else available_candidates(settings):
         progress(f"candidate: {candidate.label}")
         served = serve_candidate(
             data,
@@ -328,7 +367,7 @@ def run_evaluation(
     k: int = 10,
     split_kind: str = "random",
     seed: int = 42,
-    candidates: Sequence[Candidate] = CANDIDATES,
+    candidates: Sequence[Candidate] | None = None,
     lightfm_overrides: dict[str, Any] | None = None,
     config: Path | None = None,
     resamples: int = RESAMPLES,
@@ -380,7 +419,7 @@ def evaluate_store(
         raise InvalidArgument("k", "must be at least 1")
     if max_users is not None and max_users < 1:
         raise InvalidArgument("max_users", "must be at least 1 (or unset for every user)")
-    candidates = candidates_named(candidate_keys)
+    candidates = candidates_named(candidate_keys, available_candidates(settings))
     if include_privacy and not privacy_plugin_available(settings):
         raise FailedPrecondition(f"the {PLUGIN} plugin is not installed or is disabled")
     return evaluate_dataset(
