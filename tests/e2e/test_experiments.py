@@ -22,6 +22,7 @@ from infogap.client import (
     NotFoundError,
 )
 from infogap.server.core.errors import StartupError
+from infogap.server.hookspecs import hookimpl
 from infogap.v1.admin_service_pb2 import (
     EXPERIMENT_STATUS_DRAFT,
     EXPERIMENT_STATUS_RUNNING,
@@ -353,3 +354,45 @@ def test_an_experiment_whose_pinned_model_is_gone_is_stopped_at_restart(trained,
         (experiment,) = again.list_experiments()
         assert experiment.status == EXPERIMENT_STATUS_STOPPED
         assert again.recommend("red-user-1").experiment == ""
+
+
+class ReverseReranker:
+    name = "reverse"
+    order = 100
+
+    def rerank(self, context, candidates):
+        return list(reversed(candidates))
+
+
+class ReversePlugin:
+    @hookimpl
+    def infogap_register_rerankers(self, register, settings):
+        register(ReverseReranker())
+
+
+def test_a_variant_can_do_without_a_reranking_plugin(start_server, tastes):
+    server = start_server(extra_plugins=[("reverse", ReversePlugin())])
+    with Client(server.address) as client:
+        load(client, tastes)
+        client.train()
+        with pytest.raises(InvalidArgumentError) as error:
+            client.create_experiment(
+                "rerank", [{"name": "plain", "share": 0.5, "excluded_rerankers": ["nope"]},
+                           {"name": "reversed", "share": 0.5}]
+            )
+        assert error.value.field_violations[0][0] == "experiment.variants[0].excluded_rerankers[0]"
+        assert "the registered ones are: reverse" in error.value.message
+        client.create_experiment(
+            "rerank", [{"name": "plain", "share": 0.5, "excluded_rerankers": ["reverse"]},
+                       {"name": "reversed", "share": 0.5}]
+        )
+        client.start_experiment("rerank")
+        seen = set()
+        for n in range(30):
+            response = client.recommend(f"red-user-{n}", count=5)
+            scores = [item.score for item in response.items]
+            # Without the reranker, the best scores first; with it, the list turned around.
+            expected = sorted(scores, reverse=response.variant == "plain")
+            assert scores == expected, response.variant
+            seen.add(response.variant)
+        assert seen == {"plain", "reversed"}

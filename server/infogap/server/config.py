@@ -310,6 +310,11 @@ class VariantSettings(BaseModel):
     model_version: str = Field(
         default="", description="Serve this trained model version; empty: the current one."
     )
+    excluded_rerankers: list[str] = Field(
+        default_factory=list,
+        description="Registered rerankers (by name) this variant does without, e.g. to measure "
+        "what a reranking plugin is worth.",
+    )
 
 
 class ExperimentDefinition(BaseModel):

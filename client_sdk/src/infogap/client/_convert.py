@@ -34,7 +34,8 @@ UserPatchLike: TypeAlias = UserPatch | Mapping[str, Any]
 
 VariantLike: TypeAlias = ExperimentVariant | Mapping[str, Any]
 """An :class:`infogap.v1.admin_service_pb2.ExperimentVariant`, or a dict with its field names:
-``name``, ``share``, and optionally ``strategies`` (a list), ``blend`` and ``model_version``."""
+``name``, ``share``, and optionally ``strategies`` (a list), ``blend``, ``model_version`` and
+``excluded_rerankers`` (a list)."""
 
 _M = TypeVar("_M", bound=Message)
 
@@ -117,8 +118,9 @@ def to_variant(value: VariantLike) -> ExperimentVariant:
     if isinstance(value, ExperimentVariant):
         return value
     fields = _fields_of(value, ExperimentVariant)
-    if "strategies" in fields:
-        fields["strategies"] = string_list(fields["strategies"], "strategies")
+    for name in ("strategies", "excluded_rerankers"):
+        if name in fields:
+            fields[name] = string_list(fields[name], name)
     return _build(ExperimentVariant, fields)
 
 

@@ -836,6 +836,7 @@ class ExperimentVariant(_message.Message):
     STRATEGIES_FIELD_NUMBER: _builtins.int
     BLEND_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    EXCLUDED_RERANKERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Its name, unique in the experiment, e.g. "control" or "lightfm-bpr"."""
     share: _builtins.float
@@ -856,6 +857,12 @@ class ExperimentVariant(_message.Message):
         the catalog's usual order.
         """
 
+    @_builtins.property
+    def excluded_rerankers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Registered rerankers (by name, see ListPlugins) this variant does without, e.g. to measure
+        what a reranking plugin is worth.
+        """
+
     def __init__(
         self,
         *,
@@ -864,10 +871,11 @@ class ExperimentVariant(_message.Message):
         strategies: _abc.Iterable[_builtins.str] | None = ...,
         blend: _builtins.bool | None = ...,
         model_version: _builtins.str = ...,
+        excluded_rerankers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_blend", b"_blend", "blend", b"blend"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_blend", b"_blend", "blend", b"blend", "model_version", b"model_version", "name", b"name", "share", b"share", "strategies", b"strategies"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_blend", b"_blend", "blend", b"blend", "excluded_rerankers", b"excluded_rerankers", "model_version", b"model_version", "name", b"name", "share", b"share", "strategies", b"strategies"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__blend: _TypeAlias = _typing.Literal["blend"]  # noqa: Y015
     _WhichOneofArgType__blend: _TypeAlias = _typing.Literal["_blend", b"_blend"]  # noqa: Y015

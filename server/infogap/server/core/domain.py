@@ -221,6 +221,7 @@ class Variant:
     strategies: tuple[str, ...] = ()  # serve only these strategies, in this order; () all
     blend: bool = True  # interleave cold-start items for users with few interactions
     model_version: str = ""  # serve this trained version of the catalog; "" the current one
+    excluded_rerankers: tuple[str, ...] = ()  # registered rerankers this variant does without
 
 
 @dataclass(frozen=True, slots=True)

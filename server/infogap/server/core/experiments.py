@@ -102,7 +102,10 @@ class RunningExperiment:
 
 
 def check_definition(
-    experiment: Experiment, strategies: Collection[str], settings: Settings
+    experiment: Experiment,
+    strategies: Collection[str],
+    rerankers: Collection[str],
+    settings: Settings,
 ) -> Experiment:
     """The experiment with its catalog name normalised.
 
@@ -134,6 +137,13 @@ def check_definition(
                     f"unknown strategy {strategy!r}; the loaded ones are: {known}",
                 )
         validation.distinct(variant.strategies, f"{field}.strategies")
+        for position, reranker in enumerate(variant.excluded_rerankers):
+            if reranker not in rerankers:
+                known = ", ".join(sorted(rerankers)) or "none"
+                raise InvalidArgument(
+                    f"{field}.excluded_rerankers[{position}]",
+                    f"unknown reranker {reranker!r}; the registered ones are: {known}",
+                )
         if variant.model_version:
             validation.identifier(variant.model_version, f"{field}.model_version", limits)
     validation.distinct((v.name for v in experiment.variants), "experiment.variants")
@@ -212,6 +222,7 @@ class Experiments:
         store: Store,
         settings: Settings,
         strategies: Collection[str],
+        rerankers: Collection[str],
         prepare_variant: Callable[[str, Variant], None],
     ) -> None:
         """``prepare_variant(catalog, variant)`` makes a variant servable (e.g. loads a pinned
@@ -219,6 +230,7 @@ class Experiments:
         self._store = store
         self._settings = settings
         self._strategies = frozenset(strategies)
+        self._rerankers = frozenset(rerankers)
         self._prepare_variant = prepare_variant
         self._lock = threading.Lock()
         self._running: dict[str, RunningExperiment] = {}  # by catalog
@@ -260,7 +272,14 @@ class Experiments:
             catalog=definition.catalog,
             description=definition.description,
             variants=tuple(
-                Variant(v.name, v.share, tuple(v.strategies), v.blend, v.model_version)
+                Variant(
+                    v.name,
+                    v.share,
+                    tuple(v.strategies),
+                    v.blend,
+                    v.model_version,
+                    tuple(v.excluded_rerankers),
+                )
                 for v in definition.variants
             ),
             attribution_window_seconds=3600 * (definition.attribution_window_hours or 0),
@@ -317,7 +336,9 @@ class Experiments:
         if experiment.attribution_window_seconds == 0:
             default_hours = self._settings.experiments.attribution_window_hours
             experiment = replace(experiment, attribution_window_seconds=3600 * default_hours)
-        experiment = check_definition(experiment, self._strategies, self._settings)
+        experiment = check_definition(
+            experiment, self._strategies, self._rerankers, self._settings
+        )
         experiment = replace(
             experiment, status="draft", created_at=utc_now(), started_at=None, stopped_at=None
         )

@@ -114,6 +114,7 @@ class RecommendationPipeline:
         item_filter: RecommendationFilter,
         include_seen: bool,
         blend: bool = True,
+        excluded_rerankers: tuple[str, ...] = (),
     ) -> Recommendation:
         recent = serving.recent_positions(user_id)
         query = self._query(serving, user_id, recent)
@@ -122,7 +123,10 @@ class RecommendationPipeline:
         eligible = serving.items.eligible(item_filter)
         if not include_seen:
             eligible[seen] = False
-        depth = count * self._rerank_depth_factor if self._rerankers else count
+        rerankers = self._rerankers
+        if excluded_rerankers:
+            rerankers = tuple(r for r in rerankers if r.name not in excluded_rerankers)
+        depth = count * self._rerank_depth_factor if rerankers else count
         items = _top_items(serving, result, eligible, depth)
         strategy = model.strategy
         fallback = serving.models[-1]
@@ -135,16 +139,19 @@ class RecommendationPipeline:
                 cold_items = _top_items(serving, cold, eligible, depth)
                 items = interleave(items, cold_items, share, depth)
                 strategy = f"{model.strategy}+{fallback.strategy}"
-        if self._rerankers:
+        if rerankers:
             context = RerankContext(user_id, serving.catalog, count, strategy, serving.items.tags_of)
-            items = self._rerank(context, items)
+            items = self._rerank(rerankers, context, items)
         return Recommendation(
             new_recommendation_id(), tuple(items[:count]), serving.version, strategy
         )
 
-    def _rerank(self, context: RerankContext, items: list[ScoredItem]) -> list[ScoredItem]:
+    @staticmethod
+    def _rerank(
+        rerankers: Sequence[Reranker], context: RerankContext, items: list[ScoredItem]
+    ) -> list[ScoredItem]:
         given = {item.item_id for item in items}
-        for reranker in self._rerankers:
+        for reranker in rerankers:
             # A reranker may reorder and drop candidates, never invent them.
             items = [item for item in reranker.rerank(context, items) if item.item_id in given]
         return items

@@ -128,7 +128,11 @@ class InfoGap:
         for trained in self._lifecycle.load_serving():
             self._publish(trained, self._writer.committed_sequence)
         self._experiments = Experiments(
-            self._store, settings, self._registrations.trainers, self._prepare_variant
+            self._store,
+            settings,
+            self._registrations.trainers,
+            [reranker.name for reranker in self._registrations.rerankers],
+            self._prepare_variant,
         )
         try:
             self._experiments.define_from_config(settings.experiments.definitions)
@@ -264,6 +268,7 @@ class InfoGap:
             item_filter,
             include_seen,
             blend=assignment.variant.blend,
+            excluded_rerankers=assignment.variant.excluded_rerankers,
         )
         return self._experiments.served(recommendation, assignment, user_id, catalog)
 

@@ -539,6 +539,7 @@ class Store:
                                 "strategies": list(v.strategies),
                                 "blend": v.blend,
                                 "model_version": v.model_version,
+                                "excluded_rerankers": list(v.excluded_rerankers),
                             }
                             for v in experiment.variants
                         ]
@@ -589,6 +590,7 @@ class Store:
                         strategies=tuple(v["strategies"]),
                         blend=v["blend"],
                         model_version=v["model_version"],
+                        excluded_rerankers=tuple(v["excluded_rerankers"]),
                     )
                     for v in json.loads(r[3])
                 ),

@@ -108,12 +108,13 @@ def _definition(report: GetExperimentReportResponse) -> str:
     rows = "".join(
         f"<tr><th>{html.escape(v.name)}{' (control)' if n == 0 else ''}</th>"
         f"<td>{v.share:.0%}</td><td>{html.escape(', '.join(v.strategies) or 'usual order')}</td>"
-        f"<td>{'yes' if v.blend else 'no'}</td><td>{html.escape(v.model_version or 'current')}</td></tr>"
+        f"<td>{'yes' if v.blend else 'no'}</td><td>{html.escape(v.model_version or 'current')}</td>"
+        f"<td>{html.escape(', '.join(v.excluded_rerankers) or 'none')}</td></tr>"
         for n, v in enumerate(experiment.variants)
     )
     return (
         "<table><tr><th>variant</th><th>share</th><th>strategies</th><th>blending</th>"
-        f"<th>model version</th></tr>{rows}</table>"
+        f"<th>model version</th><th>rerankers left out</th></tr>{rows}</table>"
     )
 
 

@@ -281,6 +281,7 @@ def experiment_definition(message: admin_service_pb2.Experiment) -> Experiment:
                 strategies=tuple(v.strategies),
                 blend=v.blend if v.HasField("blend") else True,
                 model_version=v.model_version,
+                excluded_rerankers=tuple(v.excluded_rerankers),
             )
             for v in message.variants
         ),
@@ -302,6 +303,7 @@ def experiment(value: Experiment) -> admin_service_pb2.Experiment:
                 strategies=v.strategies,
                 blend=v.blend,
                 model_version=v.model_version,
+                excluded_rerankers=v.excluded_rerankers,
             )
             for v in value.variants
         ],
