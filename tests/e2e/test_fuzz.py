@@ -90,7 +90,7 @@ counts = st.integers(min_value=-(2**31), max_value=2**31 - 1)
 variants = st.builds(
     admin_service_pb2.ExperimentVariant, name=texts, share=numbers,
     strategies=st.lists(st.one_of(texts, st.sampled_from(["lightfm", "popularity"])), max_size=3),
-    blend=st.booleans(), model_version=texts,
+    blend=st.booleans(), model_version=texts, excluded_rerankers=st.lists(texts, max_size=2),
 )
 experiments = st.builds(
     admin_service_pb2.Experiment, name=texts, catalog=texts, description=texts,
