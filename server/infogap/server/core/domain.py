@@ -236,10 +236,6 @@ class Experiment:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
 
-    @property
-    def control(self) -> Variant:
-        return self.variants[0]
-
 
 @dataclass(frozen=True, slots=True)
 class Estimate:

@@ -373,8 +373,7 @@ class Experiments:
             if other is not None:
                 raise FailedPrecondition(
                     f"experiment {other.experiment.name!r} is running on catalog "
-                    f"{experiment.catalog!r}; "
-                    "stop it first"
+                    f"{experiment.catalog!r}; stop it first"
                 )
             self._prepare(experiment)
             now = utc_now()
@@ -437,8 +436,8 @@ class Experiments:
         for variant in experiment.variants:
             rows = outcomes.filter(pc.equal(outcomes.column("variant"), variant.name))
             column = {
-                name: rows.column(name).to_numpy().astype(float)
-                for name in ("lists", "impressions", "clicks", "conversions", "revenue")
+                outcome: rows.column(outcome).to_numpy().astype(float)
+                for outcome in ("lists", "impressions", "clicks", "conversions", "revenue")
             }
             estimates = {
                 "ctr": ratio_estimate(column["clicks"], column["impressions"]),

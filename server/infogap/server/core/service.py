@@ -303,10 +303,10 @@ class InfoGap:
         return count
 
     def _variant_serving(self, catalog: str, variant: Variant) -> CatalogServing:
-        if variant.model_version:
-            serving = self._pinned[(catalog, variant.model_version)]
-        else:
-            serving = self._serving_of(catalog)
+        # A request assigned just before its experiment stopped may find the pinned version
+        # gone: it is served as usual.
+        pinned = self._pinned.get((catalog, variant.model_version))
+        serving = pinned if pinned is not None else self._serving_of(catalog)
         return serving.restricted_to(variant.strategies) if variant.strategies else serving
 
     def _serving_of(self, catalog: str) -> CatalogServing:
