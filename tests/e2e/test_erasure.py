@@ -67,6 +67,9 @@ def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
             "fresh_interactions": 1,
         }
         assert receipt.HasField("delete_time")
+        # Nor does the running experiment's memory of their variant.
+        (running,) = server.core._experiments._running.values()
+        assert ERASED not in running._assignments
         client.stop_experiment("erasure-ab")  # they may come back, as a stranger, unlogged
 
         # The API knows them no more.

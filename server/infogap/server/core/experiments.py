@@ -100,6 +100,9 @@ class RunningExperiment:
         self._assignments[user_id] = found
         return found
 
+    def forget(self, user_id: str) -> None:
+        self._assignments.pop(user_id, None)
+
 
 def check_definition(
     experiment: Experiment,
@@ -322,8 +325,12 @@ class Experiments:
             if variant.model_version
         }
 
-    def flush_impressions(self) -> None:
+    def forget(self, user_id: str) -> None:
+        """Erasure: writes out the lists served so far (so that deleting the user's rows
+        catches them) and drops the user's cached assignments."""
         self._impressions.flush()
+        for running in list(self._running.values()):
+            running.forget(user_id)
 
     # -- administration ----------------------------------------------------------------------
 

@@ -412,7 +412,7 @@ class InfoGap:
     def delete_user(self, user_id: str) -> ErasureReceipt:
         """Forgets a user: rows, caches, serving state and model files, then answers."""
         validation.identifier(user_id, "user_id", self.settings.limits)
-        self._experiments.flush_impressions()  # buffered lists served to them go too
+        self._experiments.forget(user_id)
         removed = dict(self._store.delete_user(user_id))
         if not any(removed.values()):
             raise NotFound(f"user {user_id!r} is unknown")
