@@ -82,7 +82,7 @@ class RunningExperiment:
     """A running experiment and the assignments computed so far. Recommend's throughput is
     bound by the Python work per call, so a returning user's variant is a dict lookup."""
 
-    MAX_CACHED_USERS = 100_000  # then the cache starts over: about 20 MB at most
+    MAX_CACHED_USERS = 100_000  # then the cache starts over: 15 MB with 14-character ids
 
     def __init__(self, experiment: Experiment) -> None:
         self.experiment = experiment
@@ -132,21 +132,15 @@ def check_definition(
         validation.identifier(variant.name, f"{field}.name", limits)
         if not (math.isfinite(variant.share) and 0 < variant.share <= 1):
             raise InvalidArgument(f"{field}.share", "must be above 0 and at most 1")
-        for position, strategy in enumerate(variant.strategies):
-            if strategy not in strategies:
-                known = ", ".join(sorted(strategies)) or "none"
-                raise InvalidArgument(
-                    f"{field}.strategies[{position}]",
-                    f"unknown strategy {strategy!r}; the loaded ones are: {known}",
-                )
+        _known(variant.strategies, strategies, f"{field}.strategies", "strategy", "loaded")
         validation.distinct(variant.strategies, f"{field}.strategies")
-        for position, reranker in enumerate(variant.excluded_rerankers):
-            if reranker not in rerankers:
-                known = ", ".join(sorted(rerankers)) or "none"
-                raise InvalidArgument(
-                    f"{field}.excluded_rerankers[{position}]",
-                    f"unknown reranker {reranker!r}; the registered ones are: {known}",
-                )
+        _known(
+            variant.excluded_rerankers,
+            rerankers,
+            f"{field}.excluded_rerankers",
+            "reranker",
+            "registered",
+        )
         if variant.model_version:
             validation.identifier(variant.model_version, f"{field}.model_version", limits)
     validation.distinct((v.name for v in experiment.variants), "experiment.variants")
@@ -161,6 +155,15 @@ def check_definition(
             "experiment.attribution_window", "must be above 0 and at most 90 days"
         )
     return replace(experiment, catalog=catalog)
+
+
+def _known(names: tuple[str, ...], known: Collection[str], field: str, kind: str, how: str) -> None:
+    for position, name in enumerate(names):
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise InvalidArgument(
+                f"{field}[{position}]", f"unknown {kind} {name!r}; the {how} ones are: {listed}"
+            )
 
 
 class ImpressionLog:

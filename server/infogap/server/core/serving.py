@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -145,6 +145,10 @@ class CatalogServing:
     seen: dict[str, np.ndarray]  # user id -> item positions, as of ``seen_sequence``
     seen_sequence: int
     fresh: FreshInteractions
+    # Views of this state for experiment variants, by strategies; a new state starts empty.
+    _restricted: dict[tuple[str, ...], CatalogServing] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def recent_positions(self, user_id: str) -> np.ndarray:
         """Positions of the items the user touched since the snapshot, oldest first."""
@@ -162,9 +166,16 @@ class CatalogServing:
         return np.concatenate([base, recent]) if len(recent) else base
 
     def restricted_to(self, strategies: tuple[str, ...]) -> CatalogServing:
-        """The same state serving only ``strategies``, in that order (an experiment variant)."""
-        by_strategy = {model.strategy: model for model in self.models}
-        return replace(self, models=tuple(by_strategy[s] for s in strategies if s in by_strategy))
+        """The same state serving only ``strategies``, in that order (an experiment variant);
+        built once per state, as every request of the variant asks for it."""
+        view = self._restricted.get(strategies)
+        if view is None:
+            by_strategy = {model.strategy: model for model in self.models}
+            view = replace(
+                self, models=tuple(by_strategy[s] for s in strategies if s in by_strategy)
+            )
+            self._restricted[strategies] = view
+        return view
 
     def with_items(self, items: ItemIndex) -> CatalogServing:
         """The same models over ``items``; items beyond the current index are taken in by each
