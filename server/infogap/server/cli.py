@@ -442,11 +442,12 @@ ExperimentName = Annotated[str, typer.Argument(help="The experiment's name.")]
 
 
 def _experiment_line(experiment: Any) -> str:
-    from infogap.v1.admin_service_pb2 import ExperimentStatus
+    from .evaluation.experiment_report import status_name
 
-    status = ExperimentStatus.Name(experiment.status).removeprefix("EXPERIMENT_STATUS_").lower()
     variants = ", ".join(f"{v.name} {v.share:.0%}" for v in experiment.variants)
-    return escape(f"{experiment.name} [{status}] on {experiment.catalog}: {variants}")
+    return escape(
+        f"{experiment.name} [{status_name(experiment)}] on {experiment.catalog}: {variants}"
+    )
 
 
 @experiments_app.command("create")
@@ -456,7 +457,7 @@ def create_experiment(
         typer.Argument(
             help="TOML file with one experiment, as in [[experiments.definitions]] of the config: "
             "name, catalog, description, attribution_window_hours and [[variants]] (name, share, "
-            "strategies, blend, model_version)."
+            "strategies, blend, model_version, excluded_rerankers)."
         ),
     ],
     start: Annotated[bool, typer.Option(help="Start it right away.")] = False,

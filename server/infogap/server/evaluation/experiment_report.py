@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from infogap.v1.admin_service_pb2 import (
+    Experiment,
     ExperimentStatus,
     GetExperimentReportResponse,
     MetricEstimate,
@@ -118,10 +119,14 @@ def _definition(report: GetExperimentReportResponse) -> str:
     )
 
 
+def status_name(experiment: Experiment) -> str:
+    """"draft", "running" or "stopped"."""
+    return ExperimentStatus.Name(experiment.status).removeprefix("EXPERIMENT_STATUS_").lower()
+
+
 def _when(report: GetExperimentReportResponse) -> str:
     experiment = report.experiment
-    status = ExperimentStatus.Name(experiment.status).removeprefix("EXPERIMENT_STATUS_").lower()
-    parts = [f"status <b>{status}</b>"]
+    parts = [f"status <b>{status_name(experiment)}</b>"]
     if experiment.HasField("start_time"):
         parts.append(f"started {experiment.start_time.ToDatetime():%Y-%m-%d %H:%M} UTC")
     if experiment.HasField("stop_time"):
