@@ -29,11 +29,15 @@ def progress(message: str) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--dataset", type=Path, required=True,
+        "--dataset",
+        type=Path,
+        required=True,
         help="MovieLens 100K folder (events.csv, items.csv, users.csv)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=None,
+        "--rounds",
+        type=int,
+        default=None,
         help=f"timed rounds per figure (default: {DEFAULT_RECOMMEND_ROUNDS} for Recommend, "
         f"{DEFAULT_INGEST_ROUNDS} for ingestion)",
     )
@@ -46,7 +50,8 @@ def parse_args() -> argparse.Namespace:
         default="all",
     )
     parser.add_argument(
-        "--large", action="store_true",
+        "--large",
+        action="store_true",
         help="quality: also train on a synthetic 1,000,000-event catalogue (a few minutes)",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
@@ -61,7 +66,10 @@ def main() -> None:
         work_dir = Path(scratch)
         if args.only in ("recommend", "all"):
             results["serving"] = benchmark_serving(
-                args.dataset, work_dir, args.rounds or DEFAULT_RECOMMEND_ROUNDS, args.requests,
+                args.dataset,
+                work_dir,
+                args.rounds or DEFAULT_RECOMMEND_ROUNDS,
+                args.requests,
                 progress,
             )
         if args.only in ("ingest", "all"):

@@ -68,27 +68,32 @@ BASELINES = (
 )
 
 
-def benchmark_case(
-    case: IngestCase, dataset: Path, work_dir: Path, rounds: int
-) -> dict[str, Any]:
+def benchmark_case(case: IngestCase, dataset: Path, work_dir: Path, rounds: int) -> dict[str, Any]:
     data_dir = work_dir / f"ingest-data-{case.batch_size}x{case.concurrency}"
     with infogap_server(data_dir, work_dir) as address:
         result = run_load_generator(
             "record",
-            "--target", f"infogap={address}",
-            "--dataset", str(dataset),
-            "--batch-size", str(case.batch_size),
-            "--concurrency", str(case.concurrency),
-            "--requests", str(case.calls),
-            "--warmup", str(case.warmup_calls),
-            "--rounds", str(rounds),
-            "--seed", str(case.seed),
+            "--target",
+            f"infogap={address}",
+            "--dataset",
+            str(dataset),
+            "--batch-size",
+            str(case.batch_size),
+            "--concurrency",
+            str(case.concurrency),
+            "--requests",
+            str(case.calls),
+            "--warmup",
+            str(case.warmup_calls),
+            "--rounds",
+            str(rounds),
+            "--seed",
+            str(case.seed),
         )
     return {**asdict(case), **result}
 
 
 # -- the raw DuckDB baseline -------------------------------------------------------------------
-
 
 
 def as_stored_rows(events: workload.SyntheticEvents) -> pa.Table:

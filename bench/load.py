@@ -175,7 +175,11 @@ def record_requests(
             time=Timestamp(seconds=seconds),
         )
         for event_id, user_id, item_id, event_type, value, seconds in zip(
-            events.event_ids, events.user_ids, events.item_ids, events.types, events.values,
+            events.event_ids,
+            events.user_ids,
+            events.item_ids,
+            events.types,
+            events.values,
             events.times,
         )
     ]
@@ -210,9 +214,7 @@ async def benchmark_record(args: argparse.Namespace) -> dict[str, Any]:
             return send
 
         rounds = [
-            await timed_round(
-                sender_of(requests), len(requests), args.concurrency, args.batch_size
-            )
+            await timed_round(sender_of(requests), len(requests), args.concurrency, args.batch_size)
             for requests in batches
         ]
     # Every event is new, so an acknowledged event that was not stored would be a bug.
@@ -237,7 +239,9 @@ def run_load_generator(command: str, *options: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("command", choices=["recommend", "record"])
     parser.add_argument("--target", action="append", required=True, help="name=host:port")
     parser.add_argument("--dataset", type=Path, required=True, help="MovieLens CSV folder")

@@ -41,8 +41,13 @@ def progress(message: str) -> None:
 
 def _row(label: str, figures: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ndcg = figures["ndcg"]
-    return {"label": label, "mean": ndcg["mean"], "std": ndcg["std"], "draws": figures["draws"],
-            **extra}
+    return {
+        "label": label,
+        "mean": ndcg["mean"],
+        "std": ndcg["std"],
+        "draws": figures["draws"],
+        **extra,
+    }
 
 
 def run_privacy(dataset: Path, draws: int = DRAWS, seed: int = 42) -> dict:
@@ -81,11 +86,17 @@ def run_privacy(dataset: Path, draws: int = DRAWS, seed: int = 42) -> dict:
 
 def print_report(result: dict) -> None:
     c = result["max_contributions_per_user"]
-    print(f"\nDifferentially private popularity on MovieLens 100K: {NDCG}, "
-          f"{result['test_users']} test users, at most {c} items per user, noise scale c / epsilon")
+    print(
+        f"\nDifferentially private popularity on MovieLens 100K: {NDCG}, "
+        f"{result['test_users']} test users, at most {c} items per user, noise scale c / epsilon"
+    )
     rows = [
-        [row["label"], f"{row['mean']:.4f}", f"{row['std']:.4f}" if row["draws"] > 1 else "-",
-         str(row["draws"])]
+        [
+            row["label"],
+            f"{row['mean']:.4f}",
+            f"{row['std']:.4f}" if row["draws"] > 1 else "-",
+            str(row["draws"]),
+        ]
         for row in result["rows"]
     ]
     print("\n".join(table(["release", NDCG, "std", "draws"], rows)))
@@ -93,8 +104,12 @@ def print_report(result: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.privacy", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", type=Path, required=True, help="folder printed by fetch-movielens-100k")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.privacy", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--dataset", type=Path, required=True, help="folder printed by fetch-movielens-100k"
+    )
     parser.add_argument("--draws", type=int, default=DRAWS, help="noise draws per epsilon")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)

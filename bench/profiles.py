@@ -34,7 +34,10 @@ def _latencies_ms(call: Callable[[int], Any], calls: int) -> dict[str, float]:
         call(n)
         timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
-    return {"median_ms": statistics.median(timings), "p99_ms": timings[int(0.99 * (len(timings) - 1))]}
+    return {
+        "median_ms": statistics.median(timings),
+        "p99_ms": timings[int(0.99 * (len(timings) - 1))],
+    }
 
 
 def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], None]) -> dict:
@@ -43,10 +46,15 @@ def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], 
     try:
         target = server.address
         progress("profiles: loading MovieLens and a user with 10,000 events")
-        cli.import_items(dataset / "items.csv", target=target, tags_column="genres", attributes="year")
+        cli.import_items(
+            dataset / "items.csv", target=target, tags_column="genres", attributes="year"
+        )
         cli.import_events(
-            dataset / "events.csv", target=target, event_type="rating",
-            value_column="rating", time_column="timestamp",
+            dataset / "events.csv",
+            target=target,
+            event_type="rating",
+            value_column="rating",
+            time_column="timestamp",
         )
         rng = random.Random(7)
         start = datetime(1998, 1, 1, tzinfo=UTC)

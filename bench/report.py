@@ -29,7 +29,10 @@ def _recommend_section(serving: dict[str, Any]) -> list[str]:
     in_experiment = serving.get("recommend_in_experiment")
     if in_experiment:
         lines += _recommend_lines(in_experiment, ", inside an A/A experiment")
-        ratio = in_experiment["infogap_share_of_ceiling"] / serving["recommend"]["infogap_share_of_ceiling"]
+        ratio = (
+            in_experiment["infogap_share_of_ceiling"]
+            / serving["recommend"]["infogap_share_of_ceiling"]
+        )
         lines.append(
             f"  Inside the experiment InfoGap keeps {ratio:.1%} of its own throughput outside "
             f"it ({in_experiment['impressions_logged']:,} impressions logged)"
@@ -42,13 +45,15 @@ def _recommend_lines(recommend: dict[str, Any], context: str) -> list[str]:
     rows = []
     for label, name in (("bare gRPC server (ceiling)", "bare"), ("InfoGap", "infogap")):
         median = recommend[name]["median"]
-        rows.append([
-            label,
-            f"{median['calls_per_second']:,.0f}",
-            f"{median['p50_ms']:.2f}",
-            f"{median['p99_ms']:.2f}",
-            str(sum(r["errors"] for r in recommend[name]["rounds"])),
-        ])
+        rows.append(
+            [
+                label,
+                f"{median['calls_per_second']:,.0f}",
+                f"{median['p50_ms']:.2f}",
+                f"{median['p99_ms']:.2f}",
+                str(sum(r["errors"] for r in recommend[name]["rounds"])),
+            ]
+        )
     rounds = recommend["infogap"]["rounds"]
     share = recommend["infogap_share_of_ceiling"]
     return [
@@ -99,8 +104,13 @@ def _ingest_section(ingestion: dict[str, Any]) -> list[str]:
 def _train_section(serving: dict[str, Any]) -> list[str]:
     training, imports = serving["train"], serving["import"]
     rows = [
-        [m["strategy"], f"{m['training_seconds']:.2f}", f"{m['users']:,}", f"{m['items']:,}",
-         f"{m['events']:,}"]
+        [
+            m["strategy"],
+            f"{m['training_seconds']:.2f}",
+            f"{m['users']:,}",
+            f"{m['items']:,}",
+            f"{m['events']:,}",
+        ]
         for m in training["models"]
     ]
     loaded = ", ".join(

@@ -89,11 +89,21 @@ def server_process(
 def infogap_server(data_dir: Path, log_dir: Path) -> contextlib.AbstractContextManager[str]:
     """The real InfoGap server (its own CLI) on ``data_dir``."""
     command = [
-        sys.executable, "-m", "infogap.server", "serve",
-        "--data-dir", str(data_dir), "--host", HOST, "--port", "{port}",
+        sys.executable,
+        "-m",
+        "infogap.server",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--host",
+        HOST,
+        "--port",
+        "{port}",
     ]
     return server_process(
-        f"infogap-{data_dir.name}", command, log_dir,
+        f"infogap-{data_dir.name}",
+        command,
+        log_dir,
         env={"INFOGAP_MAX_WORKERS": str(GRPC_WORKERS)},
     )
 
@@ -101,8 +111,16 @@ def infogap_server(data_dir: Path, log_dir: Path) -> contextlib.AbstractContextM
 def bare_server(model_dir: Path, log_dir: Path) -> contextlib.AbstractContextManager[str]:
     """The ceiling: ``bench.bare_server`` scoring with the arrays of ``model_dir``."""
     command = [
-        sys.executable, "-m", "bench.bare_server",
-        "--model-dir", str(model_dir), "--host", HOST, "--port", "{port}",
-        "--workers", str(GRPC_WORKERS),
+        sys.executable,
+        "-m",
+        "bench.bare_server",
+        "--model-dir",
+        str(model_dir),
+        "--host",
+        HOST,
+        "--port",
+        "{port}",
+        "--workers",
+        str(GRPC_WORKERS),
     ]
     return server_process("bare", command, log_dir)

@@ -56,16 +56,26 @@ def load_movielens(address: str, dataset: Path) -> dict[str, dict[str, float]]:
     with _quiet_cli():
         return {
             "users": _import(
-                cli.import_users, dataset / "users.csv", address,
-                attributes="age,gender,occupation", bins=[AGE_BANDS],
+                cli.import_users,
+                dataset / "users.csv",
+                address,
+                attributes="age,gender,occupation",
+                bins=[AGE_BANDS],
             ),
             "items": _import(
-                cli.import_items, dataset / "items.csv", address,
-                tags_column="genres", attributes="year",
+                cli.import_items,
+                dataset / "items.csv",
+                address,
+                tags_column="genres",
+                attributes="year",
             ),
             "events": _import(
-                cli.import_events, dataset / "events.csv", address,
-                event_type="rating", value_column="rating", time_column="timestamp",
+                cli.import_events,
+                dataset / "events.csv",
+                address,
+                event_type="rating",
+                value_column="rating",
+                time_column="timestamp",
             ),
         }
 
@@ -122,17 +132,26 @@ def benchmark_serving(
         with bare_server(version_dir, work_dir) as bare_address:
             for address in (infogap_address, bare_address):
                 _check_answers(address)
+
             def measure() -> dict[str, Any]:
                 recommend = run_load_generator(
                     "recommend",
-                    "--target", f"infogap={infogap_address}",
-                    "--target", f"bare={bare_address}",
-                    "--dataset", str(dataset),
-                    "--users", str(users_file),
-                    "--concurrency", str(CONCURRENCY),
-                    "--requests", str(requests),
-                    "--rounds", str(rounds),
-                    "--warmup", str(min(requests, 500)),
+                    "--target",
+                    f"infogap={infogap_address}",
+                    "--target",
+                    f"bare={bare_address}",
+                    "--dataset",
+                    str(dataset),
+                    "--users",
+                    str(users_file),
+                    "--concurrency",
+                    str(CONCURRENCY),
+                    "--requests",
+                    str(requests),
+                    "--rounds",
+                    str(rounds),
+                    "--warmup",
+                    str(min(requests, 500)),
                 )
                 return {
                     **recommend,

@@ -52,9 +52,7 @@ class SyntheticEvents:
         return len(self.event_ids)
 
 
-def synthetic_events(
-    count: int, seed: int, users: list[str], items: list[str]
-) -> SyntheticEvents:
+def synthetic_events(count: int, seed: int, users: list[str], items: list[str]) -> SyntheticEvents:
     rng = random.Random(seed)
     return SyntheticEvents(
         event_ids=[uuid.UUID(int=rng.getrandbits(128), version=4).hex for _ in range(count)],

@@ -28,7 +28,13 @@ def two_tastes(users_per_group: int = 30, items_per_colour: int = 20, seed: int 
     users, items, events = [], [], []
     for colour in ("red", "blue"):
         for i in range(items_per_colour):
-            items.append({"item_id": f"{colour}-item-{i}", "tags": [colour], "attributes": {"colour": colour}})
+            items.append(
+                {
+                    "item_id": f"{colour}-item-{i}",
+                    "tags": [colour],
+                    "attributes": {"colour": colour},
+                }
+            )
         for u in range(users_per_group):
             users.append({"user_id": f"{colour}-user-{u}", "attributes": {"segment": colour}})
     for user in users:

@@ -20,10 +20,19 @@ from infogap.v1 import (
 )
 
 TESTS = Path(__file__).parent
-HOOKS = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("infogap_")]
+HOOKS = [
+    name
+    for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
+    if name.startswith("infogap_")
+]
 SERVICES = [
     service
-    for module in (admin_service_pb2, feedback_service_pb2, profile_service_pb2, recommend_service_pb2)
+    for module in (
+        admin_service_pb2,
+        feedback_service_pb2,
+        profile_service_pb2,
+        recommend_service_pb2,
+    )
     for service in module.DESCRIPTOR.services_by_name.values()
 ]
 RPCS = [(service.name, method.name) for service in SERVICES for method in service.methods]

@@ -39,7 +39,9 @@ def ledger_on(path: Path, clock: Clock | None = None, **privacy: object) -> Priv
     return PrivacyLedger(Store(path), PrivacySettings(enabled=True, **privacy), clock or Clock())
 
 
-def aggregate(contributions: sp.csr_matrix, keys: list[str] | None = None, scope: str = "") -> Aggregate:
+def aggregate(
+    contributions: sp.csr_matrix, keys: list[str] | None = None, scope: str = ""
+) -> Aggregate:
     keys = keys or [f"item-{i}" for i in range(contributions.shape[1])]
     return Aggregate(
         catalog="default",
@@ -104,7 +106,9 @@ def test_ledger_caps_a_window_and_renews_in_the_next(tmp_path):
         ledger.spend("default", "item_popularity", "", 0.1, "test", keys, values)
     assert ledger.remaining("other") == 1.0  # budgets are per catalog
     start = ledger.window_start(clock.now)
-    assert start == datetime(1970, 1, 1) + (clock.now - datetime(1970, 1, 1)) // timedelta(30) * timedelta(30)
+    assert start == datetime(1970, 1, 1) + (clock.now - datetime(1970, 1, 1)) // timedelta(
+        30
+    ) * timedelta(30)
     clock.now = start + timedelta(days=30)
     assert ledger.remaining("default") == 1.0
     assert ledger.report("default").releases == ()
@@ -113,8 +117,18 @@ def test_ledger_caps_a_window_and_renews_in_the_next(tmp_path):
 def test_last_release_is_kept_per_scope_and_aligned_to_new_keys(tmp_path):
     ledger = ledger_on(tmp_path)
     keys = np.array(["a", "b"], dtype=object)
-    ledger.spend("default", "segment_item_popularity", "segment=red", 0.1, "red", keys, np.array([3.0, 4.0]))
-    ledger.spend("default", "segment_item_popularity", "segment=blue", 0.1, "blue", keys, np.array([5.0, 6.0]))
+    ledger.spend(
+        "default", "segment_item_popularity", "segment=red", 0.1, "red", keys, np.array([3.0, 4.0])
+    )
+    ledger.spend(
+        "default",
+        "segment_item_popularity",
+        "segment=blue",
+        0.1,
+        "blue",
+        keys,
+        np.array([5.0, 6.0]),
+    )
     red = ledger.last_release("default", "segment_item_popularity", "segment=red")
     assert red is not None and red.values.tolist() == [3.0, 4.0]
     assert red.aligned_to(np.array(["b", "new", "a"], dtype=object)).tolist() == [4.0, 0.0, 3.0]

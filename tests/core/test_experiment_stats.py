@@ -85,9 +85,7 @@ def test_sample_ratio_check():
 
 def a_b_outcomes(rng, users: int, rate_a: float, rate_b: float):
     impressions = rng.integers(5, 15, size=(2, users)).astype(float)
-    user_rates = np.vstack(
-        [rng.beta(20 * r, 20 * (1 - r), size=users) for r in (rate_a, rate_b)]
-    )
+    user_rates = np.vstack([rng.beta(20 * r, 20 * (1 - r), size=users) for r in (rate_a, rate_b)])
     clicks = rng.binomial(impressions.astype(int), user_rates).astype(float)
     return [ratio_estimate(clicks[v], impressions[v]) for v in (0, 1)]
 

@@ -38,7 +38,9 @@ def test_item_index_filters():
     assert index.eligible(RecommendationFilter()).tolist() == [True, True, False, True]
     only_x = index.eligible(RecommendationFilter(include_tags=frozenset({"x"})))
     assert only_x.tolist() == [True, False, False, False]
-    no_y = index.eligible(RecommendationFilter(exclude_tags=frozenset({"y"}), exclude_item_ids=frozenset({"d"})))
+    no_y = index.eligible(
+        RecommendationFilter(exclude_tags=frozenset({"y"}), exclude_item_ids=frozenset({"d"}))
+    )
     assert no_y.tolist() == [True, False, False, False]
     assert index.tags_of("c") == ("x", "y") and index.tags_of("zz") == ()
 
@@ -63,7 +65,10 @@ def test_feature_names_and_matrix():
 
 def test_serving_order_puts_named_strategies_first():
     assert serving_order(["popularity", "zeta", "lightfm", "alpha"], ["lightfm", "popularity"]) == [
-        "lightfm", "popularity", "alpha", "zeta"
+        "lightfm",
+        "popularity",
+        "alpha",
+        "zeta",
     ]
 
 
@@ -71,7 +76,9 @@ def test_migrations_apply_once():
     db = duckdb.connect()
     assert migrate(db) == [m.__name__ for m in MIGRATIONS]
     assert migrate(db) == []
-    tables = {row[0] for row in db.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = {
+        row[0] for row in db.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
     assert {"users", "items", "events", "models", "schema_migrations"} <= tables
 
 
@@ -90,7 +97,12 @@ def test_validation_names_field_and_reason():
 def test_bins_label_numeric_values():
     bins = importer.Bins.parse("18,25,35")
     assert [bins.label(v) for v in ["7", "18", "24", "25", "60", "n/a"]] == [
-        "<18", "18-24", "18-24", "25-34", "35+", "n/a"
+        "<18",
+        "18-24",
+        "18-24",
+        "25-34",
+        "35+",
+        "n/a",
     ]
 
 
@@ -99,9 +111,16 @@ def test_imported_events_get_stable_ids(tmp_path):
     path.write_text("user_id,item_id,rating,timestamp\n1,10,4,881250949\n1,11,2,881250950\n")
     read = lambda: list(  # noqa: E731
         importer.read_events(
-            path, user_column="user_id", item_column="item_id", catalog="default",
-            event_type="rating", type_column=None, value_column="rating",
-            time_column="timestamp", time_format="unix", id_column=None,
+            path,
+            user_column="user_id",
+            item_column="item_id",
+            catalog="default",
+            event_type="rating",
+            type_column=None,
+            value_column="rating",
+            time_column="timestamp",
+            time_format="unix",
+            id_column=None,
         )
     )
     first, second = read(), read()
@@ -123,8 +142,15 @@ def test_time_decay_halves_weights_per_half_life(tmp_path):
     day_us = 86_400 * 1_000_000
     latest = int(datetime(2026, 3, 1).timestamp()) * 1_000_000
     batch = EventBatch(
-        ["e1", "e2"], ["u", "u"], ["old", "new"], ["c", "c"], ["view", "view"], [1.0, 1.0],
-        [latest - 10 * day_us, latest], ["", ""], [{}, {}],
+        ["e1", "e2"],
+        ["u", "u"],
+        ["old", "new"],
+        ["c", "c"],
+        ["view", "view"],
+        [1.0, 1.0],
+        [latest - 10 * day_us, latest],
+        ["", ""],
+        [{}, {}],
     )
     store.insert_events(to_arrow(batch, datetime(2026, 3, 2)))
     weights = event_type_weights(load_settings().event_types)

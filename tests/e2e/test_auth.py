@@ -46,7 +46,10 @@ KEYS = {scope: f"secret-{scope}-key-0123456789" for scope in SCOPES}
 
 def auth_settings(**overrides: Any) -> dict[str, Any]:
     """An [auth] section with one key per scope, named after it."""
-    keys = [{"name": scope, "sha256": hash_api_key(key), "scopes": [scope]} for scope, key in KEYS.items()]
+    keys = [
+        {"name": scope, "sha256": hash_api_key(key), "scopes": [scope]}
+        for scope, key in KEYS.items()
+    ]
     return {"keys": keys, **overrides}
 
 
@@ -71,15 +74,26 @@ def test_every_rpc_of_every_service_has_a_scope():
             (admin_service_pb2, "AdminService"),
         )
     ]
-    rpcs = {f"/{service.full_name}/{method.name}" for service in services for method in service.methods}
+    rpcs = {
+        f"/{service.full_name}/{method.name}" for service in services for method in service.methods
+    }
     assert set(METHOD_SCOPES) == rpcs  # nothing unprotected, nothing stale
     assert set(METHOD_SCOPES.values()) <= set(SCOPES)
 
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("example.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("example.com", False),
+    ],
 )
 def test_loopback_addresses(host, loopback):
     assert is_loopback(host) is loopback
@@ -126,7 +140,10 @@ def test_without_a_known_key_calls_are_unauthenticated(start_server):
         "not a bearer token": {"metadata": [("authorization", f"Basic {KEYS['admin']}")]},
     }
     for what, arguments in attempts.items():
-        with Client(server.address, **arguments) as client, pytest.raises(UnauthenticatedError) as error:
+        with (
+            Client(server.address, **arguments) as client,
+            pytest.raises(UnauthenticatedError) as error,
+        ):
             client.list_plugins()
         assert "not-a-configured-key" not in error.value.message, what
         assert KEYS["admin"] not in error.value.message, what
@@ -189,7 +206,9 @@ def start_public_server(tmp_path: Path) -> Iterator[Callable[..., InfoGapServer]
     started: list[InfoGapServer] = []
 
     def start(**overrides: Any) -> InfoGapServer:
-        settings = make_settings(tmp_path / "data", **overrides).model_copy(update={"host": "0.0.0.0"})
+        settings = make_settings(tmp_path / "data", **overrides).model_copy(
+            update={"host": "0.0.0.0"}
+        )
         server = InfoGapServer(settings).start()
         started.append(server)
         return server
@@ -236,14 +255,21 @@ def tls_files(ca: trustme.CA, tmp_path: Path) -> dict[str, Path]:
     """The server's certificate and key, and the CA that signed them (also for clients)."""
     server_cert = ca.issue_cert("localhost", "127.0.0.1")
     return {
-        "tls_cert_file": write_pem(b"".join(blob.bytes() for blob in server_cert.cert_chain_pems), tmp_path / "server.pem"),
+        "tls_cert_file": write_pem(
+            b"".join(blob.bytes() for blob in server_cert.cert_chain_pems), tmp_path / "server.pem"
+        ),
         "tls_key_file": write_pem(server_cert.private_key_pem, tmp_path / "server.key"),
         "ca": write_pem(ca.cert_pem, tmp_path / "ca.pem"),
     }
 
 
 def test_tls(start_server, tls_files):
-    server = start_server(auth={"tls_cert_file": tls_files["tls_cert_file"], "tls_key_file": tls_files["tls_key_file"]})
+    server = start_server(
+        auth={
+            "tls_cert_file": tls_files["tls_cert_file"],
+            "tls_key_file": tls_files["tls_key_file"],
+        }
+    )
     with Client(server.address, root_certificates=tls_files["ca"]) as client:
         assert client.health() == "SERVING"
         client.list_plugins()
@@ -253,7 +279,9 @@ def test_tls(start_server, tls_files):
 
 def test_keys_over_tls_beyond_loopback(start_public_server, tls_files):
     server = start_public_server(
-        auth=auth_settings(tls_cert_file=tls_files["tls_cert_file"], tls_key_file=tls_files["tls_key_file"]),
+        auth=auth_settings(
+            tls_cert_file=tls_files["tls_cert_file"], tls_key_file=tls_files["tls_key_file"]
+        ),
     )
     target = f"localhost:{server.port}"
     with Client(target, api_key=KEYS["admin"], root_certificates=tls_files["ca"]) as client:
@@ -268,7 +296,10 @@ def test_mutual_tls_requires_a_client_certificate(start_server, tls_files, ca, t
             "tls_client_ca_file": tls_files["ca"],
         }
     )
-    with Client(server.address, timeout=2, root_certificates=tls_files["ca"]) as anonymous, pytest.raises(UnavailableError):
+    with (
+        Client(server.address, timeout=2, root_certificates=tls_files["ca"]) as anonymous,
+        pytest.raises(UnavailableError),
+    ):
         anonymous.list_plugins()
 
     client_cert = ca.issue_cert("crm-client@example.com")
@@ -290,16 +321,22 @@ def test_client_certificate_needs_its_key():
 
 
 def test_keys_generate_prints_a_key_and_its_config():
-    result = CliRunner().invoke(app, ["keys", "generate", "--name", "crm", "--scopes", "ingest,read"])
+    result = CliRunner().invoke(
+        app, ["keys", "generate", "--name", "crm", "--scopes", "ingest,read"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     key = lines[lines.index("") + 1].strip()
-    config = tomllib.loads(result.output[result.output.index("[[auth.keys]]"):])
+    config = tomllib.loads(result.output[result.output.index("[[auth.keys]]") :])
     auth = AuthSettings(**config["auth"])
-    assert [(k.name, k.sha256, k.scopes) for k in auth.keys] == [("crm", hash_api_key(key), ["ingest", "read"])]
+    assert [(k.name, k.sha256, k.scopes) for k in auth.keys] == [
+        ("crm", hash_api_key(key), ["ingest", "read"])
+    ]
     assert len(key) >= 40
 
 
 def test_keys_generate_rejects_unknown_scopes():
-    result = CliRunner().invoke(app, ["keys", "generate", "--name", "crm", "--scopes", "read,write"])
+    result = CliRunner().invoke(
+        app, ["keys", "generate", "--name", "crm", "--scopes", "read,write"]
+    )
     assert result.exit_code != 0

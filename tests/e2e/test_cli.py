@@ -19,7 +19,9 @@ def invoke(*args: str) -> str:
 
 def write_csvs(folder):
     (folder / "users.csv").write_text("user_id,age,plan\n1,24,gold\n2,61,free\n3,33,gold\n")
-    (folder / "items.csv").write_text("item_id,title,genres\n10,A,Comedy|Drama\n11,B,Action\n12,C,Comedy\n")
+    (folder / "items.csv").write_text(
+        "item_id,title,genres\n10,A,Comedy|Drama\n11,B,Action\n12,C,Comedy\n"
+    )
     (folder / "events.csv").write_text(
         "user_id,item_id,rating,timestamp\n1,10,5,881250949\n1,11,2,881250950\n2,11,4,881250951\n"
         "3,10,4,881250952\n3,12,5,881250953\n2,12,1,881250954\n"
@@ -29,12 +31,31 @@ def write_csvs(folder):
 def test_import_train_recommend(server, tmp_path):
     write_csvs(tmp_path)
     target = ("--target", server.address)
-    assert "3 users upserted" in invoke("import", "users", str(tmp_path / "users.csv"), *target, "--bin", "age=18,25,35,45")
-    assert "3 items upserted" in invoke(
-        "import", "items", str(tmp_path / "items.csv"), *target, "--tags-column", "genres", "--attributes", ""
+    assert "3 users upserted" in invoke(
+        "import", "users", str(tmp_path / "users.csv"), *target, "--bin", "age=18,25,35,45"
     )
-    events = ("import", "events", str(tmp_path / "events.csv"), *target, "--type", "rating",
-              "--value-column", "rating", "--time-column", "timestamp")
+    assert "3 items upserted" in invoke(
+        "import",
+        "items",
+        str(tmp_path / "items.csv"),
+        *target,
+        "--tags-column",
+        "genres",
+        "--attributes",
+        "",
+    )
+    events = (
+        "import",
+        "events",
+        str(tmp_path / "events.csv"),
+        *target,
+        "--type",
+        "rating",
+        "--value-column",
+        "rating",
+        "--time-column",
+        "timestamp",
+    )
     assert "6 events stored, 0 duplicates" in invoke(*events)
     assert "0 events stored, 6 duplicates" in invoke(*events)
 

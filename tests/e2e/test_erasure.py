@@ -39,9 +39,14 @@ def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
     server = start_server(data_dir=tmp_path / "erasure")
     with Client(server.address) as client:
         load(client, tastes)
-        client.upsert_users([{"user_id": ERASED, "attributes": {"segment": "blue", "email": "x@y.z"}}])
+        client.upsert_users(
+            [{"user_id": ERASED, "attributes": {"segment": "blue", "email": "x@y.z"}}]
+        )
         client.record(
-            [{"user_id": ERASED, "item_id": i, "type": "purchase", "value": 10.0} for i in PURCHASES]
+            [
+                {"user_id": ERASED, "item_id": i, "type": "purchase", "value": 10.0}
+                for i in PURCHASES
+            ]
         )
         client.define_segment("blue-buyers", "count.purchase >= 1")
         pinned = client.train().models[0].version
@@ -52,7 +57,9 @@ def test_delete_user_forgets_everything(start_server, tastes, tmp_path):
             [{"name": "old", "share": 0.5, "model_version": pinned}, {"name": "new", "share": 0.5}],
         )
         client.start_experiment("erasure-ab")
-        client.record([{"user_id": ERASED, "item_id": "red-item-0", "type": "click"}])  # after training
+        client.record(
+            [{"user_id": ERASED, "item_id": "red-item-0", "type": "click"}]
+        )  # after training
         assert client.recommend(ERASED).strategy.startswith("lightfm")
         before = popularity_of(client)
 

@@ -167,8 +167,9 @@ def record_mixed_history(client: Client) -> int:
     for n, event in enumerate(data.events):
         later = event["time"] + timedelta(hours=1)
         kind, value = [("view", 1.0), ("impression", 1.0), ("rating", 2.0)][n % 3]
-        extra.append({**event, "event_id": f"extra-{n}", "type": kind, "value": value,
-                      "time": later})
+        extra.append(
+            {**event, "event_id": f"extra-{n}", "type": kind, "value": value, "time": later}
+        )
     client.record(extra)
     return len(data.events) + len(extra)
 

@@ -67,8 +67,11 @@ def simulate(client: Client, experiment: str, users: int, seed: int) -> dict[str
         for item in response.items:
             liked = item.item_id.startswith(taste)
             if rng.random() < (0.3 if liked else 0.03):
-                event = {"user_id": user["user_id"], "item_id": item.item_id,
-                         "recommendation_id": response.recommendation_id}
+                event = {
+                    "user_id": user["user_id"],
+                    "item_id": item.item_id,
+                    "recommendation_id": response.recommendation_id,
+                }
                 events.append({**event, "type": "click"})
                 if rng.random() < 0.3:
                     events.append({**event, "type": "purchase", "value": 20.0})
@@ -143,9 +146,7 @@ def test_assignment_is_a_stable_hash_across_restarts(start_server, tastes, tmp_p
     with Client(server.address) as client:
         load(client, tastes)
         client.train()
-        client.create_experiment(
-            "stable", [{"name": n, "share": s} for n, s in zip(names, shares)]
-        )
+        client.create_experiment("stable", [{"name": n, "share": s} for n, s in zip(names, shares)])
         client.start_experiment("stable")
         before = {f"u{n}": client.recommend(f"u{n}").variant for n in range(200)}
         ranked = client.rank_items("u1", ["red-item-1", "blue-item-2"])
@@ -194,8 +195,12 @@ def test_bad_definitions_and_transitions_are_refused_with_the_reason(trained):
     refused([POPULAR, {**PERSONAL, "share": 0}], "experiment.variants[1].share")
     refused([POPULAR, {**PERSONAL, "name": "popular"}], "experiment.variants[1]")
     refused([POPULAR, {**PERSONAL, "strategies": ["nope"]}], "experiment.variants[1].strategies[0]")
-    refused([POPULAR, {**PERSONAL, "model_version": "19990101"}], "experiment.variants[1].model_version")
-    refused([POPULAR, PERSONAL], "experiment.attribution_window", attribution_window=timedelta(days=91))
+    refused(
+        [POPULAR, {**PERSONAL, "model_version": "19990101"}], "experiment.variants[1].model_version"
+    )
+    refused(
+        [POPULAR, PERSONAL], "experiment.attribution_window", attribution_window=timedelta(days=91)
+    )
     with pytest.raises(InvalidArgumentError):
         client.create_experiment("", [POPULAR, PERSONAL])
     assert client.list_experiments() == []  # nothing of the refused ones was stored
@@ -276,7 +281,13 @@ def test_the_command_line_creates_runs_and_reports_an_experiment(trained, tmp_pa
 
     html_path, json_path = tmp_path / "report.html", tmp_path / "report.json"
     output = invoke(
-        "experiments", "report", "cli-test", "--html", str(html_path), "--json", str(json_path),
+        "experiments",
+        "report",
+        "cli-test",
+        "--html",
+        str(html_path),
+        "--json",
+        str(json_path),
         *target,
     )
     assert "personal wins on CTR" in output and "sample ratio check" in output
@@ -309,17 +320,34 @@ def test_feedback_is_attributed_by_recommendation_user_item_and_window(trained):
     )
     now = datetime.now(UTC)
     mine = {"user_id": "red-user-3", "recommendation_id": response.recommendation_id}
-    client.record([
-        {**mine, "item_id": served[0], "type": "click", "time": now},  # counts
-        {**mine, "item_id": served[0], "type": "click", "time": now},  # same item: once
-        {**mine, "item_id": served[1], "type": "click", "time": now + timedelta(seconds=120)},  # late
-        {**mine, "item_id": unserved, "type": "click", "time": now},  # not a served item
-        {**mine, "item_id": unserved, "type": "purchase", "value": 12.5, "time": now},  # counts
-        {**mine, "item_id": served[2], "type": "view", "time": now},  # neither click nor conversion
-        {"user_id": "red-user-4", "recommendation_id": response.recommendation_id,
-         "item_id": served[3], "type": "click", "time": now},  # someone else's
-        {"user_id": "red-user-3", "item_id": served[4], "type": "click", "time": now},  # no id
-    ])
+    client.record(
+        [
+            {**mine, "item_id": served[0], "type": "click", "time": now},  # counts
+            {**mine, "item_id": served[0], "type": "click", "time": now},  # same item: once
+            {
+                **mine,
+                "item_id": served[1],
+                "type": "click",
+                "time": now + timedelta(seconds=120),
+            },  # late
+            {**mine, "item_id": unserved, "type": "click", "time": now},  # not a served item
+            {**mine, "item_id": unserved, "type": "purchase", "value": 12.5, "time": now},  # counts
+            {
+                **mine,
+                "item_id": served[2],
+                "type": "view",
+                "time": now,
+            },  # neither click nor conversion
+            {
+                "user_id": "red-user-4",
+                "recommendation_id": response.recommendation_id,
+                "item_id": served[3],
+                "type": "click",
+                "time": now,
+            },  # someone else's
+            {"user_id": "red-user-3", "item_id": served[4], "type": "click", "time": now},  # no id
+        ]
+    )
     report = client.experiment_report("attribution")
     only = by_variant(report)["only"]
     assert (only.users, only.recommendations, only.impressions) == (1, 1, 5)
@@ -329,20 +357,26 @@ def test_feedback_is_attributed_by_recommendation_user_item_and_window(trained):
 
 
 def test_a_bad_configured_experiment_keeps_the_server_from_starting(start_server, tmp_path):
-    definition = {"name": "bad", "variants": [{"name": "a", "share": 0.7}, {"name": "b", "share": 0.7}]}
+    definition = {
+        "name": "bad",
+        "variants": [{"name": "a", "share": 0.7}, {"name": "b", "share": 0.7}],
+    }
     with pytest.raises(StartupError, match=r"experiments\.definitions 'bad': .*add up to 1\.4"):
         start_server(data_dir=tmp_path / "bad", experiments={"definitions": [definition]})
     # Nothing was left open: the same data directory serves at once without the definition.
     start_server(data_dir=tmp_path / "bad")
 
 
-def test_an_experiment_whose_pinned_model_is_gone_is_stopped_at_restart(trained, start_server, tastes, tmp_path):
+def test_an_experiment_whose_pinned_model_is_gone_is_stopped_at_restart(
+    trained, start_server, tastes, tmp_path
+):
     server, client = trained
     pinned = client.model_info().models[0].version
     client.record(tastes.events[:5])
     client.train()
     client.create_experiment(
-        "pinned", [{"name": "old", "share": 0.5, "model_version": pinned}, {"name": "new", "share": 0.5}]
+        "pinned",
+        [{"name": "old", "share": 0.5, "model_version": pinned}, {"name": "new", "share": 0.5}],
     )
     client.start_experiment("pinned")
     data_dir = server.core.settings.data_dir
@@ -377,14 +411,20 @@ def test_a_variant_can_do_without_a_reranking_plugin(start_server, tastes):
         client.train()
         with pytest.raises(InvalidArgumentError) as error:
             client.create_experiment(
-                "rerank", [{"name": "plain", "share": 0.5, "excluded_rerankers": ["nope"]},
-                           {"name": "reversed", "share": 0.5}]
+                "rerank",
+                [
+                    {"name": "plain", "share": 0.5, "excluded_rerankers": ["nope"]},
+                    {"name": "reversed", "share": 0.5},
+                ],
             )
         assert error.value.field_violations[0][0] == "experiment.variants[0].excluded_rerankers[0]"
         assert "the registered ones are: reverse" in error.value.message
         client.create_experiment(
-            "rerank", [{"name": "plain", "share": 0.5, "excluded_rerankers": ["reverse"]},
-                       {"name": "reversed", "share": 0.5}]
+            "rerank",
+            [
+                {"name": "plain", "share": 0.5, "excluded_rerankers": ["reverse"]},
+                {"name": "reversed", "share": 0.5},
+            ],
         )
         client.start_experiment("rerank")
         seen = set()

@@ -23,7 +23,13 @@ def stored_event_ids(server) -> set[str]:
 
 
 def event(n: int, **fields):
-    return {"event_id": f"e{n}", "user_id": f"u{n % 3}", "item_id": f"i{n % 5}", "type": "view", **fields}
+    return {
+        "event_id": f"e{n}",
+        "user_id": f"u{n % 3}",
+        "item_id": f"i{n % 5}",
+        "type": "view",
+        **fields,
+    }
 
 
 def test_record_stores_events_and_reports_counts(client, server):
@@ -70,7 +76,7 @@ def test_a_bad_event_rejects_the_whole_batch(client, server, bad_fields, field, 
     with pytest.raises(InvalidArgumentError) as caught:
         client.record(batch)
     assert field in caught.value.message and reason in caught.value.message
-    assert (field, ) == tuple(v[0] for v in caught.value.field_violations)
+    assert (field,) == tuple(v[0] for v in caught.value.field_violations)
     # Nothing of the rejected batch was stored, and what was there before still is.
     assert stored_event_ids(server) == {"e100"}
 
@@ -80,7 +86,10 @@ def test_oversized_batch_is_rejected_with_the_limit(server):
 
     from infogap.v1 import entities_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 
-    events = [entities_pb2.Event(event_id=f"e{n}", user_id="u", item_id="i", type="view") for n in range(1001)]
+    events = [
+        entities_pb2.Event(event_id=f"e{n}", user_id="u", item_id="i", type="view")
+        for n in range(1001)
+    ]
     with grpc.insecure_channel(server.address) as channel:
         stub = feedback_service_pb2_grpc.FeedbackServiceStub(channel)
         with pytest.raises(grpc.RpcError) as caught:
@@ -102,7 +111,16 @@ def test_acknowledged_events_survive_a_crash(tmp_path):
     port = free_port()
     data_dir = tmp_path / "crash"
     process = subprocess.Popen(
-        [sys.executable, "-m", "infogap.server", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "infogap.server",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

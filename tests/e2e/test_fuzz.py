@@ -47,7 +47,9 @@ TABLES = ("users", "items", "events", "segments", "models", "training_runs", "ex
 texts = st.one_of(
     st.text(max_size=12),
     st.text(min_size=250, max_size=300),
-    st.sampled_from(["", " ", "\t", "\x00", "red-user-0", "red-item-1", "default", "view", "purchase"]),
+    st.sampled_from(
+        ["", " ", "\t", "\x00", "red-user-0", "red-item-1", "default", "view", "purchase"]
+    ),
 )
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -1.0, 5.0, math.nan])
@@ -66,8 +68,13 @@ string_maps = st.dictionaries(texts, texts, max_size=4)
 @st.composite
 def events(draw: st.DrawFn) -> entities_pb2.Event:
     event = entities_pb2.Event(
-        event_id=draw(texts), user_id=draw(texts), item_id=draw(texts), catalog=draw(texts),
-        type=draw(texts), value=draw(numbers), recommendation_id=draw(texts),
+        event_id=draw(texts),
+        user_id=draw(texts),
+        item_id=draw(texts),
+        catalog=draw(texts),
+        type=draw(texts),
+        value=draw(numbers),
+        recommendation_id=draw(texts),
         context=draw(string_maps),
     )
     time = draw(timestamps)
@@ -78,70 +85,165 @@ def events(draw: st.DrawFn) -> entities_pb2.Event:
 
 users = st.builds(entities_pb2.User, user_id=texts, attributes=string_maps)
 items = st.builds(
-    entities_pb2.Item, item_id=texts, catalog=texts, attributes=string_maps,
-    tags=st.lists(texts, max_size=4), active=st.booleans(),
+    entities_pb2.Item,
+    item_id=texts,
+    catalog=texts,
+    attributes=string_maps,
+    tags=st.lists(texts, max_size=4),
+    active=st.booleans(),
 )
 filters = st.builds(
     recommend_service_pb2.RecommendationFilter,
-    include_tags=st.lists(texts, max_size=3), exclude_tags=st.lists(texts, max_size=3),
+    include_tags=st.lists(texts, max_size=3),
+    exclude_tags=st.lists(texts, max_size=3),
     exclude_item_ids=st.lists(texts, max_size=3),
 )
 counts = st.integers(min_value=-(2**31), max_value=2**31 - 1)
 variants = st.builds(
-    admin_service_pb2.ExperimentVariant, name=texts, share=numbers,
+    admin_service_pb2.ExperimentVariant,
+    name=texts,
+    share=numbers,
     strategies=st.lists(st.one_of(texts, st.sampled_from(["lightfm", "popularity"])), max_size=3),
-    blend=st.booleans(), model_version=texts, excluded_rerankers=st.lists(texts, max_size=2),
+    blend=st.booleans(),
+    model_version=texts,
+    excluded_rerankers=st.lists(texts, max_size=2),
 )
 experiments = st.builds(
-    admin_service_pb2.Experiment, name=texts, catalog=texts, description=texts,
+    admin_service_pb2.Experiment,
+    name=texts,
+    catalog=texts,
+    description=texts,
     variants=st.lists(variants, max_size=4),
     attribution_window=st.builds(
-        Duration, seconds=st.integers(min_value=-(10**9), max_value=10**9),
+        Duration,
+        seconds=st.integers(min_value=-(10**9), max_value=10**9),
         nanos=st.integers(min_value=0, max_value=999_999_999),
     ),
 )
 
 # RPC name -> (stub attribute, method, request strategy)
 CALLS = {
-    "RecordEvents": ("feedback", "RecordEvents", st.builds(
-        feedback_service_pb2.RecordEventsRequest, events=st.lists(events(), max_size=5))),
-    "UpsertUsers": ("profile", "UpsertUsers", st.builds(
-        profile_service_pb2.UpsertUsersRequest, users=st.lists(users, max_size=4))),
-    "UpsertItems": ("profile", "UpsertItems", st.builds(
-        profile_service_pb2.UpsertItemsRequest, items=st.lists(items, max_size=4))),
-    "PatchUsers": ("profile", "PatchUsers", st.builds(
-        profile_service_pb2.PatchUsersRequest, patches=st.lists(st.builds(
-            profile_service_pb2.UserPatch, user_id=texts, set_attributes=string_maps,
-            unset_attributes=st.lists(texts, max_size=3)), max_size=3))),
-    "GetProfile": ("profile", "GetProfile", st.builds(
-        profile_service_pb2.GetProfileRequest, user_id=texts)),
-    "GetProfiles": ("profile", "GetProfiles", st.builds(
-        profile_service_pb2.GetProfilesRequest, user_ids=st.lists(texts, max_size=5))),
-    "DefineSegment": ("profile", "DefineSegment", st.builds(
-        profile_service_pb2.DefineSegmentRequest, name=texts,
-        rule=st.one_of(texts, st.text(alphabet="abcdefrmntuy._<>=!()\"0123456789 ANDORNT:", max_size=40)),
-        description=texts)),
-    "GetSegmentMembers": ("profile", "GetSegmentMembers", st.builds(
-        profile_service_pb2.GetSegmentMembersRequest, name=texts, page_size=counts, page_token=texts)),
-    "Recommend": ("recommend", "Recommend", st.builds(
-        recommend_service_pb2.RecommendRequest, user_id=texts, catalog=texts, count=counts,
-        filter=filters, include_seen=st.booleans())),
-    "SimilarItems": ("recommend", "SimilarItems", st.builds(
-        recommend_service_pb2.SimilarItemsRequest, item_id=texts, catalog=texts, count=counts,
-        filter=filters)),
-    "RankItems": ("recommend", "RankItems", st.builds(
-        recommend_service_pb2.RankItemsRequest, user_id=texts, catalog=texts,
-        item_ids=st.lists(texts, max_size=6))),
-    "GetModelInfo": ("admin", "GetModelInfo", st.builds(
-        admin_service_pb2.GetModelInfoRequest, catalog=texts)),
-    "DeleteUser": ("admin", "DeleteUser", st.builds(
-        admin_service_pb2.DeleteUserRequest, user_id=st.one_of(texts, st.just("")))),
-    "CreateExperiment": ("admin", "CreateExperiment", st.builds(
-        admin_service_pb2.CreateExperimentRequest, experiment=experiments)),
-    "StartExperiment": ("admin", "StartExperiment", st.builds(
-        admin_service_pb2.StartExperimentRequest, name=texts)),
-    "GetExperimentReport": ("admin", "GetExperimentReport", st.builds(
-        admin_service_pb2.GetExperimentReportRequest, name=texts)),
+    "RecordEvents": (
+        "feedback",
+        "RecordEvents",
+        st.builds(feedback_service_pb2.RecordEventsRequest, events=st.lists(events(), max_size=5)),
+    ),
+    "UpsertUsers": (
+        "profile",
+        "UpsertUsers",
+        st.builds(profile_service_pb2.UpsertUsersRequest, users=st.lists(users, max_size=4)),
+    ),
+    "UpsertItems": (
+        "profile",
+        "UpsertItems",
+        st.builds(profile_service_pb2.UpsertItemsRequest, items=st.lists(items, max_size=4)),
+    ),
+    "PatchUsers": (
+        "profile",
+        "PatchUsers",
+        st.builds(
+            profile_service_pb2.PatchUsersRequest,
+            patches=st.lists(
+                st.builds(
+                    profile_service_pb2.UserPatch,
+                    user_id=texts,
+                    set_attributes=string_maps,
+                    unset_attributes=st.lists(texts, max_size=3),
+                ),
+                max_size=3,
+            ),
+        ),
+    ),
+    "GetProfile": (
+        "profile",
+        "GetProfile",
+        st.builds(profile_service_pb2.GetProfileRequest, user_id=texts),
+    ),
+    "GetProfiles": (
+        "profile",
+        "GetProfiles",
+        st.builds(profile_service_pb2.GetProfilesRequest, user_ids=st.lists(texts, max_size=5)),
+    ),
+    "DefineSegment": (
+        "profile",
+        "DefineSegment",
+        st.builds(
+            profile_service_pb2.DefineSegmentRequest,
+            name=texts,
+            rule=st.one_of(
+                texts, st.text(alphabet='abcdefrmntuy._<>=!()"0123456789 ANDORNT:', max_size=40)
+            ),
+            description=texts,
+        ),
+    ),
+    "GetSegmentMembers": (
+        "profile",
+        "GetSegmentMembers",
+        st.builds(
+            profile_service_pb2.GetSegmentMembersRequest,
+            name=texts,
+            page_size=counts,
+            page_token=texts,
+        ),
+    ),
+    "Recommend": (
+        "recommend",
+        "Recommend",
+        st.builds(
+            recommend_service_pb2.RecommendRequest,
+            user_id=texts,
+            catalog=texts,
+            count=counts,
+            filter=filters,
+            include_seen=st.booleans(),
+        ),
+    ),
+    "SimilarItems": (
+        "recommend",
+        "SimilarItems",
+        st.builds(
+            recommend_service_pb2.SimilarItemsRequest,
+            item_id=texts,
+            catalog=texts,
+            count=counts,
+            filter=filters,
+        ),
+    ),
+    "RankItems": (
+        "recommend",
+        "RankItems",
+        st.builds(
+            recommend_service_pb2.RankItemsRequest,
+            user_id=texts,
+            catalog=texts,
+            item_ids=st.lists(texts, max_size=6),
+        ),
+    ),
+    "GetModelInfo": (
+        "admin",
+        "GetModelInfo",
+        st.builds(admin_service_pb2.GetModelInfoRequest, catalog=texts),
+    ),
+    "DeleteUser": (
+        "admin",
+        "DeleteUser",
+        st.builds(admin_service_pb2.DeleteUserRequest, user_id=st.one_of(texts, st.just(""))),
+    ),
+    "CreateExperiment": (
+        "admin",
+        "CreateExperiment",
+        st.builds(admin_service_pb2.CreateExperimentRequest, experiment=experiments),
+    ),
+    "StartExperiment": (
+        "admin",
+        "StartExperiment",
+        st.builds(admin_service_pb2.StartExperimentRequest, name=texts),
+    ),
+    "GetExperimentReport": (
+        "admin",
+        "GetExperimentReport",
+        st.builds(admin_service_pb2.GetExperimentReportRequest, name=texts),
+    ),
 }
 
 

@@ -25,7 +25,9 @@ def test_retraining_compares_against_the_serving_model(trained_client):
     decision = response.decision
     assert decision.serving_version == first.models[0].version
     assert decision.HasField("serving_value") and decision.serving_value > 0
-    assert decision.promoted == (decision.candidate_value >= decision.serving_value * (1 - decision.tolerance))
+    assert decision.promoted == (
+        decision.candidate_value >= decision.serving_value * (1 - decision.tolerance)
+    )
 
 
 def test_a_worse_model_is_not_promoted(start_server, tastes):
@@ -98,7 +100,10 @@ def test_background_retraining_after_new_events(start_server, tastes):
         load(client, tastes)  # more than 20 events: the first model is trained in the background
         first = wait_for_new_version(client, previous="")
         client.record(
-            [{"user_id": f"blue-user-{n}", "item_id": "blue-item-0", "type": "purchase"} for n in range(25)]
+            [
+                {"user_id": f"blue-user-{n}", "item_id": "blue-item-0", "type": "purchase"}
+                for n in range(25)
+            ]
         )
         assert wait_for_new_version(client, previous=first) != first
 

@@ -20,8 +20,18 @@ EXAMPLE = REPO / "docs" / "plugin-example"
 def installed_example(tmp_path_factory: pytest.TempPathFactory):
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(EXAMPLE)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
         check=True,
     )
     sys.path.insert(0, str(target))
@@ -34,7 +44,10 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory):
 def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_server, tastes):
     server = start_server(
         plugin_config={"example": {"promote_tag": "blue", "min_contributors": 1000}},
-        serving={"strategy_order": ["favourite_tag", "lightfm", "popularity"], "blend_below_interactions": 0},
+        serving={
+            "strategy_order": ["favourite_tag", "lightfm", "popularity"],
+            "blend_below_interactions": 0,
+        },
     )
     with Client(server.address) as client:
         plugins = {p.name: p for p in client.list_plugins().plugins}
@@ -55,11 +68,17 @@ def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_serv
 
         load(client, tastes)
         client.upsert_users([{"user_id": "fan", "attributes": {"favourite_tag": "red"}}])
-        assert [m.strategy for m in client.train().models] == ["favourite_tag", "lightfm", "popularity"]
+        assert [m.strategy for m in client.train().models] == [
+            "favourite_tag",
+            "lightfm",
+            "popularity",
+        ]
 
         # The plugin's model answers for users with a favourite tag...
         fan = client.recommend("fan", count=3, exclude_tags=["blue"])
-        assert fan.strategy == "favourite_tag" and all(i.reason == "you like red" for i in fan.items)
+        assert fan.strategy == "favourite_tag" and all(
+            i.reason == "you like red" for i in fan.items
+        )
         # ...its reranker promotes blue items even for a red user...
         red = client.recommend("red-user-0", count=5)
         assert red.strategy == "lightfm" and red.items[0].reason == "promoted: blue"
@@ -78,14 +97,21 @@ def test_autoload_off_keeps_third_party_plugins_out(installed_example, start_ser
     assert not plugins["example"].enabled and plugins["lightfm"].enabled
 
 
-def test_offline_evaluation_compares_an_installed_plugins_model(installed_example, start_server, tastes):
+def test_offline_evaluation_compares_an_installed_plugins_model(
+    installed_example, start_server, tastes
+):
     server = start_server(lightfm={"epochs": 5, "no_components": 8})
     with Client(server.address, timeout=60) as client:
         load(client, tastes)
         # The plugin's model scores users who name a favourite tag: half the red users do.
         client.upsert_users(
-            [{"user_id": f"red-user-{n}", "attributes": {"segment": "red", "favourite_tag": "red"}}
-             for n in range(0, 30, 2)]
+            [
+                {
+                    "user_id": f"red-user-{n}",
+                    "attributes": {"segment": "red", "favourite_tag": "red"},
+                }
+                for n in range(0, 30, 2)
+            ]
         )
         response = client.evaluate_models(candidates=["popularity", "plugin:favourite_tag"], k=5)
         with pytest.raises(InvalidArgumentError, match=r"one of .*plugin:favourite_tag"):

@@ -76,7 +76,10 @@ def test_a_user_counts_towards_at_most_c_items(start_server, client_of, tastes: 
     greedy_items = [{"item_id": f"green-item-{i}", "tags": ["green"]} for i in range(100)]
     client.upsert_items(greedy_items)
     client.record(
-        [{"user_id": "greedy", "item_id": item["item_id"], "type": "click"} for item in greedy_items]
+        [
+            {"user_id": "greedy", "item_id": item["item_id"], "type": "click"}
+            for item in greedy_items
+        ]
     )
     client.train()
     released = popularity_scores(client)
@@ -168,7 +171,9 @@ def test_segment_sizes_are_released_with_noise(start_server, tastes):
 
     from ..conftest import load
 
-    server = start_server(privacy={"enabled": True, "epsilon_per_window": 100.0, "epsilon_per_release": 0.5})
+    server = start_server(
+        privacy={"enabled": True, "epsilon_per_window": 100.0, "epsilon_per_release": 0.5}
+    )
     with Client(server.address) as client:
         load(client, tastes)
         exact = 0

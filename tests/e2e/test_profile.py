@@ -31,7 +31,9 @@ def test_profile_has_attributes_and_behaviour(client):
     assert behaviour.event_type_counts[0].type == "view"  # most frequent first
     assert behaviour.first_seen_time.ToDatetime(tzinfo=UTC) == t0
     assert behaviour.last_seen_time.ToDatetime(tzinfo=UTC) == t1
-    catalogs = {a.catalog: (a.event_count, a.distinct_item_count) for a in behaviour.catalog_activities}
+    catalogs = {
+        a.catalog: (a.event_count, a.distinct_item_count) for a in behaviour.catalog_activities
+    }
     assert catalogs == {"default": (3, 2), "articles": (1, 1)}
 
 
@@ -61,7 +63,12 @@ def test_duplicate_users_in_a_batch_are_rejected_and_nothing_is_stored(client):
 
 
 def test_upsert_items_validates_catalog_and_tags(client):
-    assert client.upsert_items([{"item_id": "p1", "catalog": "products", "tags": ["shoes"]}]).upserted_count == 1
+    assert (
+        client.upsert_items(
+            [{"item_id": "p1", "catalog": "products", "tags": ["shoes"]}]
+        ).upserted_count
+        == 1
+    )
     with pytest.raises(InvalidArgumentError) as caught:
         client.upsert_items([{"item_id": "p2", "tags": ["ok", ""]}])
     assert "items[0].tags[1]" in caught.value.message

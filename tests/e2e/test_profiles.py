@@ -35,13 +35,36 @@ def shop(start_server):
         days_ago = lambda days: NOW - timedelta(days=days)  # noqa: E731
         client.record(
             [
-                {"user_id": "ann", "item_id": "boots", "type": "purchase", "value": 120, "time": days_ago(2)},
+                {
+                    "user_id": "ann",
+                    "item_id": "boots",
+                    "type": "purchase",
+                    "value": 120,
+                    "time": days_ago(2),
+                },
                 {"user_id": "ann", "item_id": "tent", "type": "view", "time": days_ago(2)},
                 {"user_id": "ann", "item_id": "sneakers", "type": "click", "time": days_ago(20)},
                 {"user_id": "ann", "item_id": "novel", "type": "view", "time": days_ago(60)},
-                {"user_id": "ann", "item_id": "tent", "type": "purchase", "value": 300, "time": days_ago(200)},
-                {"user_id": "bob", "item_id": "novel", "type": "purchase", "value": 15, "time": days_ago(40)},
-                {"user_id": "ann", "item_id": "boots", "type": "view", "time": NOW + timedelta(minutes=2)},
+                {
+                    "user_id": "ann",
+                    "item_id": "tent",
+                    "type": "purchase",
+                    "value": 300,
+                    "time": days_ago(200),
+                },
+                {
+                    "user_id": "bob",
+                    "item_id": "novel",
+                    "type": "purchase",
+                    "value": 15,
+                    "time": days_ago(40),
+                },
+                {
+                    "user_id": "ann",
+                    "item_id": "boots",
+                    "type": "view",
+                    "time": NOW + timedelta(minutes=2),
+                },
             ]
         )
         yield client
@@ -50,14 +73,20 @@ def shop(start_server):
 def test_patch_sets_and_unsets_attributes(shop):
     shop.patch_users(
         [
-            {"user_id": "ann", "set_attributes": {"plan": "platinum"}, "unset_attributes": ["region"]},
+            {
+                "user_id": "ann",
+                "set_attributes": {"plan": "platinum"},
+                "unset_attributes": ["region"],
+            },
             {"user_id": "new", "set_attributes": {"plan": "free"}},
         ]
     )
     assert dict(shop.profile("ann").attributes) == {"plan": "platinum"}
     assert dict(shop.profile("new").attributes) == {"plan": "free"}
     with pytest.raises(InvalidArgumentError, match=r"patches\[0\].unset_attributes\[0\]"):
-        shop.patch_users([{"user_id": "ann", "set_attributes": {"plan": "x"}, "unset_attributes": ["plan"]}])
+        shop.patch_users(
+            [{"user_id": "ann", "set_attributes": {"plan": "x"}, "unset_attributes": ["plan"]}]
+        )
 
 
 def test_windows_rfm_and_activity_from_the_fixed_now(shop):
@@ -88,20 +117,23 @@ def test_interests_are_weighted_decayed_and_normalised(shop):
     assert interests["tag:shoes"].evidence_count == 2
     assert interests["tag:books"].score < 0.05  # one view, two months ago
     assert all(0 < i.score <= 1 for i in interests.values())
-    assert "brand:acme" in interests and interests["brand:acme"].score > interests["brand:zoom"].score
+    assert (
+        "brand:acme" in interests and interests["brand:acme"].score > interests["brand:zoom"].score
+    )
     bob = {i.feature: i.score for i in shop.profile("bob").interests}
     assert bob == {"tag:books": pytest.approx(1.0)}  # all of bob's activity: comparable scale
 
 
 def test_rule_segments_are_checked_at_definition_and_evaluated(shop):
     segment = shop.define_segment(
-        "recent-outdoor", 'rfm.recency_days <= 30 AND interest.tag:outdoor >= 0.3 AND attribute.plan = "gold"',
+        "recent-outdoor",
+        'rfm.recency_days <= 30 AND interest.tag:outdoor >= 0.3 AND attribute.plan = "gold"',
         description="active outdoor fans on gold",
     )
     assert segment.size == 1 and segment.kind == "rule"
     assert [s.name for s in shop.profile("ann").segments] == ["recent-outdoor"]
     assert list(shop.profile("bob").segments) == []
-    shop.define_segment("buyers", "count.purchase >= 1 OR NOT (attribute.plan != \"free\")")
+    shop.define_segment("buyers", 'count.purchase >= 1 OR NOT (attribute.plan != "free")')
     assert shop.segment_members("buyers").user_ids == ["ann", "bob"]
     names = {s.name: s.size for s in shop.list_segments()}
     assert names["buyers"] == 2 and names["recent-outdoor"] == 1
@@ -115,7 +147,7 @@ def test_rule_segments_are_checked_at_definition_and_evaluated(shop):
     [
         ("rfm.recency_days <= ", 20, "ends too early; expected a number or a quoted string"),
         ("rfm.recency <= 3", 1, "unknown field"),
-        ("attribute.plan > \"a\"", 16, "only = and !="),
+        ('attribute.plan > "a"', 16, "only = and !="),
         ("attribute.plan = 3", 18, "quoted string"),
         ("count_14d.view > 1", 1, "no 14-day window"),
         ("count.view >> 1", 13, "unexpected '>'"),
@@ -154,7 +186,9 @@ def test_over_large_profile_batch_is_rejected_with_the_limit(start_server):
 
 def test_a_new_event_refreshes_a_cached_profile(shop):
     assert shop.profile("bob").behaviour.event_count == 1
-    shop.record([{"user_id": "bob", "item_id": "boots", "type": "view", "time": NOW - timedelta(days=1)}])
+    shop.record(
+        [{"user_id": "bob", "item_id": "boots", "type": "view", "time": NOW - timedelta(days=1)}]
+    )
     assert shop.profile("bob").behaviour.event_count == 2
 
 
@@ -167,8 +201,12 @@ def test_clusters_are_computed_after_training(trained_client):
         time.sleep(0.1)
     assert clusters and sum(c.size for c in clusters) == 60
     assert all(c.description.startswith("strongest interests: ") for c in clusters)
-    red_cluster = {s.name for s in trained_client.profile("red-user-0").segments if s.kind == "cluster"}
-    blue_cluster = {s.name for s in trained_client.profile("blue-user-0").segments if s.kind == "cluster"}
+    red_cluster = {
+        s.name for s in trained_client.profile("red-user-0").segments if s.kind == "cluster"
+    }
+    blue_cluster = {
+        s.name for s in trained_client.profile("blue-user-0").segments if s.kind == "cluster"
+    }
     assert red_cluster and blue_cluster and red_cluster != blue_cluster
     members = list(trained_client.iter_segment_members(red_cluster.pop(), page_size=7))
     assert "red-user-0" in members and not any(m.startswith("blue") for m in members)

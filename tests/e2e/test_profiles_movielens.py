@@ -27,7 +27,9 @@ def read(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def movielens_server(movielens, tmp_path_factory):
     events = read(movielens / "events.csv")
-    now = datetime.fromtimestamp(max(int(e["timestamp"]) for e in events), tz=UTC).replace(tzinfo=None)
+    now = datetime.fromtimestamp(max(int(e["timestamp"]) for e in events), tz=UTC).replace(
+        tzinfo=None
+    )
     settings = make_settings(
         tmp_path_factory.mktemp("ml"),
         profiles={"now": now, "interest_half_life_days": HALF_LIFE_DAYS, "clusters": 6},
@@ -35,7 +37,10 @@ def movielens_server(movielens, tmp_path_factory):
     server = InfoGapServer(settings).start()
     with Client(server.address, timeout=60) as client:
         client.upsert_users(
-            {"user_id": u["user_id"], "attributes": {"occupation": u["occupation"], "gender": u["gender"]}}
+            {
+                "user_id": u["user_id"],
+                "attributes": {"occupation": u["occupation"], "gender": u["gender"]},
+            }
             for u in read(movielens / "users.csv")
         )
         client.upsert_items(
@@ -65,7 +70,10 @@ def movielens_server(movielens, tmp_path_factory):
 def expected(movielens, movielens_server):
     """Genre interest shares per user, computed from the CSVs with the documented formula."""
     _, now = movielens_server
-    genres = {i["item_id"]: [g for g in i["genres"].split("|") if g] for i in read(movielens / "items.csv")}
+    genres = {
+        i["item_id"]: [g for g in i["genres"].split("|") if g]
+        for i in read(movielens / "items.csv")
+    }
     totals: defaultdict[str, float] = defaultdict(float)
     by_genre: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
     ratings: Counter[str] = Counter()
@@ -73,7 +81,9 @@ def expected(movielens, movielens_server):
         ratings[e["user_id"]] += 1
         stars = float(e["rating"])
         weight = stars - 3 if stars >= 4 else 0.0  # rating: weight 1, positive from 4 stars
-        age_days = (now - datetime.fromtimestamp(int(e["timestamp"]), tz=UTC).replace(tzinfo=None)).total_seconds() / 86400
+        age_days = (
+            now - datetime.fromtimestamp(int(e["timestamp"]), tz=UTC).replace(tzinfo=None)
+        ).total_seconds() / 86400
         decayed = weight * 0.5 ** (age_days / HALF_LIFE_DAYS)
         totals[e["user_id"]] += decayed
         for genre in genres[e["item_id"]]:

@@ -29,13 +29,21 @@ def test_database_holds_only_keyed_hashes(start_server, tastes):
         assert list(batch.missing_user_ids) == ["nobody"]
         red = client.recommend("red-user-0", count=5)
         assert red.strategy == "lightfm" and {i.item_id.split("-")[0] for i in red.items} == {"red"}
-        assert client.rank_items("red-user-0", ["blue-item-1", "red-item-1"]).items[0].item_id == "red-item-1"
+        assert (
+            client.rank_items("red-user-0", ["blue-item-1", "red-item-1"]).items[0].item_id
+            == "red-item-1"
+        )
         # Invalid ids are still rejected by name, not hidden by hashing.
         with pytest.raises(InvalidArgumentError, match=r"events\[0\].user_id"):
             client.record([{"user_id": "tab\there", "item_id": "x", "type": "view"}])
 
         db = server.core._store.cursor()
-        stored = {row[0] for row in db.execute("SELECT user_id FROM users UNION SELECT user_id FROM events").fetchall()}
+        stored = {
+            row[0]
+            for row in db.execute(
+                "SELECT user_id FROM users UNION SELECT user_id FROM events"
+            ).fetchall()
+        }
         expected = "p:" + hmac.new(SECRET.encode(), b"red-user-0", hashlib.sha256).hexdigest()
         assert expected in stored
         assert all(user_id.startswith("p:") and len(user_id) == 66 for user_id in stored)

@@ -35,7 +35,9 @@ def test_seen_items_are_excluded_unless_asked(trained_client, tastes: TwoTastes)
 def test_a_new_event_is_excluded_at_once(trained_client):
     top = trained_client.recommend("red-user-1", count=3).items[0].item_id
     trained_client.record([{"user_id": "red-user-1", "item_id": top, "type": "click"}])
-    assert top not in {item.item_id for item in trained_client.recommend("red-user-1", count=3).items}
+    assert top not in {
+        item.item_id for item in trained_client.recommend("red-user-1", count=3).items
+    }
 
 
 def test_impressions_do_not_count_as_seen(trained_client):
@@ -183,10 +185,14 @@ def test_cold_start_popularity_reads_the_profile_segments(start_server, tastes):
     from ..conftest import load
 
     # Only "segment" is a model feature, so "vip" reaches popularity through the rule segment.
-    server = start_server(plugins={"disabled": ["lightfm"]}, lightfm={"user_attributes": ["segment"]})
+    server = start_server(
+        plugins={"disabled": ["lightfm"]}, lightfm={"user_attributes": ["segment"]}
+    )
     with Client(server.address) as client:
         load(client, tastes)
-        client.patch_users([{"user_id": f"blue-user-{n}", "set_attributes": {"vip": "yes"}} for n in range(25)])
+        client.patch_users(
+            [{"user_id": f"blue-user-{n}", "set_attributes": {"vip": "yes"}} for n in range(25)]
+        )
         client.define_segment("vips", 'attribute.vip = "yes"')
         client.train()
         client.upsert_users([{"user_id": "new-vip", "attributes": {"vip": "yes"}}])

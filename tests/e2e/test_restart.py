@@ -22,7 +22,9 @@ def test_restart_keeps_data_and_model(start_server, tastes):
 
     second = start_server()
     with Client(second.address) as client:
-        assert [m.version for m in client.model_info().models] == [m.version for m in trained.models]
+        assert [m.version for m in client.model_info().models] == [
+            m.version for m in trained.models
+        ]
         after = client.recommend("red-user-0", count=5)
         assert after.model_version == before.model_version
         assert [(i.item_id, round(i.score, 5)) for i in after.items] == [

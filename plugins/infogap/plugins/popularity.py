@@ -121,7 +121,9 @@ class PopularityModel:
         return PopularityModel(
             np.concatenate([self._scores, np.zeros(new, dtype=np.float32)]),
             self._segment_names,
-            np.hstack([self._segment_values, np.zeros((len(self._segment_names), new), np.float32)]),
+            np.hstack(
+                [self._segment_values, np.zeros((len(self._segment_names), new), np.float32)]
+            ),
             Contributions(c.user_ids, weights, c.segment_members),
             self.catalog,
             self._user_attributes,
@@ -209,7 +211,9 @@ class PopularityTrainer:
         return PopularityModel(
             overall.values,
             np.array(segment_names, dtype=object),
-            np.array(segment_values, dtype=np.float32).reshape(len(segment_names), len(data.item_ids)),
+            np.array(segment_values, dtype=np.float32).reshape(
+                len(segment_names), len(data.item_ids)
+            ),
             # What the released figures count (a privacy guard may have bounded it), so an
             # erased user's share is taken out in the same units.
             Contributions(data.user_ids, overall.contributions, membership),
@@ -250,7 +254,12 @@ class PopularityTrainer:
             sp.load_npz(directory / MEMBERS_FILE).tocsr(),
         )
         return PopularityModel(
-            scores, segment_names, segment_values, contributions, meta["catalog"], meta["user_attributes"]
+            scores,
+            segment_names,
+            segment_values,
+            contributions,
+            meta["catalog"],
+            meta["user_attributes"],
         )
 
 

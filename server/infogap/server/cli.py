@@ -60,7 +60,9 @@ def _count_rows(path: Path) -> int:
         return max(sum(1 for _ in handle) - 1, 0)
 
 
-def _send(path: Path, rows: Iterable[dict[str, Any]], send: Callable[[list], Any], what: str) -> Any:
+def _send(
+    path: Path, rows: Iterable[dict[str, Any]], send: Callable[[list], Any], what: str
+) -> Any:
     """Sends rows in batches with a progress bar; returns the per-batch responses."""
     responses = []
     with Progress(
@@ -116,7 +118,9 @@ def serve(
     from .transport.auth import InsecureListenerError
     from .transport.server import InfoGapServer
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     overrides = {
         key: value
         for key, value in {"data_dir": data_dir, "host": host, "port": port}.items()
@@ -302,6 +306,7 @@ def tune(
         columns = list(SEARCH_SPACE)
         table = Table("ndcg@10", "fit s", *columns, title=f"LightFM on {catalog!r}")
         with console.status("tuning...") as status:
+
             def report(trial):
                 status.update(f"last: ndcg@10 {trial.ndcg_at_10:.4f} with {trial.parameters}")
 
@@ -346,7 +351,8 @@ def demo(
 @app.command("eval")
 def evaluate(
     dataset: Annotated[
-        Path, typer.Option(help="Folder with events.csv, items.csv and users.csv (MovieLens-style).")
+        Path,
+        typer.Option(help="Folder with events.csv, items.csv and users.csv (MovieLens-style)."),
     ],
     output: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path(
         "eval-report"
@@ -392,8 +398,14 @@ def evaluate(
         progress=lambda message: console.print(f"[dim]{escape(message)}[/]"),
     )
     json_path, html_path = write_report(report, output)
-    short = {"precision": "P", "recall": "R", "hit_rate": "HR", "coverage": "cov",
-             "diversity": "ILD", "novelty": "pop.rank"}
+    short = {
+        "precision": "P",
+        "recall": "R",
+        "hit_rate": "HR",
+        "coverage": "cov",
+        "diversity": "ILD",
+        "novelty": "pop.rank",
+    }
     table = Table(title=f"split {split}, k = {k} (CIs and plots in the report)")
     table.add_column("candidate", min_width=18)
     for name in METRICS:

@@ -25,7 +25,9 @@ CONFIG_FILE_ENV = "INFOGAP_CONFIG"
 class EventTypeSettings(BaseModel):
     """How one event type counts as a training signal."""
 
-    weight: float = Field(description="Signal strength; negative for dislikes, 0 for exposure only.")
+    weight: float = Field(
+        description="Signal strength; negative for dislikes, 0 for exposure only."
+    )
     positive_from: float | None = Field(
         default=None,
         description="For star ratings: values below this are not positives; values at or above "
@@ -111,10 +113,13 @@ class ProfileSettings(BaseModel):
     frequency_window_days: int = Field(default=90, ge=1, description="RFM frequency window.")
     monetary_event_types: list[str] = Field(default_factory=lambda: ["purchase"])
     interest_half_life_days: float = Field(
-        default=30.0, gt=0, description="An event's weight in interests halves every this many days."
+        default=30.0,
+        gt=0,
+        description="An event's weight in interests halves every this many days.",
     )
     interest_attributes: list[str] | None = Field(
-        default=None, description="Item attributes that count as interests; None: all. Tags always do."
+        default=None,
+        description="Item attributes that count as interests; None: all. Tags always do.",
     )
     interest_top_n: int = Field(default=10, ge=0)
     max_batch_size: int = Field(default=500, ge=1)
@@ -122,8 +127,10 @@ class ProfileSettings(BaseModel):
     cluster_seed: int = 42
     cache_size: int = Field(default=10_000, ge=0, description="Profiles kept in memory.")
     cache_seconds: float = Field(
-        default=60.0, ge=0, description="How long a cached profile may be reused (new events for "
-        "the user invalidate it at once)."
+        default=60.0,
+        ge=0,
+        description="How long a cached profile may be reused (new events for "
+        "the user invalidate it at once).",
     )
 
     @field_validator("windows_days")
@@ -178,14 +185,18 @@ class PrivacySettings(BaseModel):
     """Differential privacy for aggregates released to callers (the differential_privacy plugin)."""
 
     enabled: bool = False
-    epsilon_per_window: float = Field(default=1.0, gt=0, description="Budget per catalog and window.")
+    epsilon_per_window: float = Field(
+        default=1.0, gt=0, description="Budget per catalog and window."
+    )
     epsilon_per_release: float = Field(
         default=0.1, gt=0, description="Spent by each aggregate released (e.g. a popularity list)."
     )
     window_days: float = Field(default=30.0, gt=0)
     max_contributions_per_user: int = Field(
-        default=10, ge=1, description="Items a user counts towards in one aggregate (the bound "
-        "that makes the sensitivity, and so the epsilon, true)."
+        default=10,
+        ge=1,
+        description="Items a user counts towards in one aggregate (the bound "
+        "that makes the sensitivity, and so the epsilon, true).",
     )
     on_exhausted: Literal["reuse", "refuse"] = Field(
         default="reuse",
@@ -246,7 +257,9 @@ class LifecycleSettings(BaseModel):
         default=None, gt=0, description="Retrain every catalog this often in the background."
     )
     retrain_after_events: int | None = Field(
-        default=None, ge=1, description="Retrain a catalog in the background after this many new events."
+        default=None,
+        ge=1,
+        description="Retrain a catalog in the background after this many new events.",
     )
 
 
@@ -301,7 +314,7 @@ class VariantSettings(BaseModel):
     share: float = Field(gt=0, le=1, description="Share of the users it gets.")
     strategies: list[str] = Field(
         default_factory=list,
-        description="Serve only these strategies, in this order (e.g. [\"popularity\"]); empty: "
+        description='Serve only these strategies, in this order (e.g. ["popularity"]); empty: '
         "the catalog's serving order.",
     )
     blend: bool = Field(

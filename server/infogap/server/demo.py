@@ -29,9 +29,18 @@ def _titles(dataset: Path) -> dict[str, str]:
 
 
 def _show(console: Console, title: str, response, titles: dict[str, str]) -> None:
-    table = Table("#", "item", "title", "score", "reason", title=f"{title}  [dim]strategy={response.strategy}[/]")
+    table = Table(
+        "#",
+        "item",
+        "title",
+        "score",
+        "reason",
+        title=f"{title}  [dim]strategy={response.strategy}[/]",
+    )
     for rank, item in enumerate(response.items, start=1):
-        table.add_row(str(rank), item.item_id, titles.get(item.item_id, "?"), f"{item.score:.3f}", item.reason)
+        table.add_row(
+            str(rank), item.item_id, titles.get(item.item_id, "?"), f"{item.score:.3f}", item.reason
+        )
     console.print(table)
 
 
@@ -53,10 +62,16 @@ def _show_profile(console: Console, profile) -> None:
     for window in behaviour.windows:
         table.add_row(f"last {window.days} days", f"{window.event_count:,} events")
     rfm = behaviour.rfm
-    table.add_row("RFM", f"recency {rfm.recency_days:.1f} d, frequency {rfm.frequency}, monetary {rfm.monetary:g}")
+    table.add_row(
+        "RFM",
+        f"recency {rfm.recency_days:.1f} d, frequency {rfm.frequency}, monetary {rfm.monetary:g}",
+    )
     table.add_row("active days", str(behaviour.active_days))
     for interest in profile.interests[:5]:
-        table.add_row(f"interest {interest.feature}", f"{interest.score:.3f} ({interest.evidence_count} events)")
+        table.add_row(
+            f"interest {interest.feature}",
+            f"{interest.score:.3f} ({interest.evidence_count} events)",
+        )
     for segment in profile.segments:
         table.add_row(f"segment ({segment.kind})", segment.name)
     console.print(table)
@@ -64,11 +79,15 @@ def _show_profile(console: Console, profile) -> None:
 
 def _show_segments(console: Console, client: Client) -> None:
     deadline = time.monotonic() + 60  # data-driven segments are computed just after training
-    while not any(s.kind == "cluster" for s in client.list_segments()) and time.monotonic() < deadline:
+    while (
+        not any(s.kind == "cluster" for s in client.list_segments()) and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     table = Table("segment", "kind", "size", "rule or description", title="Segments")
     for segment in client.list_segments():
-        table.add_row(segment.name, segment.kind, f"{segment.size:,}", segment.rule or segment.description)
+        table.add_row(
+            segment.name, segment.kind, f"{segment.size:,}", segment.rule or segment.description
+        )
     console.print(table)
 
 
@@ -80,8 +99,15 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
     with InfoGapServer(settings) as server:
         target = server.address
         console.rule(f"InfoGap on {target}, data in {data_dir}")
-        cli.import_users(dataset / "users.csv", target=target, attributes="age,gender,occupation", bins=[AGE_BANDS])
-        cli.import_items(dataset / "items.csv", target=target, tags_column="genres", attributes="year")
+        cli.import_users(
+            dataset / "users.csv",
+            target=target,
+            attributes="age,gender,occupation",
+            bins=[AGE_BANDS],
+        )
+        cli.import_items(
+            dataset / "items.csv", target=target, tags_column="genres", attributes="year"
+        )
         cli.import_events(
             dataset / "events.csv",
             target=target,
@@ -100,7 +126,12 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
             )
             _show_profile(console, client.profile(KNOWN_USER))
             _show_segments(console, client)
-            _show(console, f"Recommendations for user {KNOWN_USER}", client.recommend(KNOWN_USER, count=5), titles)
+            _show(
+                console,
+                f"Recommendations for user {KNOWN_USER}",
+                client.recommend(KNOWN_USER, count=5),
+                titles,
+            )
             _show(
                 console,
                 f"User {KNOWN_USER}, comedies only",
@@ -109,14 +140,43 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
             )
 
             newcomer = "crm-customer-0001"
-            client.upsert_users([{"user_id": newcomer, "attributes": {"age": "18-24", "gender": "F", "occupation": "student"}}])
-            _show(console, f"Brand-new user {newcomer} (attributes only, cold start)", client.recommend(newcomer, count=5), titles)
+            client.upsert_users(
+                [
+                    {
+                        "user_id": newcomer,
+                        "attributes": {"age": "18-24", "gender": "F", "occupation": "student"},
+                    }
+                ]
+            )
+            _show(
+                console,
+                f"Brand-new user {newcomer} (attributes only, cold start)",
+                client.recommend(newcomer, count=5),
+                titles,
+            )
             first = client.recommend(newcomer, count=2).items
-            client.record([{"user_id": newcomer, "item_id": item.item_id, "type": "click"} for item in first])
-            _show(console, f"{newcomer} after clicking {', '.join(i.item_id for i in first)}", client.recommend(newcomer, count=5), titles)
+            client.record(
+                [{"user_id": newcomer, "item_id": item.item_id, "type": "click"} for item in first]
+            )
+            _show(
+                console,
+                f"{newcomer} after clicking {', '.join(i.item_id for i in first)}",
+                client.recommend(newcomer, count=5),
+                titles,
+            )
 
-            _show(console, "Anonymous visitor (no attributes, no events)", client.recommend("anonymous-visitor", count=5), titles)
-            _show(console, f"Similar to {titles[SIMILAR_TO]}", client.similar_items(SIMILAR_TO, count=5), titles)
+            _show(
+                console,
+                "Anonymous visitor (no attributes, no events)",
+                client.recommend("anonymous-visitor", count=5),
+                titles,
+            )
+            _show(
+                console,
+                f"Similar to {titles[SIMILAR_TO]}",
+                client.similar_items(SIMILAR_TO, count=5),
+                titles,
+            )
             _show(
                 console,
                 f"Ranking four candidates for user {KNOWN_USER}",
@@ -125,4 +185,6 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
             )
             console.rule("Plugins")
             for plugin in client.list_plugins().plugins:
-                console.print(f"{plugin.name}: {plugin.source}, provides {', '.join(plugin.provides)}")
+                console.print(
+                    f"{plugin.name}: {plugin.source}, provides {', '.join(plugin.provides)}"
+                )

@@ -32,9 +32,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def infogap_register_models(
-    register: Callable[[ModelTrainer], None], settings: Settings
-) -> None:
+def infogap_register_models(register: Callable[[ModelTrainer], None], settings: Settings) -> None:
     """Register recommendation strategies (model trainers).
 
     Called once at start. Each registered ``ModelTrainer`` is trained by ``Train`` on every

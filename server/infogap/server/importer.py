@@ -74,7 +74,9 @@ def _require(row: dict[str, str], column: str, path: Path) -> str:
     return row[column]
 
 
-def read_users(path: Path, id_column: str, attributes: AttributeMapping) -> Iterator[dict[str, Any]]:
+def read_users(
+    path: Path, id_column: str, attributes: AttributeMapping
+) -> Iterator[dict[str, Any]]:
     for row in _rows(path):
         user_id = _require(row, id_column, path)
         yield {"user_id": user_id, "attributes": attributes.extract(row, {id_column})}

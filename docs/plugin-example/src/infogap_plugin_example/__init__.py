@@ -59,7 +59,11 @@ class FavouriteTagTrainer:
         names = data.item_features.names
         matrix = data.item_features.matrix.tocsr()
         tags = [
-            {names[j][len("tag="):] for j in matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]] if names[j].startswith("tag=")}
+            {
+                names[j][len("tag=") :]
+                for j in matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]
+                if names[j].startswith("tag=")
+            }
             for i in range(matrix.shape[0])
         ]
         return FavouriteTagModel(tags, len(data.user_ids))

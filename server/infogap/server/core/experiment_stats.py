@@ -51,9 +51,9 @@ def ratio_estimate(numerators: np.ndarray, denominators: np.ndarray) -> Estimate
         return _estimate(ratio, NAN)
     mean_denominator = total / n
     covariance = np.cov(numerators, denominators, ddof=1)
-    variance = (
-        covariance[0, 0] - 2 * ratio * covariance[0, 1] + ratio**2 * covariance[1, 1]
-    ) / (n * mean_denominator**2)
+    variance = (covariance[0, 0] - 2 * ratio * covariance[0, 1] + ratio**2 * covariance[1, 1]) / (
+        n * mean_denominator**2
+    )
     return _estimate(ratio, math.sqrt(max(float(variance), 0.0)))
 
 

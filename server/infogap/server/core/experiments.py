@@ -46,7 +46,11 @@ from .store import IMPRESSION_SCHEMA, Store
 log = logging.getLogger(__name__)
 
 METRICS = ("ctr", "conversion_rate", "revenue_per_user")
-METRIC_LABELS = {"ctr": "CTR", "conversion_rate": "conversion rate", "revenue_per_user": "revenue per user"}
+METRIC_LABELS = {
+    "ctr": "CTR",
+    "conversion_rate": "conversion rate",
+    "revenue_per_user": "revenue per user",
+}
 MAX_VARIANTS = 10
 MAX_ATTRIBUTION_WINDOW_SECONDS = 90 * 86_400.0
 SHARE_TOLERANCE = 1e-9  # shares summing to 1 in floating point may come out a hair above
@@ -346,9 +350,7 @@ class Experiments:
         if experiment.attribution_window_seconds == 0:
             default_hours = self._settings.experiments.attribution_window_hours
             experiment = replace(experiment, attribution_window_seconds=3600 * default_hours)
-        experiment = check_definition(
-            experiment, self._strategies, self._rerankers, self._settings
-        )
+        experiment = check_definition(experiment, self._strategies, self._rerankers, self._settings)
         experiment = replace(
             experiment, status="draft", created_at=utc_now(), started_at=None, stopped_at=None
         )
@@ -475,7 +477,9 @@ class Experiments:
                     **estimates,
                 )
             )
-        srm_p = sample_ratio_p_value([r.users for r in results], [v.share for v in experiment.variants])
+        srm_p = sample_ratio_p_value(
+            [r.users for r in results], [v.share for v in experiment.variants]
+        )
         mismatch = not np.isnan(srm_p) and srm_p < settings.sample_ratio_p_value
         winner, conclusion = _verdict(results, settings.primary_metric, mismatch, srm_p)
         return ExperimentReport(
@@ -519,7 +523,9 @@ def _verdict(
             f"{control.variant} (the control) wins on {label}: every other variant is "
             "significantly worse."
         )
-    smallest = min((c.p_value for _, c in compared if not math.isnan(c.p_value)), default=float("nan"))
+    smallest = min(
+        (c.p_value for _, c in compared if not math.isnan(c.p_value)), default=float("nan")
+    )
     return "", (
         f"No significant difference in {label} between the variants and {control.variant} "
         f"(smallest p = {smallest:.2g}); keep the control or collect more traffic."

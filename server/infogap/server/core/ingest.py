@@ -129,8 +129,14 @@ class EventWriter:
             return
         self.committed_sequence += 1
         if inserted:
-            stored = unique if len(inserted) == unique.num_rows else unique.filter(
-                pa.array([event_id in inserted for event_id in unique.column("event_id").to_pylist()])
+            stored = (
+                unique
+                if len(inserted) == unique.num_rows
+                else unique.filter(
+                    pa.array(
+                        [event_id in inserted for event_id in unique.column("event_id").to_pylist()]
+                    )
+                )
             )
             try:
                 self._on_stored(stored, self.committed_sequence)

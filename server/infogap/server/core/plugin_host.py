@@ -90,8 +90,18 @@ class PluginHost:
         hooks: tuple[tuple[str, str, Callable[[Any], None], dict[str, Any]], ...] = (
             ("infogap_register_models", "model", registrations.add_trainer, {}),
             ("infogap_register_rerankers", "reranker", registrations.rerankers.append, {}),
-            ("infogap_register_aggregate_guards", "aggregate_guard", registrations.aggregate_guards.append, {"ledger": ledger}),
-            ("infogap_register_profile_contributors", "profile_contributor", registrations.profile_contributors.append, {}),
+            (
+                "infogap_register_aggregate_guards",
+                "aggregate_guard",
+                registrations.aggregate_guards.append,
+                {"ledger": ledger},
+            ),
+            (
+                "infogap_register_profile_contributors",
+                "profile_contributor",
+                registrations.profile_contributors.append,
+                {},
+            ),
         )
         for name, plugin in self._manager.list_name_plugin():
             provided = registrations.provided_by.setdefault(name, [])

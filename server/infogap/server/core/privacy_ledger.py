@@ -28,7 +28,6 @@ EPOCH = datetime(1970, 1, 1)
 EPSILON_TOLERANCE = 1e-9
 
 
-
 class BudgetExhausted(ResourceExhausted):
     """The catalog's privacy budget for the current window cannot pay for a release."""
 
@@ -155,7 +154,10 @@ class PrivacyLedger:
             return None
         keys, values, released_at, description = row
         return ReleasedValues(
-            np.array(keys, dtype=object), np.array(values, dtype=np.float64), released_at, description
+            np.array(keys, dtype=object),
+            np.array(values, dtype=np.float64),
+            released_at,
+            description,
         )
 
     def remaining(self, catalog: str) -> float:

@@ -71,7 +71,8 @@ def _add_behaviour(
 ) -> None:
     where, params = _user_filter("user_id", user_ids)
     window_columns = "".join(
-        f", count(*) FILTER (WHERE event_time > ?) AS last_{days}d" for days in settings.windows_days
+        f", count(*) FILTER (WHERE event_time > ?) AS last_{days}d"
+        for days in settings.windows_days
     )
     window_starts = [as_of - timedelta(days=days) for days in settings.windows_days]
     frequency_start = as_of - timedelta(days=settings.frequency_window_days)
@@ -101,7 +102,9 @@ def _add_behaviour(
             fields["monetary"] = fields.get("monetary", 0.0) + float(value_sum)
     for fields in parts.values():
         if "last_seen" in fields:
-            fields["recency_days"] = (as_of - fields["last_seen"]).total_seconds() / _SECONDS_PER_DAY
+            fields["recency_days"] = (
+                as_of - fields["last_seen"]
+            ).total_seconds() / _SECONDS_PER_DAY
 
     where, params = _user_filter("user_id", user_ids)
     for user_id, catalog, count, distinct_items in db.execute(
@@ -133,8 +136,12 @@ def _add_interests(
     parts: dict[str, dict[str, Any]],
 ) -> None:
     where, params = _user_filter("e.user_id", user_ids)
-    attribute_filter = "" if settings.interest_attributes is None else " WHERE list_contains(?, entry.key)"
-    attribute_params = [] if settings.interest_attributes is None else [settings.interest_attributes]
+    attribute_filter = (
+        "" if settings.interest_attributes is None else " WHERE list_contains(?, entry.key)"
+    )
+    attribute_params = (
+        [] if settings.interest_attributes is None else [settings.interest_attributes]
+    )
     db.register("profile_type_weights", type_weights)
     try:
         rows = db.execute(

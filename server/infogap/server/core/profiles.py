@@ -37,7 +37,6 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
-
 class Profiles:
     """Serves profiles and segments for the core."""
 
@@ -57,7 +56,9 @@ class Profiles:
         self._release_aggregate = release_aggregate
         self._lock = threading.Lock()
         # user id -> {requested as_of (None: "now") -> (facts, monotonic time computed)}
-        self._cache: OrderedDict[str, dict[datetime | None, tuple[ProfileFacts, float]]] = OrderedDict()
+        self._cache: OrderedDict[str, dict[datetime | None, tuple[ProfileFacts, float]]] = (
+            OrderedDict()
+        )
         self._rules: dict[str, tuple[SegmentRule, str]] = {}
         for name, rule, description in store.segment_rules():
             try:
@@ -83,7 +84,9 @@ class Profiles:
         with self._lock:
             for user_id in user_ids:
                 entry = self._cache.get(user_id, {}).get(requested)
-                if entry and (requested is not None or now - entry[1] < self._profile_settings.cache_seconds):
+                if entry and (
+                    requested is not None or now - entry[1] < self._profile_settings.cache_seconds
+                ):
                     found[user_id] = entry[0]
                     self._cache.move_to_end(user_id)
                 else:

@@ -93,9 +93,7 @@ class RecommendationPipeline:
         load_recent = serving.recent_positions if recent is None else lambda _: recent
         return UserQuery(user_id, self._load_attributes, load_recent, self._load_segments)
 
-    def _score(
-        self, serving: CatalogServing, query: UserQuery
-    ) -> tuple[TrainedModel, ScoreResult]:
+    def _score(self, serving: CatalogServing, query: UserQuery) -> tuple[TrainedModel, ScoreResult]:
         for model in serving.models:
             result = model.score_user(query)
             if result is not None:
@@ -140,7 +138,9 @@ class RecommendationPipeline:
                 items = interleave(items, cold_items, share, depth)
                 strategy = f"{model.strategy}+{fallback.strategy}"
         if rerankers:
-            context = RerankContext(user_id, serving.catalog, count, strategy, serving.items.tags_of)
+            context = RerankContext(
+                user_id, serving.catalog, count, strategy, serving.items.tags_of
+            )
             items = self._rerank(rerankers, context, items)
         return Recommendation(
             new_recommendation_id(), tuple(items[:count]), serving.version, strategy

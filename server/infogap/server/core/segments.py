@@ -71,7 +71,9 @@ class _RuleError(Exception):
         self.reason = reason
 
 
-def _field_getter(field: Token, windows: Sequence[int]) -> tuple[Callable[[ProfileFacts], Any], bool]:
+def _field_getter(
+    field: Token, windows: Sequence[int]
+) -> tuple[Callable[[ProfileFacts], Any], bool]:
     """How to read a field from facts, and whether it is a string (attributes) or a number."""
     name = str(field)
     if name in _NUMERIC_FIELDS:

@@ -68,7 +68,6 @@ PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled re
 MAX_EVALUATION_K = 100
 
 
-
 class InfoGap:
     """The personalization engine behind the gRPC services."""
 
@@ -401,7 +400,9 @@ class InfoGap:
                 f"{', '.join(missing)} model"
             )
 
-    def _item_index(self, item_ids: np.ndarray, catalog: str, include_new: bool = True) -> ItemIndex:
+    def _item_index(
+        self, item_ids: np.ndarray, catalog: str, include_new: bool = True
+    ) -> ItemIndex:
         return ItemIndex.build(
             item_ids,
             self._store.catalog_items(catalog),

@@ -59,9 +59,7 @@ EVENT_WEIGHT_SQL = """
 # Every table that holds rows about a user (erasure deletes from each).
 _USER_TABLES = ("users", "events", "user_clusters", "impressions")
 
-_RECOUNT_CLUSTERS = (
-    "UPDATE clusters SET size = (SELECT count(*) FROM user_clusters u WHERE u.cluster = clusters.name)"
-)
+_RECOUNT_CLUSTERS = "UPDATE clusters SET size = (SELECT count(*) FROM user_clusters u WHERE u.cluster = clusters.name)"
 
 IMPRESSION_SCHEMA = pa.schema(
     [
@@ -383,7 +381,8 @@ class Store:
     def define_segment(self, name: str, rule: str, description: str, now: datetime) -> None:
         with self.write_lock, self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)", [name, rule, description, now]
+                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)",
+                [name, rule, description, now],
             )
 
     def delete_segment(self, name: str) -> bool:
@@ -395,22 +394,24 @@ class Store:
 
     def segment_rules(self) -> list[tuple[str, str, str]]:
         """(name, rule, description) of every rule segment, by name."""
-        return self.cursor().execute(
-            "SELECT name, rule, description FROM segments ORDER BY name"
-        ).fetchall()
+        return (
+            self.cursor()
+            .execute("SELECT name, rule, description FROM segments ORDER BY name")
+            .fetchall()
+        )
 
     def replace_clusters(
         self, clusters: Sequence[tuple[str, str, int]], members: dict[str, str], now: datetime
     ) -> None:
         """Replaces every data-driven segment: (name, description, size) and user -> name."""
-        assignments = pa.table(
-            {"user_id": list(members), "cluster": list(members.values())}
-        )
+        assignments = pa.table({"user_id": list(members), "cluster": list(members.values())})
         with self.write_lock, self._transaction() as db:
             db.execute("DELETE FROM user_clusters")
             db.execute("DELETE FROM clusters")
             for name, description, size in clusters:
-                db.execute("INSERT INTO clusters VALUES (?, ?, ?, ?)", [name, description, size, now])
+                db.execute(
+                    "INSERT INTO clusters VALUES (?, ?, ?, ?)", [name, description, size, now]
+                )
             db.register("cluster_assignments", assignments)
             try:
                 # Users erased while the clusters were computed must not come back.
@@ -424,9 +425,11 @@ class Store:
 
     def clusters(self) -> list[tuple[str, str, int]]:
         """(name, description, size) of every data-driven segment, by name."""
-        return self.cursor().execute(
-            "SELECT name, description, size FROM clusters ORDER BY name"
-        ).fetchall()
+        return (
+            self.cursor()
+            .execute("SELECT name, description, size FROM clusters ORDER BY name")
+            .fetchall()
+        )
 
     def cluster_members(self, name: str) -> list[str]:
         return [
@@ -521,9 +524,7 @@ class Store:
     def create_experiment(self, experiment: Experiment) -> bool:
         """Stores a new experiment; False (and nothing written) if the name is taken."""
         with self.write_lock, self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM experiments WHERE name = ?", [experiment.name]
-            ).fetchone():
+            if db.execute("SELECT 1 FROM experiments WHERE name = ?", [experiment.name]).fetchone():
                 return False
             db.execute(
                 "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -678,6 +679,3 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-

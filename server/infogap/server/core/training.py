@@ -265,16 +265,16 @@ class ModelLifecycle:
             )
         return trained
 
-    def _load_catalog(
-        self, catalog: str, entries: list[tuple[ModelInfo, str]]
-    ) -> TrainedCatalog:
+    def _load_catalog(self, catalog: str, entries: list[tuple[ModelInfo, str]]) -> TrainedCatalog:
         version = max(info.version for info, _ in entries)
         item_ids = np.load(
             self._models_dir / catalog / version / ITEMS_FILE, allow_pickle=False
         ).astype(object)
         entries_by_strategy = {info.strategy: (info, path) for info, path in entries}
         models, infos = [], []
-        for strategy in serving_order(list(entries_by_strategy), self._settings.serving.strategy_order):
+        for strategy in serving_order(
+            list(entries_by_strategy), self._settings.serving.strategy_order
+        ):
             info, path = entries_by_strategy[strategy]
             trainer = self._trainers.get(strategy)
             if trainer is None or info.version != version:

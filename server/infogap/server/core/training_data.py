@@ -47,7 +47,9 @@ def load_training_data(
     event_only = np.setdiff1d(interactions.item_ids.astype(str), known)
     item_ids = np.concatenate([known, event_only])
     item_order = np.argsort(item_ids)
-    item_cols = item_order[np.searchsorted(item_ids, interactions.item_ids.astype(str), sorter=item_order)]
+    item_cols = item_order[
+        np.searchsorted(item_ids, interactions.item_ids.astype(str), sorter=item_order)
+    ]
 
     matrix = sp.coo_matrix(
         (interactions.weights, (user_rows, item_cols)),

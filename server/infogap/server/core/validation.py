@@ -27,7 +27,8 @@ def catalog_name(value: str, field: str = "catalog") -> str:
         return DEFAULT_CATALOG
     if not _is_catalog_name(value):
         raise InvalidArgument(
-            field, "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+            field,
+            "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
         )
     return value
 
@@ -108,9 +109,7 @@ def items(batch: list[Item], limits: LimitSettings) -> list[Item]:
             raise InvalidArgument(f"items[{index}].tags", f"more than {limits.max_tags} tags")
         for tag_index, tag in enumerate(item.tags):
             identifier(tag, f"items[{index}].tags[{tag_index}]", limits)
-        checked.append(
-            Item(item.item_id, catalog, item.attributes, tuple(item.tags), item.active)
-        )
+        checked.append(Item(item.item_id, catalog, item.attributes, tuple(item.tags), item.active))
     distinct(((i.catalog, i.item_id) for i in checked), "items")
     return checked
 

@@ -120,7 +120,7 @@ def _definition(report: GetExperimentReportResponse) -> str:
 
 
 def status_name(experiment: Experiment) -> str:
-    """"draft", "running" or "stopped"."""
+    """ "draft", "running" or "stopped"."""
     return ExperimentStatus.Name(experiment.status).removeprefix("EXPERIMENT_STATUS_").lower()
 
 

@@ -204,8 +204,6 @@ class _Refusal(Exception):
         self.message = message
 
 
-
-
 class AuthInterceptor(WrappingInterceptor):
     """Admits or refuses each call to an InfoGap service before it does any work.
 
@@ -256,7 +254,9 @@ class AuthInterceptor(WrappingInterceptor):
         if scope is None:
             # A method missing from METHOD_SCOPES is a bug; refusing it keeps it from being open.
             log.error("no scope is defined for %s; refusing the call", method)
-            raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, f"{method} has no scope; no key may call it")
+            raise _Refusal(
+                grpc.StatusCode.PERMISSION_DENIED, f"{method} has no scope; no key may call it"
+            )
         if scope not in key.scopes:
             raise _Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,

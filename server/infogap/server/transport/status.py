@@ -39,7 +39,9 @@ def _guarded(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         # gRPC reports 0 for a passed deadline (and a huge value for none): the caller has
         # stopped waiting, so any work done now would be thrown away.
         if context.time_remaining() <= 0:
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before the call started")
+            context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before the call started"
+            )
         try:
             return behavior(request, context)
         except InfoGapError as error:
