@@ -17,7 +17,7 @@ from typing import Any
 from infogap.client import Client
 from infogap.server import cli
 from infogap.server.core.domain import DEFAULT_CATALOG
-from infogap.server.core.training import MODELS_DIR
+from infogap.server.core.models.training import MODELS_DIR
 from infogap.server.demo import AGE_BANDS
 
 from . import workload

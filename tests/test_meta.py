@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from infogap.client import AsyncClient, Client
-from infogap.server import hookspecs
 from infogap.server.config import ExperimentDefinition, load_settings
+from infogap.server.core.plugins import hookspecs
 from infogap.v1 import (
     admin_service_pb2,
     feedback_service_pb2,

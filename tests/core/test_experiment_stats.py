@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from infogap.server.core.domain import Estimate, Experiment, Variant
-from infogap.server.core.experiment_stats import (
+from infogap.server.core.experiments.service import assign, assignment_point
+from infogap.server.core.experiments.stats import (
     Z_95,
     compare,
     mean_estimate,
     ratio_estimate,
     sample_ratio_p_value,
 )
-from infogap.server.core.experiments import assign, assignment_point
 
 
 def test_mean_estimate_by_hand():

@@ -11,12 +11,16 @@ from infogap.server.config import LimitSettings
 from infogap.server.core import validation
 from infogap.server.core.domain import RecommendationFilter
 from infogap.server.core.errors import InvalidArgument
-from infogap.server.core.migrations import MIGRATIONS, migrate
-from infogap.server.core.modeling import FeatureMatrix, item_feature_names, user_feature_names
-from infogap.server.core.recommending import top_positions
-from infogap.server.core.serving import ItemIndex, seen_index
-from infogap.server.core.store import CatalogItems
-from infogap.server.core.training import serving_order
+from infogap.server.core.models.pipeline import top_positions
+from infogap.server.core.models.serving import ItemIndex, seen_index
+from infogap.server.core.models.training import serving_order
+from infogap.server.core.plugins.protocols import (
+    FeatureMatrix,
+    item_feature_names,
+    user_feature_names,
+)
+from infogap.server.core.store.duckdb_store import CatalogItems
+from infogap.server.core.store.migrations import MIGRATIONS, migrate
 
 
 def test_top_positions_orders_by_score_and_breaks_ties_by_position():
@@ -134,9 +138,9 @@ def test_time_decay_halves_weights_per_half_life(tmp_path):
 
     from infogap.server.config import load_settings
     from infogap.server.core.domain import EventBatch
-    from infogap.server.core.ingest import to_arrow
-    from infogap.server.core.store import Store
-    from infogap.server.core.training_data import event_type_weights
+    from infogap.server.core.feedback.ingest import to_arrow
+    from infogap.server.core.models.training_data import event_type_weights
+    from infogap.server.core.store.duckdb_store import Store
 
     store = Store(tmp_path)
     day_us = 86_400 * 1_000_000

@@ -15,7 +15,7 @@ history* (user-level privacy). Each aggregate is released as follows:
 So each release is ``epsilon_per_release``-differentially private (delta = 0): whatever one
 user did, the probability of any released list changes by a factor of at most
 ``exp(epsilon_per_release)``. Releases add up (sequential composition; overlapping segments
-give no discount), and the ledger (``infogap.server.core.privacy_ledger``) caps their sum per
+give no discount), and the ledger (``infogap.server.core.privacy.ledger``) caps their sum per
 catalog and window at ``epsilon_per_window``: everything about a catalog released within one
 window is ``epsilon_per_window``-DP for each user. The budget renews each window, so k
 windows cost up to ``k * epsilon_per_window`` in total.
@@ -45,9 +45,9 @@ import scipy.sparse as sp
 
 from infogap.server.config import PrivacySettings, Settings
 from infogap.server.core.errors import ResourceExhausted
-from infogap.server.core.modeling import Aggregate, AggregateGuard
-from infogap.server.core.privacy_ledger import BudgetExhausted, PrivacyLedger
-from infogap.server.hookspecs import hookimpl
+from infogap.server.core.plugins.hookspecs import hookimpl
+from infogap.server.core.plugins.protocols import Aggregate, AggregateGuard
+from infogap.server.core.privacy.ledger import BudgetExhausted, PrivacyLedger
 
 GUARD_ORDER = 1000  # after every other guard: the noise must be the last thing applied
 

@@ -20,7 +20,8 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from infogap.server.config import LightFMSettings, Settings
-from infogap.server.core.modeling import (
+from infogap.server.core.plugins.hookspecs import hookimpl
+from infogap.server.core.plugins.protocols import (
     FeatureMatrix,
     ModelTrainer,
     ScoreResult,
@@ -30,7 +31,6 @@ from infogap.server.core.modeling import (
     UserQuery,
     user_feature_names,
 )
-from infogap.server.hookspecs import hookimpl
 
 STRATEGY = "lightfm"
 # Interactions since training after which they count as much as the trained user vector.

@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infogap.plugins.lightfm_hybrid import LightFMTrainer
 from infogap.server.config import LightFMSettings
-from infogap.server.core.evaluation import ValidationSplit, evaluate
-from infogap.server.core.modeling import TrainingContext, TrainingData
-
-from .lightfm_hybrid import LightFMTrainer
+from infogap.server.core.models.holdout import ValidationSplit, evaluate
+from infogap.server.core.plugins.protocols import TrainingContext, TrainingData
 
 SEARCH_SPACE: dict[str, list[Any]] = {
     "no_components": [16, 32, 48, 64],

@@ -21,7 +21,8 @@ import scipy.sparse as sp
 
 from infogap.server.config import Settings
 from infogap.server.core.errors import ResourceExhausted
-from infogap.server.core.modeling import (
+from infogap.server.core.plugins.hookspecs import hookimpl
+from infogap.server.core.plugins.protocols import (
     Aggregate,
     ModelTrainer,
     ScoreResult,
@@ -31,7 +32,6 @@ from infogap.server.core.modeling import (
     UserQuery,
     user_feature_names,
 )
-from infogap.server.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 

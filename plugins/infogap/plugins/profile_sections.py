@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from infogap.server.config import Settings
 from infogap.server.core.domain import Behaviour, EventTypeCount, Rfm, WindowCounts
-from infogap.server.core.modeling import ProfileContributor, ProfileDraft
-from infogap.server.hookspecs import hookimpl
+from infogap.server.core.plugins.hookspecs import hookimpl
+from infogap.server.core.plugins.protocols import ProfileContributor, ProfileDraft
 
 
 class BehaviourSection:

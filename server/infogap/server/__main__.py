@@ -1,5 +1,5 @@
 """``python -m infogap.server``: the same as the ``infogap`` command."""
 
-from .cli import app
+from infogap.server.cli import app
 
 app()

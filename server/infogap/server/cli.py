@@ -20,9 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from infogap.client import Client
-
-from . import importer
-from .config import load_settings
+from infogap.server import importer
+from infogap.server.config import load_settings
 
 app = typer.Typer(help="InfoGap personalization server.", no_args_is_help=True)
 import_app = typer.Typer(help="Import CSV files into a running server.", no_args_is_help=True)
@@ -114,9 +113,9 @@ def serve(
     ] = False,
 ) -> None:
     """Run the gRPC server until interrupted."""
-    from .core.errors import StartupError
-    from .transport.auth import InsecureListenerError
-    from .transport.server import InfoGapServer
+    from infogap.server.core.errors import StartupError
+    from infogap.server.transport.auth import InsecureListenerError
+    from infogap.server.transport.server import InfoGapServer
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -151,7 +150,7 @@ def generate_key(
     ] = "read",
 ) -> None:
     """Print a new random API key (shown only this once) and its [[auth.keys]] config entry."""
-    from .transport.auth import SCOPES, hash_api_key
+    from infogap.server.transport.auth import SCOPES, hash_api_key
 
     chosen = list(dict.fromkeys(scope.strip() for scope in scopes.split(",") if scope.strip()))
     unknown = [scope for scope in chosen if scope not in SCOPES]
@@ -288,11 +287,10 @@ def tune(
     """Search LightFM hyper-parameters on a validation split of the stored events."""
     from infogap.plugins.lightfm_tuning import SEARCH_SPACE
     from infogap.plugins.lightfm_tuning import tune as run_tuning
-
-    from .core.evaluation import split_for_validation
-    from .core.modeling import TrainingContext
-    from .core.store import Store
-    from .core.training_data import load_training_data
+    from infogap.server.core.models.holdout import split_for_validation
+    from infogap.server.core.models.training_data import load_training_data
+    from infogap.server.core.plugins.protocols import TrainingContext
+    from infogap.server.core.store.duckdb_store import Store
 
     settings = load_settings(config, data_dir=data_dir)
     store = Store(data_dir)
@@ -342,7 +340,7 @@ def demo(
     ] = None,
 ) -> None:
     """Load MovieLens 100K, train, serve, and show recommendations and profiles via the SDK."""
-    from .demo import run_demo
+    from infogap.server.demo import run_demo
 
     with tempfile.TemporaryDirectory(prefix="infogap-demo-") as scratch:
         run_demo(dataset, data_dir or Path(scratch), console)
@@ -377,10 +375,10 @@ def evaluate(
     ] = None,
 ) -> None:
     """Offline evaluation: candidates side by side through real in-process servers."""
-    from .evaluation.privacy import PLUGIN, PrivacyCurve, privacy_plugin_available
-    from .evaluation.report import write_report
-    from .evaluation.runner import METRICS, run_evaluation
-    from .evaluation.splits import SPLITS
+    from infogap.server.evaluation.privacy import PLUGIN, PrivacyCurve, privacy_plugin_available
+    from infogap.server.evaluation.report import write_report
+    from infogap.server.evaluation.runner import METRICS, run_evaluation
+    from infogap.server.evaluation.splits import SPLITS
 
     if split not in SPLITS:
         raise typer.BadParameter(f"one of {', '.join(SPLITS)}", param_hint="--split")
@@ -454,7 +452,7 @@ ExperimentName = Annotated[str, typer.Argument(help="The experiment's name.")]
 
 
 def _experiment_line(experiment: Any) -> str:
-    from .evaluation.experiment_report import status_name
+    from infogap.server.evaluation.experiment_report import status_name
 
     variants = ", ".join(f"{v.name} {v.share:.0%}" for v in experiment.variants)
     return escape(
@@ -481,7 +479,7 @@ def create_experiment(
 
     from pydantic import ValidationError
 
-    from .config import ExperimentDefinition
+    from infogap.server.config import ExperimentDefinition
 
     try:
         parsed = ExperimentDefinition.model_validate(tomllib.loads(definition.read_text()))
@@ -536,7 +534,7 @@ def experiment_report(
     against the control, significance and the winner."""
     from google.protobuf.json_format import MessageToJson
 
-    from .evaluation.experiment_report import METRICS, write_experiment_html
+    from infogap.server.evaluation.experiment_report import METRICS, write_experiment_html
 
     with _client(target) as client:
         report = client.experiment_report(name)

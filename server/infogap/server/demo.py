@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from infogap.client import Client
-
-from . import cli
-from .config import load_settings
-from .transport.server import InfoGapServer
+from infogap.server import cli
+from infogap.server.config import load_settings
+from infogap.server.transport.server import InfoGapServer
 
 KNOWN_USER = "1"
 SIMILAR_TO = "50"  # Star Wars (1977)

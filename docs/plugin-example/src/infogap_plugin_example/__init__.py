@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from infogap.server.core.domain import ScoredItem
-from infogap.server.core.modeling import (
+from infogap.server.core.plugins.hookspecs import hookimpl
+from infogap.server.core.plugins.protocols import (
     Aggregate,
     RerankContext,
     ScoreResult,
@@ -22,7 +23,6 @@ from infogap.server.core.modeling import (
     TrainingData,
     UserQuery,
 )
-from infogap.server.hookspecs import hookimpl
 
 NAME = "example"
 

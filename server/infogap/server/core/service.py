@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
-from ..config import Settings
-from . import validation
-from .domain import (
+from infogap.server.config import Settings
+from infogap.server.core import validation
+from infogap.server.core.domain import (
     ErasureReceipt,
     EventBatch,
     Experiment,
@@ -42,25 +42,30 @@ from .domain import (
     Variant,
     utc_now,
 )
-from .errors import (
+from infogap.server.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
     StartupError,
 )
-from .experiments import Experiments
-from .ingest import EventWriter, to_arrow
-from .modeling import ForgetfulModel, release_through
-from .plugin_host import PluginHost
-from .privacy_ledger import PrivacyBudget, PrivacyLedger
-from .profiles import Profiles
-from .recommending import RecommendationPipeline
-from .retraining import BackgroundRetrainer, SingleFlight
-from .serving import CatalogServing, FreshInteractions, ItemIndex, seen_index
-from .store import Store
-from .training import ModelLifecycle, ServingModels, TrainedCatalog
-from .training_data import event_type_weights
+from infogap.server.core.experiments.service import Experiments
+from infogap.server.core.feedback.ingest import EventWriter, to_arrow
+from infogap.server.core.models.pipeline import RecommendationPipeline
+from infogap.server.core.models.retraining import BackgroundRetrainer, SingleFlight
+from infogap.server.core.models.serving import (
+    CatalogServing,
+    FreshInteractions,
+    ItemIndex,
+    seen_index,
+)
+from infogap.server.core.models.training import ModelLifecycle, ServingModels, TrainedCatalog
+from infogap.server.core.models.training_data import event_type_weights
+from infogap.server.core.plugins.host import PluginHost
+from infogap.server.core.plugins.protocols import ForgetfulModel, release_through
+from infogap.server.core.privacy.ledger import PrivacyBudget, PrivacyLedger
+from infogap.server.core.profiles.service import Profiles
+from infogap.server.core.store.duckdb_store import Store
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +491,7 @@ class InfoGap:
         :raises ResourceExhausted: while another evaluation runs (each trains several models).
         """
         # Imported here: the evaluation sits above the core, driving throwaway servers.
-        from ..evaluation.runner import evaluate_store
+        from infogap.server.evaluation.runner import evaluate_store
 
         if not 1 <= k <= MAX_EVALUATION_K:
             raise InvalidArgument("k", f"must be between 1 and {MAX_EVALUATION_K} (0 means 10)")

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from ..config import LimitSettings
-from .domain import DEFAULT_CATALOG, EventBatch, Item, User, UserPatch
-from .errors import InvalidArgument
+from infogap.server.config import LimitSettings
+from infogap.server.core.domain import DEFAULT_CATALOG, EventBatch, Item, User, UserPatch
+from infogap.server.core.errors import InvalidArgument
 
 CATALOG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from infogap.server.evaluation.report import STYLE, _png
 from infogap.v1.admin_service_pb2 import (
     Experiment,
     ExperimentStatus,
@@ -20,8 +21,6 @@ from infogap.v1.admin_service_pb2 import (
     MetricEstimate,
     VariantReport,
 )
-
-from .report import STYLE, _png
 
 # metric field -> (label, axis label, format of a value)
 METRICS = {

@@ -13,12 +13,11 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from infogap.server.config import Settings
-from infogap.server.core.plugin_host import ENTRY_POINT_GROUP
-
-from .data import Dataset
-from .metrics import ndcg_at_k, recall_at_k
-from .servers import send_dataset, serve_split, throwaway_client
-from .splits import EvaluationSplit
+from infogap.server.core.plugins.host import ENTRY_POINT_GROUP
+from infogap.server.evaluation.data import Dataset
+from infogap.server.evaluation.metrics import ndcg_at_k, recall_at_k
+from infogap.server.evaluation.servers import send_dataset, serve_split, throwaway_client
+from infogap.server.evaluation.splits import EvaluationSplit
 
 PLUGIN = "differential_privacy"
 EPSILONS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .runner import ACTIVITY_BUCKETS, CURVE_K, METRICS
+from infogap.server.evaluation.runner import ACTIVITY_BUCKETS, CURVE_K, METRICS
 
 
 def _png(figure: Any) -> str:

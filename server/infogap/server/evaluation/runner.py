@@ -19,14 +19,18 @@ import numpy as np
 
 from infogap.server.config import Settings, load_settings
 from infogap.server.core.errors import FailedPrecondition, InvalidArgument
-from infogap.server.core.plugin_host import BUILTIN_SOURCE
-from infogap.server.core.store import Store
-
-from . import metrics as m
-from .data import Dataset, load_movielens, load_store_history
-from .privacy import PLUGIN, PrivacyCurve, measure_privacy, privacy_plugin_available
-from .servers import Rankings, send_dataset, serve_split, throwaway_client
-from .splits import SPLITS, EvaluationSplit, make_split
+from infogap.server.core.plugins.host import BUILTIN_SOURCE
+from infogap.server.core.store.duckdb_store import Store
+from infogap.server.evaluation import metrics as m
+from infogap.server.evaluation.data import Dataset, load_movielens, load_store_history
+from infogap.server.evaluation.privacy import (
+    PLUGIN,
+    PrivacyCurve,
+    measure_privacy,
+    privacy_plugin_available,
+)
+from infogap.server.evaluation.servers import Rankings, send_dataset, serve_split, throwaway_client
+from infogap.server.evaluation.splits import SPLITS, EvaluationSplit, make_split
 
 CURVE_K = 20  # precision/recall curves run over k = 1..CURVE_K
 NUM_THREADS = 2

@@ -14,10 +14,9 @@ import numpy as np
 
 from infogap.client import Client
 from infogap.server.config import Settings
+from infogap.server.evaluation.data import Dataset, Events
+from infogap.server.evaluation.splits import EvaluationSplit
 from infogap.server.transport.server import InfoGapServer
-
-from .data import Dataset, Events
-from .splits import EvaluationSplit
 
 LOOPBACK = "127.0.0.1"
 CLIENT_TIMEOUT_SECONDS = 120.0  # Train on a large history takes a while

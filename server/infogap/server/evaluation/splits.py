@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .data import Dataset, Events
+from infogap.server.evaluation.data import Dataset, Events
 
 TEST_FRACTION = 0.2
 HOLD_OUT_FRACTION = 0.2

@@ -29,8 +29,8 @@ from typing import Any, get_args
 
 import grpc
 
-from ..config import ApiKeySettings, AuthSettings
-from .interceptors import Behavior, WrappingInterceptor
+from infogap.server.config import ApiKeySettings, AuthSettings
+from infogap.server.transport.interceptors import Behavior, WrappingInterceptor
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,7 @@ from typing import Any
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from infogap.v1 import (
-    admin_service_pb2,
-    entities_pb2,
-    feedback_service_pb2,
-    profile_service_pb2,
-    recommend_service_pb2,
-)
-
-from ..core.domain import (
+from infogap.server.core.domain import (
     ErasureReceipt,
     Estimate,
     EventBatch,
@@ -39,9 +31,16 @@ from ..core.domain import (
     UserPatch,
     Variant,
 )
-from ..core.errors import InvalidArgument
-from ..core.privacy_ledger import PrivacyBudget, PrivacyRelease
-from ..core.serving import NO_FILTER
+from infogap.server.core.errors import InvalidArgument
+from infogap.server.core.models.serving import NO_FILTER
+from infogap.server.core.privacy.ledger import PrivacyBudget, PrivacyRelease
+from infogap.v1 import (
+    admin_service_pb2,
+    entities_pb2,
+    feedback_service_pb2,
+    profile_service_pb2,
+    recommend_service_pb2,
+)
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:
@@ -381,7 +380,7 @@ def evaluation_split(value: int) -> str:
 def evaluation_report(report: dict[str, Any]) -> admin_service_pb2.EvaluateModelsResponse:
     """The evaluation's report: the headline figures as fields, everything as JSON and HTML."""
     # Imported on first use: matplotlib takes a while to load, and most servers never need it.
-    from ..evaluation.report import render_html
+    from infogap.server.evaluation.report import render_html
 
     return admin_service_pb2.EvaluateModelsResponse(
         protocol=report["protocol"],

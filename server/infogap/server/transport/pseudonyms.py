@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from ..config import LimitSettings, PseudonymSettings
+from infogap.server.config import LimitSettings, PseudonymSettings
 
 PREFIX = "p:"  # marks a pseudonym, so a raw id can never collide with one
 

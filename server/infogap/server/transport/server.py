@@ -11,6 +11,17 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from infogap.server.config import Settings
+from infogap.server.core.service import InfoGap
+from infogap.server.transport.auth import AuthInterceptor, check_listener, server_credentials
+from infogap.server.transport.pseudonyms import Pseudonyms
+from infogap.server.transport.servicers import (
+    AdminServicer,
+    FeedbackServicer,
+    ProfileServicer,
+    RecommendServicer,
+)
+from infogap.server.transport.status import DomainErrorInterceptor
 from infogap.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -21,13 +32,6 @@ from infogap.v1 import (
     recommend_service_pb2,
     recommend_service_pb2_grpc,
 )
-
-from ..config import Settings
-from ..core.service import InfoGap
-from .auth import AuthInterceptor, check_listener, server_credentials
-from .pseudonyms import Pseudonyms
-from .servicers import AdminServicer, FeedbackServicer, ProfileServicer, RecommendServicer
-from .status import DomainErrorInterceptor
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,11 @@ from dataclasses import replace
 
 import grpc
 
+from infogap.server.core.domain import RecordResult
+from infogap.server.core.errors import Cancelled
+from infogap.server.core.service import InfoGap
+from infogap.server.transport import convert
+from infogap.server.transport.pseudonyms import Pseudonyms
 from infogap.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -19,12 +24,6 @@ from infogap.v1 import (
     recommend_service_pb2,
     recommend_service_pb2_grpc,
 )
-
-from ..core.domain import RecordResult
-from ..core.errors import Cancelled
-from ..core.service import InfoGap
-from . import convert
-from .pseudonyms import Pseudonyms
 
 # EvaluateModels' defaults for unset fields.
 DEFAULT_EVALUATION_K = 10

@@ -15,8 +15,8 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..core.errors import InfoGapError, InvalidArgument
-from .interceptors import Behavior, WrappingInterceptor
+from infogap.server.core.errors import InfoGapError, InvalidArgument
+from infogap.server.transport.interceptors import Behavior, WrappingInterceptor
 
 log = logging.getLogger(__name__)
 

@@ -15,16 +15,16 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from ..config import Settings
-from .clustering import cluster_users
-from .domain import Behaviour, Profile, Segment, SegmentMembership, utc_now
-from .errors import InvalidArgument, NotFound
-from .modeling import Aggregate, ProfileContributor, ProfileDraft
-from .profile_facts import ProfileFacts
-from .profile_queries import compute_facts
-from .segments import SegmentRule, compile_rule
-from .store import Store
-from .validation import CATALOG_PATTERN
+from infogap.server.config import Settings
+from infogap.server.core.domain import Behaviour, Profile, Segment, SegmentMembership, utc_now
+from infogap.server.core.errors import InvalidArgument, NotFound
+from infogap.server.core.plugins.protocols import Aggregate, ProfileContributor, ProfileDraft
+from infogap.server.core.profiles.clustering import cluster_users
+from infogap.server.core.profiles.facts import ProfileFacts
+from infogap.server.core.profiles.queries import compute_facts
+from infogap.server.core.profiles.segments import SegmentRule, compile_rule
+from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.validation import CATALOG_PATTERN
 
 log = logging.getLogger(__name__)
 

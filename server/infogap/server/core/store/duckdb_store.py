@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from .domain import (
+from infogap.server.core.domain import (
     Experiment,
     Item,
     ModelInfo,
@@ -27,7 +27,7 @@ from .domain import (
     UserPatch,
     Variant,
 )
-from .migrations import migrate
+from infogap.server.core.store.migrations import migrate
 
 DATABASE_FILE = "infogap.duckdb"
 

@@ -22,9 +22,14 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .core.modeling import AggregateGuard, ModelTrainer, ProfileContributor, Reranker
-    from .core.privacy_ledger import PrivacyLedger
+    from infogap.server.config import Settings
+    from infogap.server.core.plugins.protocols import (
+        AggregateGuard,
+        ModelTrainer,
+        ProfileContributor,
+        Reranker,
+    )
+    from infogap.server.core.privacy.ledger import PrivacyLedger
 
 PROJECT_NAME = "infogap"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

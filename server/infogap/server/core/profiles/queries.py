@@ -15,10 +15,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..config import EventTypeSettings, ProfileSettings
-from .domain import CatalogActivity, Interest
-from .profile_facts import ProfileFacts
-from .store import EVENT_WEIGHT_SQL
+from infogap.server.config import EventTypeSettings, ProfileSettings
+from infogap.server.core.domain import CatalogActivity, Interest
+from infogap.server.core.profiles.facts import ProfileFacts
+from infogap.server.core.store.duckdb_store import EVENT_WEIGHT_SQL
 
 _SECONDS_PER_DAY = 86_400.0
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from .domain import Comparison, Estimate
+from infogap.server.core.domain import Comparison, Estimate
 
 Z_95 = float(stats.norm.ppf(0.975))
 NAN = float("nan")

@@ -1,6 +1,6 @@
 """What model, reranker and aggregate-guard plugins implement, and the data they are given.
 
-These are the objects plugins register through the hooks in ``infogap.server.hookspecs``. The
+These are the objects plugins register through the hooks in ``infogap.server.core.plugins.hookspecs``. The
 serving path calls them directly; no hook is called per request.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
-from .domain import ScoredItem
+from infogap.server.core.domain import ScoredItem
 
 
 def user_feature_names(attributes: Mapping[str, str], allowed: Iterable[str] | None) -> list[str]:

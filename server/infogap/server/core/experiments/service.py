@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..config import ExperimentDefinition, Settings
-from . import validation
-from .domain import (
+from infogap.server.config import ExperimentDefinition, Settings
+from infogap.server.core import validation
+from infogap.server.core.domain import (
     Experiment,
     ExperimentReport,
     Recommendation,
@@ -32,7 +32,7 @@ from .domain import (
     VariantResult,
     utc_now,
 )
-from .errors import (
+from infogap.server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
     InfoGapError,
@@ -40,8 +40,13 @@ from .errors import (
     NotFound,
     StartupError,
 )
-from .experiment_stats import compare, mean_estimate, ratio_estimate, sample_ratio_p_value
-from .store import IMPRESSION_SCHEMA, Store
+from infogap.server.core.experiments.stats import (
+    compare,
+    mean_estimate,
+    ratio_estimate,
+    sample_ratio_p_value,
+)
+from infogap.server.core.store.duckdb_store import IMPRESSION_SCHEMA, Store
 
 log = logging.getLogger(__name__)
 

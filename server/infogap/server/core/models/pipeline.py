@@ -9,10 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .domain import Recommendation, RecommendationFilter, ScoredItem
-from .errors import FailedPrecondition, NotFound
-from .modeling import RerankContext, Reranker, ScoreResult, TrainedModel, UserQuery
-from .serving import CatalogServing
+from infogap.server.core.domain import Recommendation, RecommendationFilter, ScoredItem
+from infogap.server.core.errors import FailedPrecondition, NotFound
+from infogap.server.core.models.serving import CatalogServing
+from infogap.server.core.plugins.protocols import (
+    RerankContext,
+    Reranker,
+    ScoreResult,
+    TrainedModel,
+    UserQuery,
+)
 
 UNKNOWN_ITEM_REASON = "unknown item"
 

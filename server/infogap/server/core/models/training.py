@@ -17,11 +17,17 @@ from functools import partial
 
 import numpy as np
 
-from ..config import Settings
-from .domain import ModelInfo, TrainingDecision
-from .errors import FailedPrecondition, NotFound
-from .evaluation import VALIDATION_METRIC, ValidationSplit, evaluate, split_for_validation
-from .modeling import (
+from infogap.server.config import Settings
+from infogap.server.core.domain import ModelInfo, TrainingDecision
+from infogap.server.core.errors import FailedPrecondition, NotFound
+from infogap.server.core.models.holdout import (
+    VALIDATION_METRIC,
+    ValidationSplit,
+    evaluate,
+    split_for_validation,
+)
+from infogap.server.core.models.training_data import load_training_data
+from infogap.server.core.plugins.protocols import (
     Aggregate,
     AggregateGuard,
     ModelTrainer,
@@ -29,8 +35,7 @@ from .modeling import (
     TrainingContext,
     release_through,
 )
-from .store import Store
-from .training_data import load_training_data
+from infogap.server.core.store.duckdb_store import Store
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..config import LifecycleSettings
-from .errors import InfoGapError
+from infogap.server.config import LifecycleSettings
+from infogap.server.core.errors import InfoGapError
 
 if TYPE_CHECKING:
-    from .service import InfoGap
+    from infogap.server.core.service import InfoGap
 
 log = logging.getLogger(__name__)
 

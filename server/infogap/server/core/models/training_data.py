@@ -9,9 +9,14 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from ..config import EventTypeSettings, Settings
-from .modeling import FeatureMatrix, TrainingData, item_feature_names, user_feature_names
-from .store import Store
+from infogap.server.config import EventTypeSettings, Settings
+from infogap.server.core.plugins.protocols import (
+    FeatureMatrix,
+    TrainingData,
+    item_feature_names,
+    user_feature_names,
+)
+from infogap.server.core.store.duckdb_store import Store
 
 
 def event_type_weights(event_types: dict[str, EventTypeSettings]) -> pa.Table:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .domain import CatalogActivity, Interest
+from infogap.server.core.domain import CatalogActivity, Interest
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from typing import Any
 
 import pluggy
 
-from .. import hookspecs
-from ..config import Settings
-from .domain import PluginInfo
-from .modeling import Registrations
-from .privacy_ledger import PrivacyLedger
+from infogap.server.config import Settings
+from infogap.server.core.domain import PluginInfo
+from infogap.server.core.plugins import hookspecs
+from infogap.server.core.plugins.protocols import Registrations
+from infogap.server.core.privacy.ledger import PrivacyLedger
 
 ENTRY_POINT_GROUP = "infogap"
 BUILTIN_DISTRIBUTION = "infogap"

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from .domain import EventBatch, RecordResult
-from .errors import Unavailable
-from .store import EVENT_SCHEMA, Store
+from infogap.server.core.domain import EventBatch, RecordResult
+from infogap.server.core.errors import Unavailable
+from infogap.server.core.store.duckdb_store import EVENT_SCHEMA, Store
 
 log = logging.getLogger(__name__)
 

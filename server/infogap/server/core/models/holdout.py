@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from .modeling import TrainedModel, TrainingData, UserQuery
-from .recommending import top_positions
+from infogap.server.core.models.pipeline import top_positions
+from infogap.server.core.plugins.protocols import TrainedModel, TrainingData, UserQuery
 
 VALIDATION_K = 10
 VALIDATION_METRIC = f"ndcg@{VALIDATION_K}"

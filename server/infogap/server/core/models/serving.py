@@ -13,9 +13,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .domain import RecommendationFilter
-from .modeling import ExtensibleModel, PaddedModel, TrainedModel, item_feature_names
-from .store import CatalogItems
+from infogap.server.core.domain import RecommendationFilter
+from infogap.server.core.plugins.protocols import (
+    ExtensibleModel,
+    PaddedModel,
+    TrainedModel,
+    item_feature_names,
+)
+from infogap.server.core.store.duckdb_store import CatalogItems
 
 
 @dataclass(frozen=True)
