@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from infogap.server.core.domain import DEFAULT_CATALOG
-from infogap.server.core.store.duckdb_store import EVENT_SCHEMA
+from infogap.server.core.store import EVENT_SCHEMA
 from infogap.server.core.store.migrations import migrate
 
 from . import workload

@@ -20,7 +20,7 @@ from infogap.server.config import PrivacySettings
 from infogap.server.core.errors import ResourceExhausted
 from infogap.server.core.plugins.protocols import Aggregate
 from infogap.server.core.privacy.ledger import BudgetExhausted, PrivacyLedger
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 
 START = datetime(2026, 3, 10, 12, 0)
 

@@ -19,7 +19,7 @@ from infogap.server.core.plugins.protocols import (
     item_feature_names,
     user_feature_names,
 )
-from infogap.server.core.store.duckdb_store import CatalogItems
+from infogap.server.core.store import CatalogItems
 from infogap.server.core.store.migrations import MIGRATIONS, migrate
 
 
@@ -140,7 +140,7 @@ def test_time_decay_halves_weights_per_half_life(tmp_path):
     from infogap.server.core.domain import EventBatch
     from infogap.server.core.feedback.ingest import to_arrow
     from infogap.server.core.models.training_data import event_type_weights
-    from infogap.server.core.store.duckdb_store import Store
+    from infogap.server.core.store import Store
 
     store = Store(tmp_path)
     day_us = 86_400 * 1_000_000

@@ -21,7 +21,7 @@ from infogap.client import (
     ResourceExhaustedError,
 )
 from infogap.server.core.errors import InvalidArgument
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 from infogap.server.evaluation.data import load_store_history
 from infogap.server.evaluation.privacy import PrivacyCurve
 from infogap.server.evaluation.report import render_html, write_report

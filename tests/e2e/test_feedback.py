@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from infogap.client import Client, InvalidArgumentError, UnavailableError
-from infogap.server.core.store.duckdb_store import DATABASE_FILE
+from infogap.server.core.store import DATABASE_FILE
 
 
 def stored_event_ids(server) -> set[str]:

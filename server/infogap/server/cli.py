@@ -290,7 +290,7 @@ def tune(
     from infogap.server.core.models.holdout import split_for_validation
     from infogap.server.core.models.training_data import load_training_data
     from infogap.server.core.plugins.protocols import TrainingContext
-    from infogap.server.core.store.duckdb_store import Store
+    from infogap.server.core.store import Store
 
     settings = load_settings(config, data_dir=data_dir)
     store = Store(data_dir)

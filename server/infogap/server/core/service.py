@@ -65,7 +65,7 @@ from infogap.server.core.plugins.host import PluginHost
 from infogap.server.core.plugins.protocols import ForgetfulModel, release_through
 from infogap.server.core.privacy.ledger import PrivacyBudget, PrivacyLedger
 from infogap.server.core.profiles.service import Profiles
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from infogap.server.config import Settings
 from infogap.server.core.models.training_data import event_type_weights
-from infogap.server.core.store.duckdb_store import EVENT_WEIGHT_SQL, Store
+from infogap.server.core.store import EVENT_WEIGHT_SQL, Store
 from infogap.server.importer import Bins
 from infogap.v1.entities_pb2 import Event
 

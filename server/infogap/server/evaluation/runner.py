@@ -20,7 +20,7 @@ import numpy as np
 from infogap.server.config import Settings, load_settings
 from infogap.server.core.errors import FailedPrecondition, InvalidArgument
 from infogap.server.core.plugins.host import BUILTIN_SOURCE
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 from infogap.server.evaluation import metrics as m
 from infogap.server.evaluation.data import Dataset, load_movielens, load_store_history
 from infogap.server.evaluation.privacy import (

@@ -1,1 +1,1 @@
-"""experiments"""
+"""Online experiments: definitions, assignment, the impression log and the report."""

@@ -46,7 +46,7 @@ from infogap.server.core.experiments.stats import (
     ratio_estimate,
     sample_ratio_p_value,
 )
-from infogap.server.core.store.duckdb_store import IMPRESSION_SCHEMA, Store
+from infogap.server.core.store import IMPRESSION_SCHEMA, Store
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from infogap.server.core.domain import EventBatch, RecordResult
 from infogap.server.core.errors import Unavailable
-from infogap.server.core.store.duckdb_store import EVENT_SCHEMA, Store
+from infogap.server.core.store import EVENT_SCHEMA, Store
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from infogap.server.core.plugins.protocols import (
     TrainedModel,
     item_feature_names,
 )
-from infogap.server.core.store.duckdb_store import CatalogItems
+from infogap.server.core.store import CatalogItems
 
 
 @dataclass(frozen=True)

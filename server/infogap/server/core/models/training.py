@@ -35,7 +35,7 @@ from infogap.server.core.plugins.protocols import (
     TrainingContext,
     release_through,
 )
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 
 log = logging.getLogger(__name__)
 

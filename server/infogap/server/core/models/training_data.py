@@ -16,7 +16,7 @@ from infogap.server.core.plugins.protocols import (
     item_feature_names,
     user_feature_names,
 )
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 
 
 def event_type_weights(event_types: dict[str, EventTypeSettings]) -> pa.Table:

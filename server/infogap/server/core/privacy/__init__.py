@@ -1,1 +1,1 @@
-"""privacy"""
+"""Differential privacy: the budget ledger that caps what aggregates may spend."""

@@ -20,7 +20,7 @@ import numpy as np
 from infogap.server.config import PrivacySettings
 from infogap.server.core.domain import utc_now
 from infogap.server.core.errors import ResourceExhausted
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 
 EPOCH = datetime(1970, 1, 1)
 # Epsilons such as 0.1 do not add up exactly in floating point; a budget of 1.0 must still

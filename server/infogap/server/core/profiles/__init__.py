@@ -1,1 +1,2 @@
-"""profiles"""
+"""Customer profiles: computed facts, the contributors that assemble a profile, segments and
+clusters."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 from infogap.server.config import EventTypeSettings, ProfileSettings
 from infogap.server.core.domain import CatalogActivity, Interest
 from infogap.server.core.profiles.facts import ProfileFacts
-from infogap.server.core.store.duckdb_store import EVENT_WEIGHT_SQL
+from infogap.server.core.store import EVENT_WEIGHT_SQL
 
 _SECONDS_PER_DAY = 86_400.0
 

@@ -23,7 +23,7 @@ from infogap.server.core.profiles.clustering import cluster_users
 from infogap.server.core.profiles.facts import ProfileFacts
 from infogap.server.core.profiles.queries import compute_facts
 from infogap.server.core.profiles.segments import SegmentRule, compile_rule
-from infogap.server.core.store.duckdb_store import Store
+from infogap.server.core.store import Store
 from infogap.server.core.validation import CATALOG_PATTERN
 
 log = logging.getLogger(__name__)
