@@ -18,8 +18,8 @@ from typing import Any
 
 from infogap.client import Client
 from infogap.server import cli
+from infogap.server.assembly import build_server
 from infogap.server.config import load_settings
-from infogap.server.transport.server import InfoGapServer
 
 HEAVY_USER = "heavy-user"
 HEAVY_EVENTS = 10_000
@@ -42,7 +42,7 @@ def _latencies_ms(call: Callable[[int], Any], calls: int) -> dict[str, float]:
 
 def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], None]) -> dict:
     settings = load_settings(data_dir=work_dir / "profiles", host="127.0.0.1", port=0)
-    server = InfoGapServer(settings).start()
+    server = build_server(settings).start()
     try:
         target = server.address
         progress("profiles: loading MovieLens and a user with 10,000 events")

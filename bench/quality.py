@@ -46,9 +46,9 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from infogap.client import Client
+from infogap.server.assembly import build_server
 from infogap.server.config import EventTypeSettings, LightFMSettings, Settings, load_settings
 from infogap.server.evaluation.metrics import auc, ndcg_at_k, precision_at_k, recall_at_k
-from infogap.server.transport.server import InfoGapServer
 
 from .quality_data import (
     SYNTHETIC_EVENT_TYPES,
@@ -185,7 +185,7 @@ def infogap_client() -> Iterator[Client]:
 @contextmanager
 def serving_client(settings: Settings) -> Iterator[Client]:
     """A client of an in-process server started with ``settings``, stopped afterwards."""
-    server = InfoGapServer(settings).start()
+    server = build_server(settings).start()
     try:
         with Client(server.address, timeout=60) as client:
             yield client

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from infogap.client import Client
+from infogap.server.assembly import build_server
 from infogap.server.config import Settings, load_settings
 from infogap.server.transport.server import InfoGapServer
 
@@ -40,7 +41,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 
     def start(data_dir: Path | None = None, extra_plugins=(), **overrides: Any) -> InfoGapServer:
         settings = make_settings(data_dir or tmp_path / "data", **overrides)
-        server = InfoGapServer(settings, extra_plugins).start()
+        server = build_server(settings, extra_plugins).start()
         started.append(server)
         return server
 

@@ -113,9 +113,9 @@ def serve(
     ] = False,
 ) -> None:
     """Run the gRPC server until interrupted."""
+    from infogap.server.assembly import build_server
     from infogap.server.core.errors import StartupError
     from infogap.server.transport.auth import InsecureListenerError
-    from infogap.server.transport.server import InfoGapServer
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -129,7 +129,7 @@ def serve(
         overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
     settings = load_settings(config, **overrides)
     try:
-        server = InfoGapServer(settings).start()
+        server = build_server(settings).start()
     except (InsecureListenerError, StartupError) as error:
         console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(code=1) from error

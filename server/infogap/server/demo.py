@@ -13,8 +13,8 @@ from rich.table import Table
 
 from infogap.client import Client
 from infogap.server import cli
+from infogap.server.assembly import build_server
 from infogap.server.config import load_settings
-from infogap.server.transport.server import InfoGapServer
 
 KNOWN_USER = "1"
 SIMILAR_TO = "50"  # Star Wars (1977)
@@ -95,7 +95,7 @@ def run_demo(dataset: Path, data_dir: Path, console: Console) -> None:
     settings = load_settings(
         data_dir=data_dir, host="127.0.0.1", port=0, profiles={"now": MOVIELENS_END}
     )
-    with InfoGapServer(settings) as server:
+    with build_server(settings) as server:
         target = server.address
         console.rule(f"InfoGap on {target}, data in {data_dir}")
         cli.import_users(

@@ -32,6 +32,7 @@ from infogap.server.core.domain import (
     Variant,
 )
 from infogap.server.core.errors import InvalidArgument
+from infogap.server.core.evaluation import EvaluationReport
 from infogap.server.core.models.serving import NO_FILTER
 from infogap.server.core.privacy.ledger import PrivacyBudget, PrivacyRelease
 from infogap.v1 import (
@@ -377,11 +378,9 @@ def evaluation_split(value: int) -> str:
     return split
 
 
-def evaluation_report(report: dict[str, Any]) -> admin_service_pb2.EvaluateModelsResponse:
+def evaluation_report(evaluation: EvaluationReport) -> admin_service_pb2.EvaluateModelsResponse:
     """The evaluation's report: the headline figures as fields, everything as JSON and HTML."""
-    # Imported on first use: matplotlib takes a while to load, and most servers never need it.
-    from infogap.server.evaluation.report import render_html
-
+    report = evaluation.report
     return admin_service_pb2.EvaluateModelsResponse(
         protocol=report["protocol"],
         candidates=[
@@ -402,5 +401,5 @@ def evaluation_report(report: dict[str, Any]) -> admin_service_pb2.EvaluateModel
             for key, candidate in report["candidates"].items()
         ],
         report_json=json.dumps(report, allow_nan=True),
-        report_html=render_html(report),
+        report_html=evaluation.html,
     )

@@ -12,7 +12,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from infogap.server.config import Settings
-from infogap.server.core.service import InfoGap
+from infogap.server.core.evaluation import HistoryEvaluator
+from infogap.server.core.factory import build_core
 from infogap.server.transport.auth import AuthInterceptor, check_listener, server_credentials
 from infogap.server.transport.pseudonyms import Pseudonyms
 from infogap.server.transport.servicers import (
@@ -49,15 +50,26 @@ SERVICE_NAMES = tuple(
 class InfoGapServer:
     """A running server. ``port`` is the bound port (useful when 0 was asked for).
 
+    ``evaluator`` answers ``EvaluateModels``; without one (the throwaway servers of an
+    evaluation) it answers FAILED_PRECONDITION. ``infogap.server.assembly.build_server`` gives
+    a server the offline evaluation.
+
     :raises InsecureListenerError: when the settings would expose the server (see
         ``transport.auth.check_listener``); nothing is opened then.
+    :raises StartupError: when the core refuses the configuration (see ``build_core``).
     """
 
-    def __init__(self, settings: Settings, extra_plugins: Iterable[tuple[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        extra_plugins: Iterable[tuple[str, Any]] = (),
+        *,
+        evaluator: HistoryEvaluator | None = None,
+    ) -> None:
         # Checked before the store is opened: a refused server leaves nothing to clean up.
         check_listener(settings.host, settings.auth)
         credentials = server_credentials(settings.auth)
-        self.core = InfoGap(settings, extra_plugins)
+        self.core = build_core(settings, extra_plugins, evaluator)
         message_bytes = settings.limits.max_message_bytes
         self._server = grpc.server(
             futures.ThreadPoolExecutor(

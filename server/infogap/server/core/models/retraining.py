@@ -6,13 +6,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from infogap.server.config import LifecycleSettings
 from infogap.server.core.errors import InfoGapError
-
-if TYPE_CHECKING:
-    from infogap.server.core.service import InfoGap
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +19,16 @@ CHECK_EVERY_SECONDS = 1.0
 class BackgroundRetrainer:
     """A daemon thread that retrains due catalogs; idle unless the lifecycle settings ask."""
 
-    def __init__(self, core: InfoGap, settings: LifecycleSettings) -> None:
-        self._core = core
+    def __init__(
+        self,
+        catalogs_due: Callable[[bool], list[str]],
+        train: Callable[[str], Any],
+        settings: LifecycleSettings,
+    ) -> None:
+        """``catalogs_due(interval_elapsed)`` names the catalogs to retrain; ``train(catalog)``
+        retrains one (``Training``'s methods)."""
+        self._catalogs_due = catalogs_due
+        self._train = train
         self._settings = settings
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -38,11 +43,11 @@ class BackgroundRetrainer:
             interval_elapsed = interval is not None and time.monotonic() - last_round >= interval
             if interval_elapsed:
                 last_round = time.monotonic()
-            for catalog in self._core.catalogs_due_for_training(interval_elapsed):
+            for catalog in self._catalogs_due(interval_elapsed):
                 if self._stopping.is_set():
                     return
                 try:
-                    self._core.train(catalog)
+                    self._train(catalog)
                 except InfoGapError as error:
                     log.info("background training of %s skipped: %s", catalog, error.message)
                 except Exception:  # keep the thread alive; the error is a bug to look at

@@ -1,0 +1,155 @@
+"""``build_core``: the one place the core's parts are built and wired together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from typing import Any
+
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+
+from infogap.server.config import Settings
+from infogap.server.core.erasure import Erasure
+from infogap.server.core.errors import StartupError
+from infogap.server.core.evaluation import HistoryEvaluator
+from infogap.server.core.experiments.service import Experiments
+from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.pipeline import RecommendationPipeline
+from infogap.server.core.models.recommend import Recommendations
+from infogap.server.core.models.registry import ServingRegistry
+from infogap.server.core.models.retraining import BackgroundRetrainer, SingleFlight
+from infogap.server.core.models.train import Training
+from infogap.server.core.models.training import ModelLifecycle
+from infogap.server.core.models.training_data import event_type_weights
+from infogap.server.core.plugins.host import PluginHost
+from infogap.server.core.plugins.protocols import release_through
+from infogap.server.core.privacy.ledger import PrivacyLedger
+from infogap.server.core.profiles.service import Profiles
+from infogap.server.core.service import InfoGap
+from infogap.server.core.store import Store
+
+PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
+
+
+def build_core(
+    settings: Settings,
+    extra_plugins: Iterable[tuple[str, Any]] = (),
+    evaluator: HistoryEvaluator | None = None,
+) -> InfoGap:
+    """The core on ``settings.data_dir``, its threads running, its serving state loaded.
+
+    ``extra_plugins`` are (name, plugin) pairs registered beside the installed ones;
+    ``evaluator`` answers ``EvaluateModels`` (None: it answers FAILED_PRECONDITION). When a
+    step fails, whatever was started before it is stopped and closed again (threads joined,
+    the store closed) before the error propagates.
+
+    :raises StartupError: for a configuration the core refuses (privacy without its guard, a
+        bad experiment definition, a plugin that fails to load or register).
+    """
+    # BLAS threads per process: concurrent requests each score with one thread.
+    threadpool_limits(limits=settings.serving.blas_threads)
+    plugins = PluginHost(settings, extra_plugins)
+    with ExitStack() as resources:
+        store = Store(settings.data_dir)
+        resources.callback(store.close)
+        ledger = PrivacyLedger(store, settings.privacy)
+        registrations = plugins.collect_registrations(ledger)
+        if settings.privacy.enabled and not any(
+            guard.name == PRIVACY_GUARD for guard in registrations.aggregate_guards
+        ):
+            # Fail closed: privacy asked for but no guard to give it would release raw counts.
+            raise StartupError(
+                f"privacy.enabled is set but the {PRIVACY_GUARD!r} plugin is not loaded"
+            )
+        profiles = Profiles(
+            store,
+            settings,
+            registrations.profile_contributors,
+            event_type_weights(settings.event_types),
+            release_through(registrations.aggregate_guards),
+        )
+        attributes = _attributes_of(store)
+        lifecycle = ModelLifecycle(
+            settings,
+            store,
+            registrations.trainers,
+            registrations.aggregate_guards,
+            profiles.segment_members_of,
+        )
+        registry = ServingRegistry(
+            store,
+            lifecycle,
+            [name for name, t in settings.event_types.items() if t.marks_seen],
+            settings.lightfm.item_attributes,
+        )
+
+        def on_stored(events: pa.Table, sequence: int) -> None:
+            # Bound late to ``training``, built next: no event is stored before build_core
+            # returns, and training reads the writer's sequence.
+            profiles.invalidate(set(events.column("user_id").to_pylist()))
+            training.note_stored(events)
+            registry.note_stored(events, sequence)
+
+        clusterer = SingleFlight("infogap-clustering", profiles.recompute_clusters)
+        resources.callback(clusterer.stop)
+        writer = EventWriter(store, on_stored)
+        resources.callback(writer.close)
+        training = Training(
+            settings,
+            lifecycle,
+            registry,
+            writer,
+            store.last_decisions(),
+            attributes,
+            clusterer.request,
+        )
+        resources.callback(training.close)
+        for trained in lifecycle.load_serving():
+            registry.publish(trained, writer.committed_sequence)
+        experiments = Experiments(
+            store,
+            settings,
+            registrations.trainers,
+            [reranker.name for reranker in registrations.rerankers],
+            lambda catalog, variant: registry.prepare_variant(
+                catalog, variant, writer.committed_sequence
+            ),
+        )
+        resources.callback(experiments.close)
+        experiments.define_from_config(settings.experiments.definitions)
+        pipeline = RecommendationPipeline(
+            registrations.rerankers,
+            attributes,
+            profiles.segment_names_of,
+            settings.serving.rerank_depth_factor,
+            settings.serving.blend_below_interactions,
+        )
+        retrainer = BackgroundRetrainer(training.catalogs_due, training.train, settings.lifecycle)
+        resources.callback(retrainer.stop)
+        core = InfoGap(
+            settings,
+            store=store,
+            writer=writer,
+            ledger=ledger,
+            profiles=profiles,
+            registry=registry,
+            training=training,
+            recommendations=Recommendations(pipeline, registry, experiments),
+            experiments=experiments,
+            erasure=Erasure(store, experiments, registry, profiles, training),
+            plugin_infos=lambda: plugins.plugin_infos(registrations),
+            evaluator=evaluator,
+            resources=resources.pop_all(),
+        )
+    return core
+
+
+def _attributes_of(store: Store) -> Callable[[str], Mapping[str, str]]:
+    """A user's stored attributes by id (none for an unknown user)."""
+
+    def read(user_id: str) -> Mapping[str, str]:
+        stored = store.get_user(user_id)
+        return stored[0] if stored is not None else {}
+
+    return read

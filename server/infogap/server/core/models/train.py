@@ -1,0 +1,116 @@
+"""``Training``: the Train use case, what is due for retraining, and retraining after erasure."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from infogap.server.config import Settings
+from infogap.server.core.domain import TrainingDecision, TrainReport
+from infogap.server.core.errors import InfoGapError
+from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.registry import ServingRegistry
+from infogap.server.core.models.retraining import SingleFlight
+from infogap.server.core.models.training import ModelLifecycle
+
+log = logging.getLogger(__name__)
+
+
+class Training:
+    """Trains catalogs one run at a time each, and publishes what training promotes.
+
+    Owns one background thread, which retrains catalogs whose models cannot forget a user
+    after an erasure; ``close`` stops and joins it (after the run in progress, if any).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        lifecycle: ModelLifecycle,
+        registry: ServingRegistry,
+        writer: EventWriter,
+        decisions: Mapping[str, TrainingDecision],
+        attributes_of: Callable[[str], Mapping[str, str]],
+        after_training: Callable[[], None],
+    ) -> None:
+        """``decisions`` are the stored decisions of the latest runs; ``after_training`` is
+        called after each run (data-driven segments follow the data)."""
+        self._settings = settings
+        self._lifecycle = lifecycle
+        self._registry = registry
+        self._writer = writer
+        self._attributes_of = attributes_of
+        self._after_training = after_training
+        self._decisions = dict(decisions)
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._new_events: defaultdict[str, int] = defaultdict(int)
+        self._to_retrain: set[str] = set()
+        self._to_retrain_lock = threading.Lock()
+        self._retrainer = SingleFlight("infogap-erasure-retraining", self._retrain_requested)
+
+    def close(self) -> None:
+        """Stops the erasure retraining thread, after the run in progress."""
+        self._retrainer.stop()
+
+    def train(self, catalog: str, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
+        """Trains the catalog's models (``catalog`` already validated), publishes them if
+        promoted; returns the run's report. ``progress`` hears each step.
+
+        :raises FailedPrecondition: when the catalog has no training data.
+        """
+        started = time.perf_counter()
+        with self._locks[catalog]:
+            self._registry.track(catalog)
+            # Events committed up to here are in the data the models are trained on.
+            sequence = self._writer.committed_sequence
+            self._new_events[catalog] = 0
+            trained, decision = self._lifecycle.train(
+                catalog, self._registry.serving_models(catalog), self._attributes_of, progress
+            )
+            if decision.promoted:
+                self._registry.publish(trained, sequence)
+            self._decisions[catalog] = decision
+        if self._settings.profiles.clusters:
+            # Data-driven segments follow the data too, without delaying the Train call.
+            self._after_training()
+        log.info("trained %s: %s", catalog, decision.reason)
+        return TrainReport(tuple(trained.infos), time.perf_counter() - started, decision)
+
+    def decision(self, catalog: str) -> TrainingDecision | None:
+        """The decision of the catalog's latest training run, if any."""
+        return self._decisions.get(catalog)
+
+    def note_stored(self, events: pa.Table) -> None:
+        """Counts newly stored events per catalog, towards ``catalogs_due``."""
+        for entry in pc.value_counts(events.column("catalog")).to_pylist():
+            self._new_events[entry["values"]] += entry["counts"]
+
+    def catalogs_due(self, interval_elapsed: bool) -> list[str]:
+        """Catalogs with enough new events (or any, when the retrain interval has elapsed)."""
+        threshold = self._settings.lifecycle.retrain_after_events
+        return [
+            catalog
+            for catalog, count in list(self._new_events.items())
+            if count and (interval_elapsed or (threshold is not None and count >= threshold))
+        ]
+
+    def retrain_later(self, catalogs: Iterable[str]) -> None:
+        """Retrains ``catalogs`` on the background thread, without waiting."""
+        with self._to_retrain_lock:
+            self._to_retrain.update(catalogs)
+        self._retrainer.request()
+
+    def _retrain_requested(self) -> None:
+        with self._to_retrain_lock:
+            catalogs, self._to_retrain = sorted(self._to_retrain), set()
+        for catalog in catalogs:
+            try:
+                self.train(catalog)
+            except InfoGapError as error:
+                log.info("retraining %s after an erasure skipped: %s", catalog, error.message)
