@@ -25,7 +25,7 @@ help:
 	@echo "make protos        regenerate client_sdk/src/infogap/v1 from protos/"
 	@echo "make check-protos  fail if the checked-in generated code is stale"
 	@echo "make lint-protos   buf lint the API"
-	@echo "make lint          ruff the Python code"
+	@echo "make lint          ruff the Python code, lint-imports its layers"
 
 # The stamp is rebuilt whenever a dependency list changes.
 $(VENV)/.installed: pyproject.toml client_sdk/pyproject.toml
@@ -76,6 +76,7 @@ lint-protos: node_modules/.installed
 
 lint: install
 	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache
