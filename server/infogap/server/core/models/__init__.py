@@ -1,2 +1,3 @@
-"""Models: training data, training and promotion, the serving state of each catalog, the
-recommendation pipeline and background retraining."""
+"""Models: training data, training and promotion, the Train use case (``train``), the serving
+state of each catalog and its registry (``registry``), the recommendation pipeline and its use
+cases (``recommend``), and background retraining."""
