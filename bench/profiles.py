@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from infogap.client import Client
-from infogap.server import cli
 from infogap.server.assembly import build_server
+from infogap.server.cli.client_commands import send_events, send_items
 from infogap.server.config import load_settings
+from infogap.server.datasets import movielens
 
 HEAVY_USER = "heavy-user"
 HEAVY_EVENTS = 10_000
@@ -46,16 +47,9 @@ def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], 
     try:
         target = server.address
         progress("profiles: loading MovieLens and a user with 10,000 events")
-        cli.import_items(
-            dataset / "items.csv", target=target, tags_column="genres", attributes="year"
-        )
-        cli.import_events(
-            dataset / "events.csv",
-            target=target,
-            event_type="rating",
-            value_column="rating",
-            time_column="timestamp",
-        )
+        with Client(target) as loader:
+            send_items(loader, dataset / movielens.ITEMS_FILE, movielens.items(dataset))
+            send_events(loader, dataset / movielens.EVENTS_FILE, movielens.events(dataset))
         rng = random.Random(7)
         start = datetime(1998, 1, 1, tzinfo=UTC)
         heavy = [

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from infogap.client import Client
-from infogap.server import cli
+from infogap.server.cli.client_commands import send_events, send_items, send_users
+from infogap.server.cli.common import console
 from infogap.server.core.domain import DEFAULT_CATALOG
 from infogap.server.core.models.training import MODELS_DIR
-from infogap.server.demo import AGE_BANDS
+from infogap.server.datasets import movielens
 
 from . import workload
 from .bare_server import ModelArrays
@@ -32,20 +33,20 @@ SANITY_USER = "1"
 
 @contextlib.contextmanager
 def _quiet_cli() -> Iterator[None]:
-    """The CLI's import functions draw progress bars; the benchmark prints its own lines."""
-    was_quiet, cli.console.quiet = cli.console.quiet, True
+    """The CLI's uploads draw progress bars; the benchmark prints its own lines."""
+    was_quiet, console.quiet = console.quiet, True
     try:
         yield
     finally:
-        cli.console.quiet = was_quiet
+        console.quiet = was_quiet
 
 
-def _import(
-    import_csv: Callable[..., None], path: Path, address: str, **mapping: Any
-) -> dict[str, float]:
-    """Runs one of the CLI's CSV imports against ``address``; returns rows and wall seconds."""
+def _import(send: Callable[..., None], address: str, path: Path, rows: Any) -> dict[str, float]:
+    """Runs one of the CLI's uploads of ``path`` against ``address``; returns rows and wall
+    seconds."""
     started = time.perf_counter()
-    import_csv(path, target=address, **mapping)
+    with Client(address) as client:
+        send(client, path, rows)
     seconds = time.perf_counter() - started
     return {"rows": workload.count_rows(path), "seconds": seconds}
 
@@ -56,26 +57,13 @@ def load_movielens(address: str, dataset: Path) -> dict[str, dict[str, float]]:
     with _quiet_cli():
         return {
             "users": _import(
-                cli.import_users,
-                dataset / "users.csv",
-                address,
-                attributes="age,gender,occupation",
-                bins=[AGE_BANDS],
+                send_users, address, dataset / movielens.USERS_FILE, movielens.users(dataset)
             ),
             "items": _import(
-                cli.import_items,
-                dataset / "items.csv",
-                address,
-                tags_column="genres",
-                attributes="year",
+                send_items, address, dataset / movielens.ITEMS_FILE, movielens.items(dataset)
             ),
             "events": _import(
-                cli.import_events,
-                dataset / "events.csv",
-                address,
-                event_type="rating",
-                value_column="rating",
-                time_column="timestamp",
+                send_events, address, dataset / movielens.EVENTS_FILE, movielens.events(dataset)
             ),
         }
 

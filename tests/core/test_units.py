@@ -6,7 +6,6 @@ import duckdb
 import numpy as np
 import pytest
 
-from infogap.server import importer
 from infogap.server.config import LimitSettings
 from infogap.server.core import validation
 from infogap.server.core.domain import RecommendationFilter
@@ -21,6 +20,7 @@ from infogap.server.core.plugins.protocols import (
 )
 from infogap.server.core.store import CatalogItems
 from infogap.server.core.store.migrations import MIGRATIONS, migrate
+from infogap.server.datasets import csv_files
 
 
 def test_top_positions_orders_by_score_and_breaks_ties_by_position():
@@ -99,7 +99,7 @@ def test_validation_names_field_and_reason():
 
 
 def test_bins_label_numeric_values():
-    bins = importer.Bins.parse("18,25,35")
+    bins = csv_files.Bins.parse("18,25,35")
     assert [bins.label(v) for v in ["7", "18", "24", "25", "60", "n/a"]] == [
         "<18",
         "18-24",
@@ -114,7 +114,7 @@ def test_imported_events_get_stable_ids(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("user_id,item_id,rating,timestamp\n1,10,4,881250949\n1,11,2,881250950\n")
     read = lambda: list(  # noqa: E731
-        importer.read_events(
+        csv_files.read_events(
             path,
             user_column="user_id",
             item_column="item_id",

@@ -11,7 +11,6 @@ space; the source's own ids are used only at the API boundary.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -22,12 +21,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from infogap.server.config import Settings
 from infogap.server.core.models.training_data import event_type_weights
 from infogap.server.core.store import EVENT_WEIGHT_SQL, Store
-from infogap.server.importer import Bins
+from infogap.server.datasets import movielens
+from infogap.server.datasets.csv_files import AttributeMapping, read_rows, split_tags
 from infogap.v1.entities_pb2 import Event
 
-MOVIELENS_EVENT_TYPE = "rating"
 POSITIVE_FROM = 4.0  # MovieLens stars at or above this are positives
-AGE_BANDS = Bins((18, 25, 35, 45, 50, 56))  # MovieLens' own age groups, as the demo bands them
 # A user column with more distinct values than this share of the users identifies rather than
 # describes (MovieLens' zip_code), and is not sent as an attribute.
 IDENTIFIER_SHARE = 0.5
@@ -153,43 +151,34 @@ class Dataset:
 # --- MovieLens-style CSVs ---------------------------------------------------------------------
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def _attribute_columns(users: list[dict[str, str]]) -> list[str]:
     columns = [c for c in (users[0] if users else {}) if c != "user_id"]
     limit = max(IDENTIFIER_SHARE * len(users), 1)
     return [c for c in columns if len({row[c] for row in users}) <= limit]
 
 
-def _attribute(column: str, value: str) -> str:
-    if column == "age" and value.strip().isdigit():
-        return AGE_BANDS.label(value)
-    return value
-
-
 def load_movielens(dataset: Path) -> Dataset:
     """Reads a folder with events.csv, items.csv and users.csv (``fetch-movielens-100k``'s).
     Every event is a rating; ratings of ``POSITIVE_FROM`` stars or more are the positives."""
-    users = _read_csv(dataset / "users.csv")
-    items = _read_csv(dataset / "items.csv")
-    events = _read_csv(dataset / "events.csv")
+    users = list(read_rows(dataset / movielens.USERS_FILE))
+    items = list(read_rows(dataset / movielens.ITEMS_FILE))
+    events = list(read_rows(dataset / movielens.EVENTS_FILE))
     user_index = {row["user_id"]: i for i, row in enumerate(users)}
     item_index = {row["item_id"]: i for i, row in enumerate(items)}
     stars = np.array([float(e["rating"]) for e in events])
     seconds = np.array([int(float(e["timestamp"])) for e in events], dtype=np.int64)
-    columns = _attribute_columns(users)
+    # Ages banded as the demo bands them; the other columns are kept unless they identify.
+    attributes = AttributeMapping(tuple(_attribute_columns(users)), {"age": movielens.AGE_BANDS})
     return Dataset(
         user_ids=[row["user_id"] for row in users],
-        user_attributes=[
-            {c: _attribute(c, row[c]) for c in columns if row[c] != ""} for row in users
-        ],
+        user_attributes=[attributes.extract(row, set()) for row in users],
         item_ids=[row["item_id"] for row in items],
-        item_tags=[[g for g in row.get("genres", "").split("|") if g] for row in items],
+        item_tags=[
+            split_tags(row.get(movielens.GENRES_COLUMN, ""), movielens.GENRES_SEPARATOR)
+            for row in items
+        ],
         item_attributes=[{} for _ in items],
-        event_types=[MOVIELENS_EVENT_TYPE],
+        event_types=[movielens.EVENT_TYPE],
         events=Events(
             row=np.arange(len(events), dtype=np.int64),
             user=np.array([user_index[e["user_id"]] for e in events], dtype=np.int64),

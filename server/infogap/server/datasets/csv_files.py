@@ -1,5 +1,8 @@
 """Reads CSV exports (MovieLens, a typical CRM dump) into users, items and events for the SDK.
 
+The one CSV reader of the server package: ``infogap import``, ``infogap demo`` and the offline
+evaluation's MovieLens loader all read their files through it.
+
 Column mapping is explicit: which column is the id, which are attributes, which holds tags,
 the event type (a fixed type or a column), value and time. Numeric attributes can be binned
 into bands (``age`` 24 -> ``25-34``) so that they make useful model features. Events without an
@@ -11,7 +14,7 @@ from __future__ import annotations
 import bisect
 import csv
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,21 +66,38 @@ class AttributeMapping:
         return attributes
 
 
-def _rows(path: Path) -> Iterator[dict[str, str]]:
+class CsvFormatError(ValueError):
+    """A CSV file lacks a column it was asked to read, or holds a value that does not parse."""
+
+
+def read_rows(path: Path) -> Iterator[dict[str, str]]:
+    """The rows of a CSV file with a header line, as dicts keyed by column name, lazily."""
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
 
 
+def count_rows(path: Path) -> int:
+    """How many data rows a CSV file holds (its lines but the header), for progress bars."""
+    with path.open(encoding="utf-8") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+def split_tags(raw: str, separator: str) -> list[str]:
+    """The tags of a cell such as ``Comedy|Drama``, empty ones dropped."""
+    return [tag for tag in raw.split(separator) if tag]
+
+
 def _require(row: dict[str, str], column: str, path: Path) -> str:
     if column not in row:
-        raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(row)})")
+        raise CsvFormatError(f"{path}: no column {column!r} (columns: {', '.join(row)})")
     return row[column]
 
 
 def read_users(
     path: Path, id_column: str, attributes: AttributeMapping
 ) -> Iterator[dict[str, Any]]:
-    for row in _rows(path):
+    """Users for ``Client.upsert_users``, lazily. Raises CsvFormatError for a missing column."""
+    for row in read_rows(path):
         user_id = _require(row, id_column, path)
         yield {"user_id": user_id, "attributes": attributes.extract(row, {id_column})}
 
@@ -90,11 +110,13 @@ def read_items(
     tags_column: str | None,
     tags_separator: str,
 ) -> Iterator[dict[str, Any]]:
+    """Items of ``catalog`` for ``Client.upsert_items``, lazily. Raises CsvFormatError for a
+    missing column."""
     used = {id_column} | ({tags_column} if tags_column else set())
-    for row in _rows(path):
+    for row in read_rows(path):
         tags: list[str] = []
         if tags_column:
-            tags = [t for t in _require(row, tags_column, path).split(tags_separator) if t]
+            tags = split_tags(_require(row, tags_column, path), tags_separator)
         yield {
             "item_id": _require(row, id_column, path),
             "catalog": catalog,
@@ -104,6 +126,7 @@ def read_items(
 
 
 def parse_time(raw: str, time_format: str) -> datetime:
+    """A time cell as an aware datetime: ``unix`` seconds, or ISO 8601 (UTC when naive)."""
     if time_format == "unix":
         return datetime.fromtimestamp(float(raw), tz=UTC)
     parsed = datetime.fromisoformat(raw)
@@ -111,6 +134,7 @@ def parse_time(raw: str, time_format: str) -> datetime:
 
 
 def content_event_id(*parts: str) -> str:
+    """A deterministic event id from an event's content, so that re-importing stores nothing."""
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
@@ -127,9 +151,12 @@ def read_events(
     time_format: str,
     id_column: str | None,
 ) -> Iterator[dict[str, Any]]:
+    """Events of ``catalog`` for ``Client.record``, lazily. Raises ValueError unless exactly one
+    of ``event_type`` and ``type_column`` is given, CsvFormatError for a missing column or a
+    value or time that does not parse."""
     if (event_type is None) == (type_column is None):
         raise ValueError("give exactly one of a fixed event type or a type column")
-    for row in _rows(path):
+    for row in read_rows(path):
         user_id = _require(row, user_column, path)
         item_id = _require(row, item_column, path)
         kind = event_type if event_type is not None else _require(row, type_column or "", path)
@@ -143,8 +170,17 @@ def read_events(
             "item_id": item_id,
             "catalog": catalog,
             "type": kind,
-            "value": float(value),
+            "value": _parsed(float, value, value_column, path),
         }
         if time:
-            event["time"] = parse_time(time, time_format)
+            event["time"] = _parsed(
+                lambda raw: parse_time(raw, time_format), time, time_column, path
+            )
         yield event
+
+
+def _parsed(parse: Callable[[str], Any], raw: str, column: str | None, path: Path) -> Any:
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise CsvFormatError(f"{path}: column {column!r}: cannot read {raw!r} ({error})") from error

@@ -1,0 +1,88 @@
+"""Commands that run or configure a server: ``serve`` and ``keys generate``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from infogap.server.cli.common import console
+from infogap.server.config import load_settings
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+
+
+def serve(
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory.")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (0: any free port).")] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Allow a non-loopback address without API keys or TLS (sets auth.insecure).",
+        ),
+    ] = False,
+) -> None:
+    """Run the gRPC server until interrupted."""
+    from infogap.server.assembly import build_server
+    from infogap.server.core.errors import StartupError
+    from infogap.server.transport.auth import InsecureListenerError
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {"data_dir": data_dir, "host": host, "port": port}.items()
+        if value is not None
+    }
+    if insecure:
+        overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
+    settings = load_settings(config, **overrides)
+    try:
+        server = build_server(settings).start()
+    except (InsecureListenerError, StartupError) as error:
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        raise typer.Exit(code=1) from error
+    console.print(f"InfoGap serving on [bold]{server.address}[/] (data in {settings.data_dir})")
+    stop = lambda *_: server.stop(grace=5.0)  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop(grace=5.0)
+
+
+@keys_app.command("generate")
+def generate_key(
+    name: Annotated[str, typer.Option(help="A name for the key, shown in refusals and logs.")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated scopes: ingest, read, admin.")
+    ] = "read",
+) -> None:
+    """Print a new random API key (shown only this once) and its [[auth.keys]] config entry."""
+    from infogap.server.transport.auth import SCOPES, hash_api_key
+
+    chosen = list(dict.fromkeys(scope.strip() for scope in scopes.split(",") if scope.strip()))
+    unknown = [scope for scope in chosen if scope not in SCOPES]
+    if not chosen or unknown:
+        raise typer.BadParameter(
+            f"scopes must be a comma-separated subset of {', '.join(SCOPES)}; got {scopes!r}",
+            param_hint="--scopes",
+        )
+    key = secrets.token_urlsafe(32)
+    # Plain echo, not rich: the TOML's brackets would be read as markup.
+    typer.echo(f"API key (store it now; the server keeps only its hash):\n\n    {key}\n")
+    typer.echo("Add to the server's config file:\n")
+    typer.echo("[[auth.keys]]")
+    typer.echo(f"name = {json.dumps(name)}")
+    typer.echo(f'sha256 = "{hash_api_key(key)}"')
+    typer.echo(f"scopes = {json.dumps(chosen)}")
