@@ -268,7 +268,7 @@ _EXPERIMENT_STATUS = {
 _EXPERIMENT_STATUS_OF_MESSAGE = {number: status for status, number in _EXPERIMENT_STATUS.items()}
 
 
-def experiment_status(value: int) -> ExperimentStatus:
+def experiment_status(value: admin_service_pb2.ExperimentStatus.ValueType) -> ExperimentStatus:
     """The status of an ``ExperimentStatus`` number, as a server sends it.
 
     :raises InvalidArgument: for UNSPECIFIED or a number this version does not know.

@@ -24,7 +24,7 @@ class ImpressionLog:
         self._store = store
         self._flush_seconds = flush_seconds
         # deque's append and popleft are atomic: request threads never wait on a lock here.
-        self._buffer: deque[tuple] = deque()
+        self._buffer: deque[tuple[object, ...]] = deque()
         self._flush_lock = threading.Lock()
         self._closing = threading.Event()
         self._thread = threading.Thread(

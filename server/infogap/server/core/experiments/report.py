@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from infogap.server.config import ExperimentSettings
 from infogap.server.core.domain import (
+    Comparison,
     Experiment,
     ExperimentReport,
     VariantResult,
@@ -60,7 +61,7 @@ def build_report(
             ),
             "revenue_per_user": mean_estimate(column["revenue"], alpha=alpha),
         }
-        comparisons = ()
+        comparisons: tuple[Comparison, ...] = ()
         if results:
             control = results[0]
             comparisons = tuple(
