@@ -308,7 +308,10 @@ class LightFMSettings(BaseModel):
 
 
 class VariantSettings(BaseModel):
-    """One arm of an experiment defined in the config file."""
+    """One arm of an experiment defined in the config file (or for ``infogap experiments
+    create``): the TOML validation of the domain ``Variant``, into which
+    ``core.experiments.definitions.variant_from_config`` turns it. The fields are the
+    domain's, with the same defaults (a test holds them together)."""
 
     name: str
     share: float = Field(gt=0, le=1, description="Share of the users it gets.")
@@ -331,7 +334,8 @@ class VariantSettings(BaseModel):
 
 
 class ExperimentDefinition(BaseModel):
-    """An experiment created at start if no experiment of that name exists yet."""
+    """An experiment created at start if no experiment of that name exists yet; the domain
+    ``Experiment`` comes from ``core.experiments.definitions.experiment_from_config``."""
 
     name: str
     catalog: str = "default"

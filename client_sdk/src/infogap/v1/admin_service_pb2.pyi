@@ -676,7 +676,9 @@ Global___EvaluateModelsRequest: _TypeAlias = EvaluateModelsRequest  # noqa: Y015
 
 @_typing.final
 class MetricEstimate(_message.Message):
-    """A metric with its 95% interval."""
+    """A metric with its interval: 95% in an evaluation, the report's confidence_level in an
+    experiment report.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -689,9 +691,9 @@ class MetricEstimate(_message.Message):
     standard_error: _builtins.float
     """Its standard error; NaN where the interval comes from a bootstrap instead."""
     ci_low: _builtins.float
-    """Lower end of the 95% interval."""
+    """Lower end of the interval."""
     ci_high: _builtins.float
-    """Upper end of the 95% interval."""
+    """Upper end of the interval."""
     def __init__(
         self,
         *,
@@ -1171,9 +1173,12 @@ class MetricComparison(_message.Message):
     relative_lift: _builtins.float
     """(variant - control) / control; NaN when the control's value is 0."""
     lift_ci_low: _builtins.float
-    """Lower end of the lift's 95% interval."""
+    """Lower end of the lift's interval, at the report's confidence_level (Fieller's interval,
+    from the same test as p_value: it excludes 0 exactly when significant is true). May be
+    -Infinity when the control's own interval holds 0.
+    """
     lift_ci_high: _builtins.float
-    """Upper end of the lift's 95% interval."""
+    """Upper end of the lift's interval; may be Infinity, as lift_ci_low."""
     p_value: _builtins.float
     """Two-sided p-value of "no difference" (z-test on per-user outcomes)."""
     significant: _builtins.bool
@@ -1287,6 +1292,7 @@ class GetExperimentReportResponse(_message.Message):
     WINNER_FIELD_NUMBER: _builtins.int
     CONCLUSION_FIELD_NUMBER: _builtins.int
     GENERATE_TIME_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_LEVEL_FIELD_NUMBER: _builtins.int
     primary_metric: _builtins.str
     """The metric that decides the winner."""
     significance_level: _builtins.float
@@ -1299,6 +1305,11 @@ class GetExperimentReportResponse(_message.Message):
     """The variant that won on the primary metric; empty when none did."""
     conclusion: _builtins.str
     """The verdict in one sentence."""
+    confidence_level: _builtins.float
+    """The level of every interval in this report, per variant and of each lift:
+    1 - significance_level / (the number of variants compared with the control), the level
+    at which each comparison is decided, e.g. 0.975 for 0.05 and two treatments.
+    """
     @_builtins.property
     def experiment(self) -> Global___Experiment:
         """The experiment."""
@@ -1323,10 +1334,11 @@ class GetExperimentReportResponse(_message.Message):
         winner: _builtins.str = ...,
         conclusion: _builtins.str = ...,
         generate_time: _timestamp_pb2.Timestamp | None = ...,
+        confidence_level: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment", "generate_time", b"generate_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conclusion", b"conclusion", "experiment", b"experiment", "generate_time", b"generate_time", "primary_metric", b"primary_metric", "sample_ratio_mismatch", b"sample_ratio_mismatch", "sample_ratio_p_value", b"sample_ratio_p_value", "significance_level", b"significance_level", "variants", b"variants", "winner", b"winner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conclusion", b"conclusion", "confidence_level", b"confidence_level", "experiment", b"experiment", "generate_time", b"generate_time", "primary_metric", b"primary_metric", "sample_ratio_mismatch", b"sample_ratio_mismatch", "sample_ratio_p_value", b"sample_ratio_p_value", "significance_level", b"significance_level", "variants", b"variants", "winner", b"winner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

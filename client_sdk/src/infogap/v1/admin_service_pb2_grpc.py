@@ -182,9 +182,9 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetExperimentReport(self, request, context):
-        """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
-        confidence intervals, lift against the control with a significance test, a
-        sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+        """Per variant: users, impressions, CTR, conversion rate and revenue per user with
+        confidence intervals, lift against the control with a significance test (intervals and
+        test at the same Bonferroni-split level), a sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -75,9 +75,9 @@ class AdminServiceStub:
     ListExperiments: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListExperimentsRequest, _admin_service_pb2.ListExperimentsResponse]
     """Every experiment, newest first."""
     GetExperimentReport: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetExperimentReportRequest, _admin_service_pb2.GetExperimentReportResponse]
-    """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
-    confidence intervals, lift against the control with a significance test, a
-    sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+    """Per variant: users, impressions, CTR, conversion rate and revenue per user with
+    confidence intervals, lift against the control with a significance test (intervals and
+    test at the same Bonferroni-split level), a sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
     """
 
 @_typing.type_check_only
@@ -127,9 +127,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListExperiments: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListExperimentsRequest, _admin_service_pb2.ListExperimentsResponse]  # type: ignore[assignment]
     """Every experiment, newest first."""
     GetExperimentReport: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetExperimentReportRequest, _admin_service_pb2.GetExperimentReportResponse]  # type: ignore[assignment]
-    """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
-    confidence intervals, lift against the control with a significance test, a
-    sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+    """Per variant: users, impressions, CTR, conversion rate and revenue per user with
+    confidence intervals, lift against the control with a significance test (intervals and
+    test at the same Bonferroni-split level), a sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -242,9 +242,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.GetExperimentReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.GetExperimentReportResponse, _abc.Awaitable[_admin_service_pb2.GetExperimentReportResponse]]:
-        """Per variant: users, impressions, CTR, conversion rate and revenue per user with 95%
-        confidence intervals, lift against the control with a significance test, a
-        sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
+        """Per variant: users, impressions, CTR, conversion rate and revenue per user with
+        confidence intervals, lift against the control with a significance test (intervals and
+        test at the same Bonferroni-split level), a sample-ratio-mismatch check, and the winner. NOT_FOUND when the name is unknown.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

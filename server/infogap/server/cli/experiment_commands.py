@@ -45,22 +45,26 @@ def create_experiment(
     from pydantic import ValidationError
 
     from infogap.server.config import ExperimentDefinition
+    from infogap.server.core.experiments.definitions import experiment_from_config
+    from infogap.server.transport.convert import variant
 
+    # The same path as a definition in the config file: TOML, definition, domain experiment.
     try:
         parsed = ExperimentDefinition.model_validate(tomllib.loads(definition.read_text()))
     except (tomllib.TOMLDecodeError, ValidationError) as error:
         raise typer.BadParameter(str(error), param_hint="DEFINITION") from error
-    window = parsed.attribution_window_hours
+    defined = experiment_from_config(parsed)
+    window = defined.attribution_window_seconds  # 0: the server's default
     with connect(target) as client:
         experiment = client.create_experiment(
-            parsed.name,
-            [v.model_dump() for v in parsed.variants],
-            catalog=parsed.catalog,
-            description=parsed.description,
-            attribution_window=timedelta(hours=window) if window else None,
+            defined.name,
+            [variant(v) for v in defined.variants],
+            catalog=defined.catalog,
+            description=defined.description,
+            attribution_window=timedelta(seconds=window) if window else None,
         )
         if start or parsed.start:
-            experiment = client.start_experiment(parsed.name)
+            experiment = client.start_experiment(defined.name)
     console.print(_experiment_line(experiment))
 
 
@@ -95,10 +99,12 @@ def experiment_report(
     ] = None,
     target: Target = DEFAULT_TARGET,
 ) -> None:
-    """Per-variant users, impressions, CTR, conversion and revenue with 95% intervals, lift
-    against the control, significance and the winner."""
+    """Per-variant users, impressions, CTR, conversion and revenue with intervals, lift
+    against the control, significance and the winner. Intervals are at the level each
+    comparison is decided at (the significance level split over the comparisons)."""
     from google.protobuf.json_format import MessageToJson
 
+    from infogap.server.core.experiments.report import level_text
     from infogap.server.evaluation.experiment_report import METRICS, write_experiment_html
 
     with connect(target) as client:
@@ -119,6 +125,10 @@ def experiment_report(
             cells.append(text)
         table.add_row(variant.variant, f"{variant.users:,}", f"{variant.impressions:,}", *cells)
     console.print(table)
+    console.print(
+        f"intervals: {level_text(report.confidence_level)} (significance level "
+        f"{report.significance_level:g}, split over the comparisons with the control)"
+    )
     console.print(
         f"sample ratio check: p = {report.sample_ratio_p_value:.2g}"
         + (" [bold red]MISMATCH[/]" if report.sample_ratio_mismatch else " (ok)")

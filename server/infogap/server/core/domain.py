@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 DEFAULT_CATALOG = "default"
@@ -224,6 +225,15 @@ class Variant:
     excluded_rerankers: tuple[str, ...] = ()  # registered rerankers this variant does without
 
 
+class ExperimentStatus(StrEnum):
+    """Where an experiment is in its life. It only moves forward, and a stopped experiment
+    never runs again. The values are what the store keeps."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
 @dataclass(frozen=True, slots=True)
 class Experiment:
     name: str
@@ -231,7 +241,7 @@ class Experiment:
     variants: tuple[Variant, ...]  # the first is the control
     description: str = ""
     attribution_window_seconds: float = 0.0  # 0: experiments.attribution_window_hours
-    status: str = "draft"  # "draft", then "running", then "stopped"
+    status: ExperimentStatus = ExperimentStatus.DRAFT
     created_at: datetime | None = None
     started_at: datetime | None = None
     stopped_at: datetime | None = None
@@ -239,7 +249,8 @@ class Experiment:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """A measured value with its standard error and 95% confidence interval."""
+    """A measured value with its standard error and confidence interval (at the level the
+    report says)."""
 
     value: float
     standard_error: float
@@ -253,7 +264,7 @@ class Comparison:
 
     metric: str
     relative_lift: float  # (variant - control) / control
-    lift_low: float  # 95% interval of the relative lift
+    lift_low: float  # interval of the relative lift, excluding 0 exactly when significant
     lift_high: float
     p_value: float  # two-sided test of "no difference"
     significant: bool  # p below the significance level (Bonferroni-corrected)
@@ -280,7 +291,10 @@ class ExperimentReport:
     experiment: Experiment
     variants: tuple[VariantResult, ...]
     primary_metric: str
-    significance_level: float
+    significance_level: float  # before the Bonferroni split
+    # The level of every interval in the report: 1 - significance_level / comparisons, the
+    # level at which each comparison is decided.
+    confidence_level: float
     sample_ratio_p_value: float
     sample_ratio_mismatch: bool
     winner: str  # the variant that won on the primary metric; "" when none did

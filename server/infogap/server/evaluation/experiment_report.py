@@ -13,10 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from infogap.server.core.domain import ExperimentStatus
+from infogap.server.core.experiments.report import level_text
 from infogap.server.evaluation.report import STYLE, _png
+from infogap.server.transport.convert import experiment_status
 from infogap.v1.admin_service_pb2 import (
     Experiment,
-    ExperimentStatus,
     GetExperimentReportResponse,
     MetricEstimate,
     VariantReport,
@@ -96,7 +98,7 @@ def _plot(report: GetExperimentReportResponse) -> str:
         )
         colours = ["grey"] + ["tab:blue"] * (len(names) - 1)
         axis.bar(names, values, yerr=errors, capsize=5, color=colours)
-        axis.set_title(f"{label} by variant (95% CI)")
+        axis.set_title(f"{label} by variant ({level_text(report.confidence_level)} CI)")
         axis.set_xlabel("variant (grey: control)")
         axis.set_ylabel(unit)
         axis.grid(axis="y", alpha=0.3)
@@ -118,9 +120,9 @@ def _definition(report: GetExperimentReportResponse) -> str:
     )
 
 
-def status_name(experiment: Experiment) -> str:
-    """ "draft", "running" or "stopped"."""
-    return ExperimentStatus.Name(experiment.status).removeprefix("EXPERIMENT_STATUS_").lower()
+def status_name(experiment: Experiment) -> ExperimentStatus:
+    """The experiment's status; it prints as "draft", "running" or "stopped"."""
+    return experiment_status(experiment.status)
 
 
 def _when(report: GetExperimentReportResponse) -> str:
@@ -139,6 +141,7 @@ def render_experiment_html(report: GetExperimentReportResponse) -> str:
     experiment = report.experiment
     primary = METRICS[report.primary_metric][0]
     treatments = max(len(report.variants) - 1, 1)
+    level = level_text(report.confidence_level)
     banner = "warning" if report.sample_ratio_mismatch else ("best" if report.winner else "")
     srm = (
         f"<b>Sample ratio mismatch</b> (chi-square p = {report.sample_ratio_p_value:.2g})"
@@ -157,7 +160,8 @@ p.best {{ background: #e3f4e1; padding: 0.6em; }}</style></head><body>
 <h2>Verdict</h2>
 <p class="{banner}">{html.escape(report.conclusion)}</p>
 <p>Primary metric: <b>{primary}</b>. Significance level {report.significance_level:g}, split
-over {treatments} comparison(s) with the control (Bonferroni); {srm}.</p>
+over {treatments} comparison(s) with the control (Bonferroni), so every interval below is a
+{level} confidence interval; {srm}.</p>
 <h2>Variants</h2>
 {_definition(report)}
 <h2>Results</h2>
@@ -172,8 +176,10 @@ user, within the attribution window: a click once per served item, conversions (
 values, the revenue) whatever the item. CTR is clicks per impression, with its interval from
 the delta method over users (users, not impressions, are what is randomised); conversion rate
 is the share of users with a conversion; revenue per user is attributed revenue divided by
-users. Brackets are 95% confidence intervals. Lift is relative to the control, with a
-two-sided z-test p-value; ✔ marks a difference significant after the Bonferroni split.
+users. Brackets are {level} confidence intervals: the level at which each comparison is
+decided, the significance level split over the comparisons (Bonferroni). Lift is relative to
+the control, with a two-sided z-test p-value; ✔ marks a difference significant after that split,
+and exactly then the lift's interval (Fieller's, from the same test) leaves out 0.
 A sample ratio mismatch means the users per variant are not in the configured proportions:
 something drops or misroutes traffic, and no comparison can be trusted until it is found.</p>
 </body></html>

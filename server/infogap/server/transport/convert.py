@@ -18,6 +18,7 @@ from infogap.server.core.domain import (
     EventTypeCount,
     Experiment,
     ExperimentReport,
+    ExperimentStatus,
     Item,
     ModelInfo,
     PluginInfo,
@@ -261,10 +262,45 @@ def privacy_budget(value: PrivacyBudget) -> admin_service_pb2.GetPrivacyBudgetRe
 
 
 _EXPERIMENT_STATUS = {
-    "draft": admin_service_pb2.EXPERIMENT_STATUS_DRAFT,
-    "running": admin_service_pb2.EXPERIMENT_STATUS_RUNNING,
-    "stopped": admin_service_pb2.EXPERIMENT_STATUS_STOPPED,
+    ExperimentStatus.DRAFT: admin_service_pb2.EXPERIMENT_STATUS_DRAFT,
+    ExperimentStatus.RUNNING: admin_service_pb2.EXPERIMENT_STATUS_RUNNING,
+    ExperimentStatus.STOPPED: admin_service_pb2.EXPERIMENT_STATUS_STOPPED,
 }
+_EXPERIMENT_STATUS_OF_MESSAGE = {number: status for status, number in _EXPERIMENT_STATUS.items()}
+
+
+def experiment_status(value: admin_service_pb2.ExperimentStatus.ValueType) -> ExperimentStatus:
+    """The status of an ``ExperimentStatus`` number, as a server sends it.
+
+    :raises InvalidArgument: for UNSPECIFIED or a number this version does not know.
+    """
+    status = _EXPERIMENT_STATUS_OF_MESSAGE.get(value)
+    if status is None:
+        raise InvalidArgument("status", f"unknown ExperimentStatus value {value}")
+    return status
+
+
+def variant_definition(message: admin_service_pb2.ExperimentVariant) -> Variant:
+    """A variant as sent; an unset blend is True."""
+    return Variant(
+        name=message.name,
+        share=message.share,
+        strategies=tuple(message.strategies),
+        blend=message.blend if message.HasField("blend") else True,
+        model_version=message.model_version,
+        excluded_rerankers=tuple(message.excluded_rerankers),
+    )
+
+
+def variant(value: Variant) -> admin_service_pb2.ExperimentVariant:
+    return admin_service_pb2.ExperimentVariant(
+        name=value.name,
+        share=value.share,
+        strategies=value.strategies,
+        blend=value.blend,
+        model_version=value.model_version,
+        excluded_rerankers=value.excluded_rerankers,
+    )
 
 
 def experiment_definition(message: admin_service_pb2.Experiment) -> Experiment:
@@ -274,17 +310,7 @@ def experiment_definition(message: admin_service_pb2.Experiment) -> Experiment:
         name=message.name,
         catalog=message.catalog,
         description=message.description,
-        variants=tuple(
-            Variant(
-                name=v.name,
-                share=v.share,
-                strategies=tuple(v.strategies),
-                blend=v.blend if v.HasField("blend") else True,
-                model_version=v.model_version,
-                excluded_rerankers=tuple(v.excluded_rerankers),
-            )
-            for v in message.variants
-        ),
+        variants=tuple(variant_definition(v) for v in message.variants),
         attribution_window_seconds=window.seconds + window.nanos / 1e9
         if message.HasField("attribution_window")
         else 0.0,
@@ -296,17 +322,7 @@ def experiment(value: Experiment) -> admin_service_pb2.Experiment:
         name=value.name,
         catalog=value.catalog,
         description=value.description,
-        variants=[
-            admin_service_pb2.ExperimentVariant(
-                name=v.name,
-                share=v.share,
-                strategies=v.strategies,
-                blend=v.blend,
-                model_version=v.model_version,
-                excluded_rerankers=v.excluded_rerankers,
-            )
-            for v in value.variants
-        ],
+        variants=[variant(v) for v in value.variants],
         status=_EXPERIMENT_STATUS[value.status],
         create_time=_timestamp(value.created_at),
         start_time=_timestamp(value.started_at),
@@ -354,6 +370,7 @@ def experiment_report(value: ExperimentReport) -> admin_service_pb2.GetExperimen
         ],
         primary_metric=value.primary_metric,
         significance_level=value.significance_level,
+        confidence_level=value.confidence_level,
         sample_ratio_p_value=value.sample_ratio_p_value,
         sample_ratio_mismatch=value.sample_ratio_mismatch,
         winner=value.winner,

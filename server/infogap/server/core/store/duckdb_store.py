@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from infogap.server.core.domain import (
     Experiment,
+    ExperimentStatus,
     Item,
     ModelInfo,
     TrainingDecision,
@@ -546,7 +547,7 @@ class Store:
                         ]
                     ),
                     experiment.attribution_window_seconds,
-                    experiment.status,
+                    experiment.status.value,
                     experiment.created_at,
                     experiment.started_at,
                     experiment.stopped_at,
@@ -555,17 +556,23 @@ class Store:
         return True
 
     def set_experiment_status(
-        self, name: str, status: str, at: datetime, expected_status: str
+        self,
+        name: str,
+        status: ExperimentStatus,
+        at: datetime,
+        expected_status: ExperimentStatus,
     ) -> bool:
         """Moves an experiment from ``expected_status`` to ``status`` (stamping the start or
         stop time); False if it was not in ``expected_status``."""
-        column = {"running": "started_at", "stopped": "stopped_at"}[status]
+        column = {ExperimentStatus.RUNNING: "started_at", ExperimentStatus.STOPPED: "stopped_at"}[
+            status
+        ]
         with self.write_lock, self._transaction() as db:
             # The column name comes from the mapping above, never from input.
             changed = db.execute(
                 f"UPDATE experiments SET status = ?, {column} = ? "
                 "WHERE name = ? AND status = ? RETURNING 1",
-                [status, at, name, expected_status],
+                [status.value, at, name, expected_status.value],
             ).fetchall()
         return bool(changed)
 
@@ -596,7 +603,7 @@ class Store:
                     for v in json.loads(r[3])
                 ),
                 attribution_window_seconds=r[4],
-                status=r[5],
+                status=ExperimentStatus(r[5]),
                 created_at=r[6],
                 started_at=r[7],
                 stopped_at=r[8],
