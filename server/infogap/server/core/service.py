@@ -65,7 +65,7 @@ from infogap.server.core.plugins.host import PluginHost
 from infogap.server.core.plugins.protocols import ForgetfulModel, release_through
 from infogap.server.core.privacy.ledger import PrivacyBudget, PrivacyLedger
 from infogap.server.core.profiles.service import Profiles
-from infogap.server.core.store import Store
+from infogap.server.core.store import DuckDBStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class InfoGap:
         # BLAS threads per process: concurrent requests each score with one thread.
         threadpool_limits(limits=settings.serving.blas_threads)
         self._plugins = PluginHost(settings, extra_plugins)
-        self._store = Store(settings.data_dir)
+        self._store: Store = DuckDBStore(settings.data_dir)
         self._ledger = PrivacyLedger(self._store, settings.privacy)
         self._registrations = self._plugins.collect_registrations(self._ledger)
         if settings.privacy.enabled and not any(

@@ -368,8 +368,7 @@ class Experiments:
                     f"catalog {experiment.catalog!r} has no model version "
                     f"{variant.model_version!r}",
                 )
-        if not self._store.create_experiment(experiment):
-            raise AlreadyExists(f"an experiment named {experiment.name!r} exists already")
+        self._store.create_experiment(experiment)
         return experiment
 
     def start(self, name: str) -> Experiment:
