@@ -20,7 +20,7 @@ from infogap.server.config import PrivacySettings
 from infogap.server.core.errors import ResourceExhausted
 from infogap.server.core.plugins.protocols import Aggregate
 from infogap.server.core.privacy.ledger import BudgetExhausted, PrivacyLedger
-from infogap.server.core.store import Store
+from infogap.server.core.store import DuckDBStore
 
 START = datetime(2026, 3, 10, 12, 0)
 
@@ -36,7 +36,9 @@ class Clock:
 
 
 def ledger_on(path: Path, clock: Clock | None = None, **privacy: object) -> PrivacyLedger:
-    return PrivacyLedger(Store(path), PrivacySettings(enabled=True, **privacy), clock or Clock())
+    return PrivacyLedger(
+        DuckDBStore(path), PrivacySettings(enabled=True, **privacy), clock or Clock()
+    )
 
 
 def aggregate(

@@ -140,9 +140,9 @@ def test_time_decay_halves_weights_per_half_life(tmp_path):
     from infogap.server.core.domain import EventBatch
     from infogap.server.core.feedback.ingest import to_arrow
     from infogap.server.core.models.training_data import event_type_weights
-    from infogap.server.core.store import Store
+    from infogap.server.core.store import DuckDBStore
 
-    store = Store(tmp_path)
+    store = DuckDBStore(tmp_path)
     day_us = 86_400 * 1_000_000
     latest = int(datetime(2026, 3, 1).timestamp()) * 1_000_000
     batch = EventBatch(

@@ -21,7 +21,7 @@ from infogap.client import (
     ResourceExhaustedError,
 )
 from infogap.server.core.errors import InvalidArgument
-from infogap.server.core.store import Store
+from infogap.server.core.store import DuckDBStore
 from infogap.server.evaluation.data import load_store_history
 from infogap.server.evaluation.privacy import PrivacyCurve
 from infogap.server.evaluation.report import render_html, write_report
@@ -184,7 +184,7 @@ def test_evaluate_store(start_server, tmp_path: Path) -> None:
     server.stop(grace=0)
     settings = make_settings(data_dir, lightfm=FAST_LIGHTFM)
 
-    store = Store(data_dir)
+    store = DuckDBStore(data_dir)
     try:
         history = load_store_history(store, "default", settings)
         assert len(history.events) == stored

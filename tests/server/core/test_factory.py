@@ -13,7 +13,7 @@ import pytest
 from infogap.server.core.errors import FailedPrecondition, StartupError
 from infogap.server.core.factory import build_core
 from infogap.server.core.plugins.hookspecs import hookimpl
-from infogap.server.core.store.duckdb_store import DATABASE_FILE
+from infogap.server.core.store import DATABASE_FILE
 
 from ...conftest import make_settings
 

@@ -29,10 +29,10 @@ def tune(
     from infogap.server.core.models.holdout import split_for_validation
     from infogap.server.core.models.training_data import load_training_data
     from infogap.server.core.plugins.protocols import TrainingContext
-    from infogap.server.core.store import Store
+    from infogap.server.core.store import DuckDBStore
 
     settings = load_settings(config, data_dir=data_dir)
-    store = Store(data_dir)
+    store = DuckDBStore(data_dir)
     try:
         data = load_training_data(store, catalog, settings)
         train_part, split = split_for_validation(

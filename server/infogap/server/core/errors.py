@@ -58,6 +58,16 @@ class ResourceExhausted(InfoGapError):
     status = "RESOURCE_EXHAUSTED"
 
 
+class BudgetExhausted(ResourceExhausted):
+    """The catalog's privacy budget for the current window cannot pay for a release."""
+
+    def __init__(self, catalog: str, *, spent: float, budget: float, kind: str, epsilon: float):
+        super().__init__(
+            f"catalog {catalog!r} has spent epsilon {spent:g} of {budget:g} in the "
+            f"current window; releasing {kind} would take {epsilon:g} more"
+        )
+
+
 class Cancelled(InfoGapError):
     """The caller went away (cancelled, or its deadline passed) while the work was going on."""
 

@@ -27,7 +27,7 @@ from infogap.server.core.plugins.protocols import release_through
 from infogap.server.core.privacy.ledger import PrivacyLedger
 from infogap.server.core.profiles.service import Profiles
 from infogap.server.core.service import InfoGap
-from infogap.server.core.store import Store
+from infogap.server.core.store import DuckDBStore, Store
 
 PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
 
@@ -51,7 +51,7 @@ def build_core(
     threadpool_limits(limits=settings.serving.blas_threads)
     plugins = PluginHost(settings, extra_plugins)
     with ExitStack() as resources:
-        store = Store(settings.data_dir)
+        store = DuckDBStore(settings.data_dir)
         resources.callback(store.close)
         ledger = PrivacyLedger(store, settings.privacy)
         registrations = plugins.collect_registrations(ledger)

@@ -2,7 +2,7 @@
 
 - a MovieLens-style folder: ``events.csv`` (user_id, item_id, rating, timestamp), ``items.csv``
   (item_id, genres separated by ``|``) and ``users.csv`` (user_id and attribute columns);
-- the stored history of one catalog of an InfoGap server (its DuckDB store), events with their
+- the stored history of one catalog of an InfoGap server (its store), events with their
   own types, values and times, users with their attributes, items with tags and attributes.
 
 Users and items are numbered densely (0..n-1) so that every candidate works in the same index
@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from infogap.server.config import Settings
 from infogap.server.core.models.training_data import event_type_weights
-from infogap.server.core.store import EVENT_WEIGHT_SQL, Store
+from infogap.server.core.store import Store
 from infogap.server.datasets import movielens
 from infogap.server.datasets.csv_files import AttributeMapping, read_rows, split_tags
 from infogap.v1.entities_pb2 import Event
@@ -30,18 +30,6 @@ POSITIVE_FROM = 4.0  # MovieLens stars at or above this are positives
 # describes (MovieLens' zip_code), and is not sent as an attribute.
 IDENTIFIER_SHARE = 0.5
 MICROSECONDS = 1_000_000
-
-_TYPE_WEIGHTS = "evaluation_type_weights"  # the name the type-weight table is registered under
-# A stored event is positive when its training signal is (EVENT_WEIGHT_SQL: a positive type
-# weight and, for ratings, a value from positive_from up). Events of types no longer
-# configured are left out: a server given them would refuse them.
-_STORED_EVENTS_SQL = f"""
-    SELECT e.user_id, e.item_id, e.type, e.value, epoch_us(e.event_time) AS time_us,
-           ({EVENT_WEIGHT_SQL}) > 0 AS positive
-    FROM events e JOIN {_TYPE_WEIGHTS} w ON e.type = w.type
-    WHERE e.catalog = ?
-    ORDER BY e.event_time, e.event_id
-"""
 
 
 @dataclass(frozen=True)
@@ -215,12 +203,9 @@ def load_store_history(store: Store, catalog: str, settings: Settings) -> Datase
     time order), the users who have any (with their attributes) and the catalog's items (those
     of the items table with their tags and attributes, then those known only from events).
     Read-only."""
-    cursor = store.cursor()
-    cursor.register(_TYPE_WEIGHTS, event_type_weights(settings.event_types))
-    try:
-        table = cursor.sql(_STORED_EVENTS_SQL, params=[catalog]).to_arrow_table()
-    finally:
-        cursor.unregister(_TYPE_WEIGHTS)
+    # An event is positive when its training signal is; events of types no longer configured
+    # are left out, since a server given them would refuse them.
+    table = store.weighted_events(catalog, event_type_weights(settings.event_types))
 
     def column(name: str) -> np.ndarray:
         return table.column(name).to_numpy(zero_copy_only=False)

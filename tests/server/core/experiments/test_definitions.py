@@ -20,7 +20,7 @@ from infogap.server.core.experiments.definitions import (
     check_definition,
     experiment_from_config,
 )
-from infogap.server.core.store import Store
+from infogap.server.core.store import DuckDBStore, Store
 
 DEFINITION = """
 name = "home-v2"
@@ -104,7 +104,7 @@ def test_check_definition_names_the_bad_field():
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path)
+    store = DuckDBStore(tmp_path)
     yield store
     store.close()
 
@@ -114,7 +114,7 @@ def definitions(store: Store) -> Definitions:
 
 
 def test_the_lifecycle_moves_forward_only_and_the_store_keeps_each_status(tmp_path: Path):
-    store = Store(tmp_path)
+    store = DuckDBStore(tmp_path)
     experiments = definitions(store)
     draft = experiments.create(
         Experiment("ab", "default", (Variant("a", 0.5), Variant("b", 0.5, ("popularity",))))
@@ -142,7 +142,7 @@ def test_the_lifecycle_moves_forward_only_and_the_store_keeps_each_status(tmp_pa
     store.close()
 
     # The stored text is the enum's value, so files written before the enum still read.
-    reopened = Store(tmp_path)
+    reopened = DuckDBStore(tmp_path)
     try:
         (row,) = reopened.cursor().execute("SELECT status FROM experiments").fetchall()
         assert row == ("stopped",)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from infogap.server.config import ExperimentDefinition, Settings, VariantSettings
 from infogap.server.core import validation
 from infogap.server.core.domain import Experiment, ExperimentStatus, Variant, utc_now
-from infogap.server.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from infogap.server.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from infogap.server.core.store import Store
 
 MAX_VARIANTS = 10
@@ -175,8 +175,7 @@ class Definitions:
                     f"catalog {experiment.catalog!r} has no model version "
                     f"{variant.model_version!r}",
                 )
-        if not self._store.create_experiment(experiment):
-            raise AlreadyExists(f"an experiment named {experiment.name!r} exists already")
+        self._store.create_experiment(experiment)
         return experiment
 
     def move(self, experiment: Experiment, status: ExperimentStatus) -> Experiment:

@@ -1,4 +1,4 @@
-"""Profiles: facts computed in DuckDB, cached per user until their data changes, assembled by
+"""Profiles: facts computed by the store, cached per user until their data changes, assembled by
 the profile contributors; rule segments and data-driven clusters."""
 
 from __future__ import annotations
@@ -99,12 +99,7 @@ class Profiles:
 
     def _compute(self, user_ids: Sequence[str] | None, as_of: datetime) -> dict[str, ProfileFacts]:
         return compute_facts(
-            self._store.cursor(),
-            as_of,
-            user_ids,
-            self._profile_settings,
-            self._settings.event_types,
-            self._type_weights,
+            self._store, as_of, user_ids, self._profile_settings, self._type_weights
         )
 
     def _remember(

@@ -1,0 +1,147 @@
+"""Profile facts: per-user aggregates of events up to an ``as_of``, for some users or all."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from infogap.server.core.domain import CatalogActivity, Interest
+from infogap.server.core.store.duckdb.connection import DuckDBConnection, registered
+from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL
+from infogap.server.core.store.records import EventTypeActivity
+
+_SECONDS_PER_DAY = 86_400.0
+
+_EVENT_TYPE_ACTIVITY = """
+    SELECT user_id, type, count(*), sum(value), min(event_time), max(event_time),
+           count(*) FILTER (WHERE event_time > ?) {window_columns}
+    FROM events WHERE event_time <= ?{where}
+    GROUP BY user_id, type ORDER BY user_id, count(*) DESC, type
+"""
+_WINDOW_COLUMN = ", count(*) FILTER (WHERE event_time > ?) AS last_{position}"
+_CATALOG_ACTIVITY = """
+    SELECT user_id, catalog, count(*), count(DISTINCT item_id) FROM events
+    WHERE event_time <= ?{where} GROUP BY user_id, catalog ORDER BY user_id, count(*) DESC, catalog
+"""
+_ACTIVE_DAYS = (
+    "SELECT user_id, count(DISTINCT event_time::DATE) FROM events "
+    "WHERE event_time <= ?{where} GROUP BY user_id"
+)
+_USER_CLUSTERS = "SELECT user_id, cluster FROM user_clusters WHERE true{where}"
+
+# An event's weight decays with its age at as_of; a feature is an item tag or an
+# attribute:value pair of the items the user's events are on.
+_INTEREST_SCORES = f"""
+    WITH ev AS (
+        SELECT e.user_id, e.catalog, e.item_id,
+               ({EVENT_WEIGHT_SQL}) * pow(0.5, date_diff('second', e.event_time, ?::TIMESTAMP)
+                                      / ?) AS w
+        FROM events e JOIN profile_type_weights w ON e.type = w.type
+        WHERE e.event_time <= ?{{where}}
+    ),
+    totals AS (SELECT user_id, sum(w) AS total FROM ev GROUP BY user_id),
+    features AS (
+        SELECT ev.user_id, 'tag:' || t.tag AS feature, ev.w
+        FROM ev JOIN items i ON i.catalog = ev.catalog AND i.item_id = ev.item_id,
+             unnest(i.tags) AS t(tag)
+        UNION ALL
+        SELECT user_id, entry.key || ':' || entry.value AS feature, w FROM (
+            SELECT ev.user_id, ev.w,
+                   unnest(map_entries(CAST(i.attributes AS MAP(VARCHAR, VARCHAR)))) AS entry
+            FROM ev JOIN items i ON i.catalog = ev.catalog AND i.item_id = ev.item_id
+        ){{attribute_filter}}
+    )
+    SELECT f.user_id, f.feature, sum(f.w) / any_value(t.total) AS score,
+           count(*) FILTER (WHERE f.w <> 0) AS evidence
+    FROM features f JOIN totals t ON t.user_id = f.user_id
+    WHERE t.total > 0
+    GROUP BY f.user_id, f.feature
+    HAVING evidence > 0
+    ORDER BY f.user_id, score DESC, f.feature
+"""
+
+
+def _user_filter(column: str, user_ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause continuation limiting ``column`` to ``user_ids`` (None: no limit)."""
+    if user_ids is None:
+        return "", []
+    return f" AND {column} IN (SELECT unnest(?))", [list(user_ids)]
+
+
+class ProfileFacts(DuckDBConnection):
+    def event_type_activity(
+        self,
+        as_of: datetime,
+        user_ids: Sequence[str] | None,
+        *,
+        window_starts: Sequence[datetime],
+        frequency_start: datetime,
+    ) -> list[EventTypeActivity]:
+        where, params = _user_filter("user_id", user_ids)
+        window_columns = "".join(
+            _WINDOW_COLUMN.format(position=position) for position in range(len(window_starts))
+        )
+        rows = (
+            self.cursor()
+            .execute(
+                _EVENT_TYPE_ACTIVITY.format(window_columns=window_columns, where=where),
+                [frequency_start, *window_starts, as_of, *params],
+            )
+            .fetchall()
+        )
+        return [
+            EventTypeActivity(
+                user_id, event_type, count, float(value_sum), first, last, recent, tuple(windows)
+            )
+            for user_id, event_type, count, value_sum, first, last, recent, *windows in rows
+        ]
+
+    def catalog_activity(
+        self, as_of: datetime, user_ids: Sequence[str] | None
+    ) -> dict[str, tuple[CatalogActivity, ...]]:
+        where, params = _user_filter("user_id", user_ids)
+        rows = (
+            self.cursor()
+            .execute(_CATALOG_ACTIVITY.format(where=where), [as_of, *params])
+            .fetchall()
+        )
+        activities: dict[str, list[CatalogActivity]] = defaultdict(list)
+        for user_id, catalog, count, distinct_items in rows:
+            activities[user_id].append(CatalogActivity(catalog, count, distinct_items))
+        return {user_id: tuple(found) for user_id, found in activities.items()}
+
+    def active_days(self, as_of: datetime, user_ids: Sequence[str] | None) -> dict[str, int]:
+        where, params = _user_filter("user_id", user_ids)
+        rows = self.cursor().execute(_ACTIVE_DAYS.format(where=where), [as_of, *params]).fetchall()
+        return dict(rows)
+
+    def interest_scores(
+        self,
+        as_of: datetime,
+        user_ids: Sequence[str] | None,
+        *,
+        type_weights: pa.Table,
+        half_life_days: float,
+        attributes: Sequence[str] | None,
+    ) -> dict[str, tuple[Interest, ...]]:
+        where, params = _user_filter("e.user_id", user_ids)
+        attribute_filter = "" if attributes is None else " WHERE list_contains(?, entry.key)"
+        attribute_params = [] if attributes is None else [list(attributes)]
+        sql = _INTEREST_SCORES.format(where=where, attribute_filter=attribute_filter)
+        with registered(self.cursor(), "profile_type_weights", type_weights) as db:
+            rows = db.execute(
+                sql,
+                [as_of, half_life_days * _SECONDS_PER_DAY, as_of, *params, *attribute_params],
+            ).fetchall()
+        interests: dict[str, list[Interest]] = defaultdict(list)
+        for user_id, feature, score, evidence in rows:
+            interests[user_id].append(Interest(feature, float(score), int(evidence)))
+        return {user_id: tuple(found) for user_id, found in interests.items()}
+
+    def user_clusters(self, user_ids: Sequence[str] | None) -> dict[str, str]:
+        where, params = _user_filter("user_id", user_ids)
+        return dict(self.cursor().execute(_USER_CLUSTERS.format(where=where), params).fetchall())

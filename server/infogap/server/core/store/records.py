@@ -1,0 +1,105 @@
+"""The plain values a store takes and returns, apart from the domain objects of ``core.domain``:
+the Arrow schemas of its batch writes and the column-wise results of its bulk reads. Nothing here
+depends on a database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("catalog", pa.string()),
+        ("type", pa.string()),
+        ("value", pa.float64()),
+        ("event_time", pa.timestamp("us")),
+        ("recommendation_id", pa.string()),
+        ("context", pa.string()),
+        ("received_at", pa.timestamp("us")),
+    ]
+)
+
+IMPRESSION_SCHEMA = pa.schema(
+    [
+        ("recommendation_id", pa.string()),
+        ("experiment", pa.string()),
+        ("variant", pa.string()),
+        ("user_id", pa.string()),
+        ("catalog", pa.string()),
+        ("item_ids", pa.list_(pa.string())),
+        ("served_at", pa.timestamp("us")),
+    ]
+)
+
+# Epsilons such as 0.1 do not add up exactly in floating point; a budget of 1.0 must still
+# take ten releases of 0.1.
+EPSILON_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class CatalogItems:
+    """Every item of a catalog known to the items table, column-wise."""
+
+    item_ids: np.ndarray  # object array of str
+    tags: list[list[str]]
+    attributes: list[dict[str, str]]
+    active: np.ndarray  # bool
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Aggregated (user, item, weight) triples of a catalog, column-wise."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    weights: np.ndarray  # float32
+    event_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventTypeActivity:
+    """What one user did with one event type up to a profile's ``as_of``."""
+
+    user_id: str
+    type: str
+    count: int
+    value_sum: float
+    first_seen: datetime
+    last_seen: datetime
+    count_since_frequency_start: int
+    window_counts: tuple[int, ...]  # events after each window start, in the order asked
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyRelease:
+    """One row of the ledger: a release and the budget it spent (0 for a reuse)."""
+
+    kind: str
+    scope: str
+    epsilon: float
+    delta: float
+    released_at: datetime
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedValues:
+    """The noisy values of the latest paid release of a figure, kept for reuse."""
+
+    keys: np.ndarray  # object array of str
+    values: np.ndarray  # float64, aligned with keys
+    released_at: datetime
+    description: str
+
+    def aligned_to(self, keys: np.ndarray) -> np.ndarray:
+        """The values for ``keys``, in their order; 0 for a key that this release lacked (a
+        constant: it depends on no one's data)."""
+        position = {key: i for i, key in enumerate(self.keys.tolist())}
+        found = np.array([position.get(key, -1) for key in keys.tolist()], dtype=np.int64)
+        return np.where(found >= 0, self.values[np.maximum(found, 0)], 0.0)

@@ -1,0 +1,197 @@
+"""How domain objects are stored: each as a row of plain values (str, float, bool, datetime,
+JSON text) in the column order of its table, and back. Any backend writes and reads these rows,
+so a value stored by one reads back the same from every other.
+
+``X_to_row`` and ``X_from_row`` are inverses: ``X_from_row(X_to_row(x)) == x``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from infogap.server.core.domain import (
+    Experiment,
+    ExperimentStatus,
+    ModelInfo,
+    TrainingDecision,
+    Variant,
+)
+
+# The stored columns of each table, in the order of the rows below.
+EXPERIMENT_COLUMNS = (
+    "name",
+    "catalog",
+    "description",
+    "variants",
+    "attribution_window_seconds",
+    "status",
+    "created_at",
+    "started_at",
+    "stopped_at",
+)
+MODEL_COLUMNS = (
+    "catalog",
+    "strategy",
+    "version",
+    "trained_at",
+    "training_seconds",
+    "user_count",
+    "item_count",
+    "event_count",
+    "parameters",
+    "metrics",
+    "path",
+)
+DECISION_COLUMNS = (
+    "catalog",
+    "candidate_version",
+    "promoted",
+    "metric",
+    "candidate_value",
+    "serving_value",
+    "serving_version",
+    "tolerance",
+    "reason",
+    "decided_at",
+)
+
+
+def attributes_to_json(attributes: Mapping[str, str]) -> str:
+    """A user's or item's attributes as JSON text, keys sorted (equal maps, equal text)."""
+    return json.dumps(dict(attributes), sort_keys=True)
+
+
+def attributes_from_json(text: str) -> dict[str, str]:
+    attributes: dict[str, str] = json.loads(text)
+    return attributes
+
+
+# -- experiments -------------------------------------------------------------------------------
+
+
+def variants_to_json(variants: Sequence[Variant]) -> str:
+    """An experiment's variants as a JSON list of objects, control first."""
+    return json.dumps(
+        [
+            {
+                "name": v.name,
+                "share": v.share,
+                "strategies": list(v.strategies),
+                "blend": v.blend,
+                "model_version": v.model_version,
+                "excluded_rerankers": list(v.excluded_rerankers),
+            }
+            for v in variants
+        ]
+    )
+
+
+def variants_from_json(text: str) -> tuple[Variant, ...]:
+    return tuple(
+        Variant(
+            name=v["name"],
+            share=v["share"],
+            strategies=tuple(v["strategies"]),
+            blend=v["blend"],
+            model_version=v["model_version"],
+            excluded_rerankers=tuple(v["excluded_rerankers"]),
+        )
+        for v in json.loads(text)
+    )
+
+
+def status_to_text(status: ExperimentStatus) -> str:
+    """The stored text of a status ("draft", "running", "stopped"), as files have always held."""
+    return status.value
+
+
+def status_from_text(text: str) -> ExperimentStatus:
+    return ExperimentStatus(text)
+
+
+def experiment_to_row(experiment: Experiment) -> tuple[Any, ...]:
+    """An experiment as a row of ``EXPERIMENT_COLUMNS``."""
+    return (
+        experiment.name,
+        experiment.catalog,
+        experiment.description,
+        variants_to_json(experiment.variants),
+        experiment.attribution_window_seconds,
+        status_to_text(experiment.status),
+        experiment.created_at,
+        experiment.started_at,
+        experiment.stopped_at,
+    )
+
+
+def experiment_from_row(row: Sequence[Any]) -> Experiment:
+    return Experiment(
+        name=row[0],
+        catalog=row[1],
+        description=row[2],
+        variants=variants_from_json(row[3]),
+        attribution_window_seconds=row[4],
+        status=status_from_text(row[5]),
+        created_at=row[6],
+        started_at=row[7],
+        stopped_at=row[8],
+    )
+
+
+# -- models and training decisions -------------------------------------------------------------
+
+
+def model_to_row(info: ModelInfo, path: str) -> tuple[Any, ...]:
+    """A trained model's info and its artifact path as a row of ``MODEL_COLUMNS``."""
+    return (
+        info.catalog,
+        info.strategy,
+        info.version,
+        info.trained_at,
+        info.training_seconds,
+        info.user_count,
+        info.item_count,
+        info.event_count,
+        json.dumps(dict(info.parameters)),
+        json.dumps(dict(info.metrics)),
+        path,
+    )
+
+
+def model_from_row(row: Sequence[Any]) -> tuple[ModelInfo, str]:
+    """A row of ``MODEL_COLUMNS`` as the model's info and its artifact path."""
+    info = ModelInfo(
+        catalog=row[0],
+        strategy=row[1],
+        version=row[2],
+        trained_at=row[3],
+        training_seconds=row[4],
+        user_count=row[5],
+        item_count=row[6],
+        event_count=row[7],
+        parameters=json.loads(row[8]),
+        metrics=json.loads(row[9]),
+    )
+    return info, row[10]
+
+
+def decision_to_row(decision: TrainingDecision) -> tuple[Any, ...]:
+    """A training run's promotion decision as a row of ``DECISION_COLUMNS``."""
+    return (
+        decision.catalog,
+        decision.candidate_version,
+        decision.promoted,
+        decision.metric,
+        decision.candidate_value,
+        decision.serving_value,
+        decision.serving_version,
+        decision.tolerance,
+        decision.reason,
+        decision.decided_at,
+    )
+
+
+def decision_from_row(row: Sequence[Any]) -> TrainingDecision:
+    return TrainingDecision(*row)

@@ -1,0 +1,138 @@
+"""Store conformance: profile facts, rule segments and clusters."""
+
+from __future__ import annotations
+
+import pytest
+
+from infogap.server.core.domain import CatalogActivity, Interest, Item, User
+from infogap.server.core.store import EventTypeActivity, Store
+from tests.server.core.store.conformance.builders import DAY, T0, TYPE_WEIGHTS, events
+
+
+class ProfilesAndSegments:
+    # -- profile facts ------------------------------------------------------------------
+
+    def test_event_type_activity_per_user_and_type(self, store: Store) -> None:
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u1", "event_time": T0 - DAY},
+                {"event_id": "e2", "user_id": "u1", "event_time": T0 - 10 * DAY, "value": 2.0},
+                {
+                    "event_id": "e3",
+                    "user_id": "u1",
+                    "type": "purchase",
+                    "value": 30.0,
+                    "event_time": T0 - 2 * DAY,
+                },
+                {"event_id": "e4", "user_id": "u1", "event_time": T0 + DAY},  # after as_of
+                {"event_id": "e5", "user_id": "u2", "event_time": T0 - 20 * DAY},
+            )
+        )
+        found = store.event_type_activity(
+            T0, None, window_starts=[T0 - 7 * DAY, T0 - 30 * DAY], frequency_start=T0 - 3 * DAY
+        )
+        assert found == [
+            EventTypeActivity("u1", "click", 2, 3.0, T0 - 10 * DAY, T0 - DAY, 1, (1, 2)),
+            EventTypeActivity("u1", "purchase", 1, 30.0, T0 - 2 * DAY, T0 - 2 * DAY, 1, (1, 1)),
+            EventTypeActivity("u2", "click", 1, 1.0, T0 - 20 * DAY, T0 - 20 * DAY, 0, (0, 1)),
+        ]
+        only_u2 = store.event_type_activity(
+            T0, ["u2", "nobody"], window_starts=[], frequency_start=T0
+        )
+        assert only_u2 == [
+            EventTypeActivity("u2", "click", 1, 1.0, T0 - 20 * DAY, T0 - 20 * DAY, 0, ())
+        ]
+
+    def test_catalog_activity_and_active_days(self, store: Store) -> None:
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u1", "item_id": "i1"},
+                {"event_id": "e2", "user_id": "u1", "item_id": "i1", "event_time": T0 - DAY},
+                {"event_id": "e3", "user_id": "u1", "item_id": "i2", "event_time": T0 - DAY},
+                {"event_id": "e4", "user_id": "u1", "catalog": "d", "event_time": T0 - 3 * DAY},
+                {"event_id": "e5", "user_id": "u1", "catalog": "e", "event_time": T0 + DAY},
+                {"event_id": "e6", "user_id": "u2", "catalog": "d"},
+            )
+        )
+        assert store.catalog_activity(T0, None) == {
+            "u1": (CatalogActivity("c", 3, 2), CatalogActivity("d", 1, 1)),
+            "u2": (CatalogActivity("d", 1, 1),),
+        }
+        assert store.catalog_activity(T0, ["u2"]) == {"u2": (CatalogActivity("d", 1, 1),)}
+        assert store.active_days(T0, None) == {"u1": 3, "u2": 1}
+        assert store.active_days(T0 - 2 * DAY, ["u1", "u2"]) == {"u1": 1}
+
+    def test_interest_scores_share_of_decayed_weight(self, store: Store) -> None:
+        store.upsert_items(
+            [
+                Item("i1", "c", {"genre": "x"}, ("A", "B")),
+                Item("i2", "c", {"genre": "y", "year": "1990"}, ("A",)),
+            ],
+            T0,
+        )
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u1", "item_id": "i1"},
+                {"event_id": "e2", "user_id": "u1", "item_id": "i2", "event_time": T0 - DAY},
+                {
+                    "event_id": "e3",
+                    "user_id": "u2",
+                    "item_id": "i1",
+                    "type": "rating",
+                    "value": 2.0,
+                },  # no positive weight: left out
+            )
+        )
+        found = store.interest_scores(
+            T0, None, type_weights=TYPE_WEIGHTS, half_life_days=1.0, attributes=None
+        )
+        assert list(found) == ["u1"]
+        assert [(i.feature, i.evidence_count) for i in found["u1"]] == [
+            ("tag:A", 2),
+            ("genre:x", 1),
+            ("tag:B", 1),
+            ("genre:y", 1),
+            ("year:1990", 1),
+        ]
+        scores = [i.score for i in found["u1"]]
+        assert scores == pytest.approx([1.0, 2 / 3, 2 / 3, 1 / 3, 1 / 3])
+        genre_only = store.interest_scores(
+            T0, ["u1"], type_weights=TYPE_WEIGHTS, half_life_days=1.0, attributes=["genre"]
+        )
+        assert [i.feature for i in genre_only["u1"]] == ["tag:A", "genre:x", "tag:B", "genre:y"]
+        assert isinstance(genre_only["u1"][0], Interest)
+
+    # -- segments and clusters ----------------------------------------------------------
+
+    def test_rule_segments_define_replace_delete(self, store: Store) -> None:
+        store.define_segment("b", "event_count >= 1", "active", T0)
+        store.define_segment("a", "old rule", "old", T0)
+        store.define_segment("a", "monetary > 10", "spenders", T0 + DAY)
+        assert store.segment_rules() == [
+            ("a", "monetary > 10", "spenders"),
+            ("b", "event_count >= 1", "active"),
+        ]
+        assert store.delete_segment("a") is True
+        assert store.delete_segment("a") is False
+        assert store.segment_rules() == [("b", "event_count >= 1", "active")]
+
+    def test_replace_clusters_keeps_only_stored_users(self, store: Store) -> None:
+        store.upsert_users([User("u1"), User("u2")], T0)
+        store.insert_events(events({"event_id": "e1", "user_id": "u3"}))
+        store.replace_clusters(
+            [("cluster-0", "first", 99), ("cluster-1", "second", 99)],
+            {"u1": "cluster-0", "u2": "cluster-1", "u3": "cluster-0", "erased": "cluster-1"},
+            T0,
+        )
+        assert store.clusters() == [("cluster-0", "first", 2), ("cluster-1", "second", 1)]
+        assert store.cluster_members("cluster-0") == ["u1", "u3"]
+        assert store.cluster_members("unknown") == []
+        assert store.user_clusters(None) == {
+            "u1": "cluster-0",
+            "u2": "cluster-1",
+            "u3": "cluster-0",
+        }
+        assert store.user_clusters(["u2", "erased"]) == {"u2": "cluster-1"}
+        store.replace_clusters([("cluster-9", "only", 1)], {"u2": "cluster-9"}, T0 + DAY)
+        assert store.clusters() == [("cluster-9", "only", 1)]
+        assert store.user_clusters(None) == {"u2": "cluster-9"}
