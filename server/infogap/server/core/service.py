@@ -69,7 +69,7 @@ from infogap.server.core.store import Store
 
 log = logging.getLogger(__name__)
 
-PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
+PRIVACY_GUARD = "differential_privacy"  # the built-in plugin privacy.enabled relies on
 MAX_EVALUATION_K = 100
 
 
@@ -84,26 +84,25 @@ class InfoGap:
         self._store = Store(settings.data_dir)
         self._ledger = PrivacyLedger(self._store, settings.privacy)
         self._registrations = self._plugins.collect_registrations(self._ledger)
-        if settings.privacy.enabled and not any(
-            guard.name == PRIVACY_GUARD for guard in self._registrations.aggregate_guards
-        ):
+        if settings.privacy.enabled and self._registrations.privacy_guard is None:
             # Fail closed: privacy asked for but no guard to give it would release raw counts.
             self._store.close()
             raise StartupError(
-                f"privacy.enabled is set but the {PRIVACY_GUARD!r} plugin is not loaded"
+                "privacy.enabled is set but no privacy guard is registered "
+                f"(the {PRIVACY_GUARD!r} plugin is not loaded)"
             )
         self._profiles = Profiles(
             self._store,
             settings,
             self._registrations.profile_contributors,
             event_type_weights(settings.event_types),
-            release_through(self._registrations.aggregate_guards),
+            release_through(self._registrations.aggregate_stages()),
         )
         self._lifecycle = ModelLifecycle(
             settings,
             self._store,
             self._registrations.trainers,
-            self._registrations.aggregate_guards,
+            self._registrations.aggregate_stages(),
             self._profiles.segment_members_of,
         )
         self._pipeline = RecommendationPipeline(
@@ -411,7 +410,7 @@ class InfoGap:
         return ItemIndex.build(
             item_ids,
             self._store.catalog_items(catalog),
-            self.settings.lightfm.item_attributes,
+            self.settings.features.item_attributes,
             include_new,
         )
 
@@ -448,7 +447,7 @@ class InfoGap:
         for key, serving in list(states.items()):
             models = []
             for model in serving.models:
-                if isinstance(model, ForgetfulModel) and getattr(model, "forgets", True):
+                if isinstance(model, ForgetfulModel):
                     forgotten = model.without_user(user_id)
                     removed["model_entries"] += forgotten.user_count < model.user_count
                     models.append(forgotten)
