@@ -224,6 +224,10 @@ def test_ordinary_guards_see_the_figures_before_differential_privacy_spends(tmp_
     settings = Settings(data_dir=tmp_path, privacy={"enabled": True})
     registrations = PluginHost(settings, [("late", Plugin())]).collect_registrations(ledger)
     assert registrations.privacy_guard.name == "differential_privacy"
+    # What ListPlugins shows of it.
+    assert registrations.provided_by["differential_privacy"] == [
+        "privacy_guard:differential_privacy"
+    ]
     released = release_through(registrations.aggregate_stages())(_aggregate())
     # The late guard saw the exact counts and a budget not yet spent; the noise came after.
     assert seen == [([2.0, 1.0], 1.0)]

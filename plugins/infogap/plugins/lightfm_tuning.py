@@ -52,7 +52,8 @@ def tune(
     :param ndcg_at_10: scores a fitted model on the held-out part (the host's validation).
     """
     results = []
-    for overrides in [{}] + candidates(trials, seed):
+    unchanged: dict[str, Any] = {}
+    for overrides in [unchanged, *candidates(trials, seed)]:
         settings = base.model_copy(update=overrides)
         started = time.perf_counter()
         model = LightFMTrainer(settings, features).train(train, context)

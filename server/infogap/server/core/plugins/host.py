@@ -86,7 +86,7 @@ class PluginHost:
         section = BUILTIN_SECTIONS.get(name) if builtin else None
         if section is None:
             return self._settings.plugin_config.get(name, {})
-        value = getattr(self._settings, section)
+        value: BaseModel | Mapping[str, Any] = getattr(self._settings, section)
         if isinstance(value, BaseModel):
             fields = model.model_fields if model is not None else {}
             return {key: v for key, v in value.model_dump().items() if key in fields}
