@@ -272,3 +272,13 @@ class Forgetful(Unforgetful):
 def test_padding_keeps_the_forgetting_capability_and_adds_none():
     assert isinstance(padded(Forgetful(), 3, 2), ForgetfulModel)
     assert not isinstance(padded(Unforgetful(), 3, 2), ForgetfulModel)
+
+
+def test_options_from_the_environment_are_validated_by_the_plugin(tmp_path, monkeypatch, ledger):
+    monkeypatch.setenv("INFOGAP_PLUGIN_CONFIG__RECORDER__LEVEL", "4")
+    recorder = Recorder()
+    PluginHost(Settings(data_dir=tmp_path), [("recorder", recorder)]).collect_registrations(ledger)
+    assert recorder.calls["models"]["config"] == LevelConfig(level=4)
+    monkeypatch.setenv("INFOGAP_LIGHTFM__EPOCHS", "0")
+    with pytest.raises(StartupError, match=r"plugin 'lightfm' .*epochs"):
+        PluginHost(Settings(data_dir=tmp_path))
