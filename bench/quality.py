@@ -46,8 +46,10 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from infogap.client import Client
+from infogap.plugins.lightfm_hybrid import LightFMConfig
+from infogap.plugins.popularity import PopularityConfig
 from infogap.server.assembly import build_server
-from infogap.server.config import EventTypeSettings, LightFMSettings, Settings, load_settings
+from infogap.server.config import EventTypeSettings, Settings, load_settings
 from infogap.server.evaluation.metrics import auc, ndcg_at_k, precision_at_k, recall_at_k
 
 from .quality_data import (
@@ -155,7 +157,9 @@ def genre_affinity_scores(data: Dataset, positives: Events) -> np.ndarray:
 
 
 # Settings sections that shape what is recommended (the others are addresses, paths, limits).
-REPORTED_SETTINGS = ("lightfm", "serving", "popularity", "lifecycle")
+REPORTED_SETTINGS = ("features", "serving", "lifecycle")
+# The built-in plugins' own options, reported with their defaults as the plugins see them.
+PLUGIN_CONFIGS = {"lightfm": LightFMConfig, "popularity": PopularityConfig}
 
 
 def quality_settings(data_dir: Path = Path("data")) -> Settings:
@@ -168,6 +172,8 @@ def quality_settings(data_dir: Path = Path("data")) -> Settings:
 def settings_report(settings: Settings) -> dict[str, dict[str, Any]]:
     dumped = settings.model_dump(mode="json")
     report = {name: dumped[name] for name in REPORTED_SETTINGS if name in dumped}
+    for name, config in PLUGIN_CONFIGS.items():
+        report[name] = config.model_validate(getattr(settings, name)).model_dump(mode="json")
     report["event_types.rating"] = dumped["event_types"]["rating"]
     return report
 
@@ -289,7 +295,7 @@ def hybrid_inputs(
     )
 
 
-def fit_seconds(inputs: HybridInputs, settings: LightFMSettings) -> float:
+def fit_seconds(inputs: HybridInputs, settings: LightFMConfig) -> float:
     """Wall time of a raw LightFM fit with InfoGap's hyper-parameters."""
     parameters = settings.model_dump()
     accepted = inspect.signature(LightFM).parameters
@@ -345,7 +351,7 @@ def accuracy(data: Dataset, split: PositiveSplit, settings: Settings, seed: int)
     seen = split.train.items_by_user()
     users = sorted(relevant)
     train_positives = split.train_positives()
-    infogap_epochs = settings.lightfm.epochs
+    infogap_epochs = LightFMConfig.model_validate(settings.lightfm).epochs
 
     def lightfm_defaults(epochs: int) -> Rankings:
         shape = (data.user_count, data.item_count)
@@ -486,7 +492,7 @@ def training_time_movielens(data: Dataset, split: PositiveSplit, settings: Setti
         # Alternated, so that a burst of load on the shared machine hits both sides alike.
         for _ in range(TIMING_REPEATS):
             responses.append(client.train())
-            raw.append(fit_seconds(inputs, settings.lightfm))
+            raw.append(fit_seconds(inputs, LightFMConfig.model_validate(settings.lightfm)))
     return {**timing_figures(responses, raw), "interactions": int(inputs.interactions.nnz)}
 
 
@@ -511,7 +517,9 @@ def training_time_large(seed: int, settings: Settings) -> dict:
         [[f"tag={t}" for t in tags] for tags in catalogue.item_tags],
     )
     return {
-        **timing_figures([response], [fit_seconds(inputs, settings.lightfm)]),
+        **timing_figures(
+            [response], [fit_seconds(inputs, LightFMConfig.model_validate(settings.lightfm))]
+        ),
         "events": int(streamed.stored_count),
         "users": catalogue.user_count,
         "items": catalogue.item_count,

@@ -38,8 +38,26 @@ SERVICES = [
 RPCS = [(service.name, method.name) for service in SERVICES for method in service.methods]
 
 
-def test_there_are_hooks_and_rpcs():
-    assert len(HOOKS) >= 3 and len(RPCS) >= 11
+PLUGIN_DOCS = TESTS.parent / "docs" / "plugins.md"
+
+
+def _reference_signature(hook: str) -> str:
+    """The hook's signature as docs/plugins.md must show it, annotations unquoted."""
+    return hook + str(inspect.signature(getattr(hookspecs, hook))).replace("'", "")
+
+
+def test_the_hook_reference_documents_exactly_the_specified_hooks():
+    documented = re.findall(r"^### `(infogap_\w+)`$", PLUGIN_DOCS.read_text(), flags=re.MULTILINE)
+    assert HOOKS and sorted(documented) == sorted(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_exact_signature(hook):
+    assert f"```python\n{_reference_signature(hook)}\n```" in PLUGIN_DOCS.read_text()
+
+
+def test_there_are_rpcs():
+    assert len(RPCS) >= 11
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -49,6 +67,9 @@ def test_every_hook_documents_every_parameter(hook):
     for parameter in inspect.signature(function).parameters:
         assert f":param {parameter}:" in doc, f"{hook} does not document {parameter}"
     assert ":return:" in doc and "versionadded" in doc
+    # Hooks whose arguments changed in 0.3 say so.
+    if "config" in inspect.signature(function).parameters and "versionadded:: 0.3" not in doc:
+        assert "versionchanged:: 0.3" in doc, f"{hook} lacks its 0.3 change"
 
 
 @pytest.mark.parametrize("hook", HOOKS)

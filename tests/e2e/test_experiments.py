@@ -22,7 +22,7 @@ from infogap.client import (
     NotFoundError,
 )
 from infogap.server.core.errors import StartupError
-from infogap.server.core.plugins.hookspecs import hookimpl
+from infogap.server.plugin import hookimpl
 from infogap.v1.admin_service_pb2 import (
     EXPERIMENT_STATUS_DRAFT,
     EXPERIMENT_STATUS_RUNNING,
@@ -400,7 +400,7 @@ class ReverseReranker:
 
 class ReversePlugin:
     @hookimpl
-    def infogap_register_rerankers(self, register, settings):
+    def infogap_register_rerankers(self, register, config):
         register(ReverseReranker())
 
 

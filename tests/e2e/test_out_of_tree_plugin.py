@@ -60,6 +60,7 @@ def test_out_of_tree_plugin_is_discovered_and_used(installed_example, start_serv
             "profile_contributor:engagement",
         }
         assert set(example.hooks) == {
+            "infogap_plugin_config_model",
             "infogap_register_models",
             "infogap_register_rerankers",
             "infogap_register_aggregate_guards",

@@ -15,7 +15,7 @@ history* (user-level privacy). Each aggregate is released as follows:
 So each release is ``epsilon_per_release``-differentially private (delta = 0): whatever one
 user did, the probability of any released list changes by a factor of at most
 ``exp(epsilon_per_release)``. Releases add up (sequential composition; overlapping segments
-give no discount), and the ledger (``infogap.server.core.privacy.ledger``) caps their sum per
+give no discount), and the server's ledger (a ``BudgetLedger``) caps their sum per
 catalog and window at ``epsilon_per_window``: everything about a catalog released within one
 window is ``epsilon_per_window``-DP for each user. The budget renews each window, so k
 windows cost up to ``k * epsilon_per_window`` in total.
@@ -30,7 +30,10 @@ before the refusal in the same call stay charged (the ledger errs on the side of
 Not covered: what else leaves the server (personalized recommendations, profiles), and which
 segments get a list at all (decided by user attributes, ``popularity.min_segment_users``).
 The values handed in by earlier guards are replaced: only the contributions have a known
-sensitivity.
+sensitivity. The guard is registered as the server's privacy guard, the fixed last stage of the
+aggregate pipeline: every ordinary aggregate guard runs before it, whatever its order.
+
+Options: the core's ``[privacy]`` section, handed to the hook as the privacy ``policy``.
 """
 
 from __future__ import annotations
@@ -43,13 +46,15 @@ import numpy as np
 import opendp.prelude as dp
 import scipy.sparse as sp
 
-from infogap.server.config import PrivacySettings, Settings
-from infogap.server.core.errors import ResourceExhausted
-from infogap.server.core.plugins.hookspecs import hookimpl
-from infogap.server.core.plugins.protocols import Aggregate, AggregateGuard
-from infogap.server.core.privacy.ledger import BudgetExhausted, PrivacyLedger
-
-GUARD_ORDER = 1000  # after every other guard: the noise must be the last thing applied
+from infogap.server.plugin import (
+    Aggregate,
+    BudgetExhausted,
+    BudgetLedger,
+    PrivacyGuard,
+    PrivacySettings,
+    ResourceExhausted,
+    hookimpl,
+)
 
 # OpenDP puts constructors whose proofs are still in its vetting process, the discrete Laplace
 # among them, behind this opt-in.
@@ -96,9 +101,8 @@ class DifferentialPrivacyGuard:
     """Bounds contributions, adds discrete Laplace noise and pays for it in the ledger."""
 
     name = "differential_privacy"
-    order = GUARD_ORDER
 
-    def __init__(self, privacy: PrivacySettings, ledger: PrivacyLedger) -> None:
+    def __init__(self, privacy: PrivacySettings, ledger: BudgetLedger) -> None:
         self._ledger = ledger
         self._reuse = privacy.on_exhausted == "reuse"
         self._max_keys = privacy.max_contributions_per_user
@@ -152,8 +156,8 @@ class DifferentialPrivacyGuard:
 
 
 @hookimpl
-def infogap_register_aggregate_guards(
-    register: Callable[[AggregateGuard], None], settings: Settings, ledger: PrivacyLedger
+def infogap_register_privacy_guard(
+    register: Callable[[PrivacyGuard], None], policy: PrivacySettings, ledger: BudgetLedger
 ) -> None:
-    if settings.privacy.enabled:
-        register(DifferentialPrivacyGuard(settings.privacy, ledger))
+    if policy.enabled:
+        register(DifferentialPrivacyGuard(policy, ledger))

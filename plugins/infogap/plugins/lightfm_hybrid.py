@@ -5,6 +5,9 @@ an identity feature plus their tags and attributes. Serving never calls ``LightF
 user and item representations are extracted once after fitting, and a request is one
 matrix-vector product in numpy. A user the model has not seen but whose attributes it knows is
 scored from those attribute features alone; anyone else is left to the next strategy.
+
+Options: the ``[lightfm]`` section of the server config (``LightFMConfig``); which attributes
+are features comes from the server's ``[features]`` section.
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from lightfm import LightFM
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from infogap.server.config import LightFMSettings, Settings
-from infogap.server.core.plugins.hookspecs import hookimpl
-from infogap.server.core.plugins.protocols import (
+from infogap.server.plugin import (
     FeatureMatrix,
+    FeatureSettings,
     ModelTrainer,
     ScoreResult,
     TrainedModel,
     TrainingContext,
     TrainingData,
     UserQuery,
+    hookimpl,
     user_feature_names,
 )
 
@@ -37,6 +41,35 @@ STRATEGY = "lightfm"
 FOLD_IN_FULL_WEIGHT_AT = 10
 ARRAYS_FILE = "lightfm.npz"
 META_FILE = "meta.json"
+LOSSES = ("warp", "bpr", "logistic", "warp-kos")
+
+
+class LightFMConfig(BaseModel):
+    """Hyper-parameters of the LightFM hybrid model: the ``[lightfm]`` section.
+
+    The defaults are the best of ``infogap tune --trials 14`` on MovieLens 100K with user
+    attributes and genres as features (NDCG@10 0.270 on a 20% validation split; the previous
+    guess, 48 components at learning rate 0.05 for 30 epochs, scored 0.246).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    no_components: int = Field(default=32, ge=1)
+    loss: str = Field(default="warp", description="One of warp, bpr, logistic, warp-kos.")
+    learning_rate: float = Field(default=0.1, gt=0)
+    epochs: int = Field(default=50, ge=1)
+    item_alpha: float = Field(default=1e-6, ge=0)
+    user_alpha: float = Field(default=1e-5, ge=0)
+    max_sampled: int = Field(default=10, ge=1)
+    num_threads: int = Field(default=2, ge=1)
+    random_state: int | None = Field(default=42, description="Fixed seed; None for a random one.")
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if value not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
+        return value
 
 
 class LightFMModel:
@@ -215,10 +248,13 @@ def _with_identity(features: FeatureMatrix) -> sp.csr_matrix:
 
 
 class LightFMTrainer:
+    """Fits ``LightFMModel``s with the given hyper-parameters and feature selection."""
+
     strategy = STRATEGY
 
-    def __init__(self, settings: LightFMSettings) -> None:
-        self._settings = settings
+    def __init__(self, config: LightFMConfig, features: FeatureSettings | None = None) -> None:
+        self._settings = config
+        self._user_attributes = (features or FeatureSettings()).user_attributes
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
         s = self._settings
@@ -255,11 +291,7 @@ class LightFMTrainer:
         # Feature rows after the identity block: how items are represented from tags/attributes.
         feature_vectors = fm.item_embeddings[item_count:]
         feature_biases = fm.item_biases[item_count:]
-        parameters = {
-            key: str(value)
-            for key, value in s.model_dump().items()
-            if key not in {"user_attributes", "item_attributes"}
-        }
+        parameters = {key: str(value) for key, value in s.model_dump().items()}
         trained = LightFMModel(
             user_ids=data.user_ids,
             user_vectors=user_vectors,
@@ -271,7 +303,7 @@ class LightFMTrainer:
             item_feature_names=np.array(data.item_features.names, dtype=object),
             item_feature_vectors=feature_vectors,
             item_feature_biases=feature_biases,
-            user_attributes=s.user_attributes,
+            user_attributes=self._user_attributes,
             parameters=parameters,
             metrics={"fit_seconds": fit_seconds},
         )
@@ -311,5 +343,12 @@ class LightFMTrainer:
 
 
 @hookimpl
-def infogap_register_models(register: Callable[[ModelTrainer], None], settings: Settings) -> None:
-    register(LightFMTrainer(settings.lightfm))
+def infogap_plugin_config_model() -> type[BaseModel]:
+    return LightFMConfig
+
+
+@hookimpl
+def infogap_register_models(
+    register: Callable[[ModelTrainer], None], config: LightFMConfig, features: FeatureSettings
+) -> None:
+    register(LightFMTrainer(config, features))

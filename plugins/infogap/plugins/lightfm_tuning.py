@@ -7,14 +7,12 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infogap.plugins.lightfm_hybrid import LightFMTrainer
-from infogap.server.config import LightFMSettings
-from infogap.server.core.models.holdout import ValidationSplit, evaluate
-from infogap.server.core.plugins.protocols import TrainingContext, TrainingData
+from infogap.plugins.lightfm_hybrid import LightFMConfig, LightFMTrainer
+from infogap.server.plugin import FeatureSettings, TrainedModel, TrainingContext, TrainingData
 
 SEARCH_SPACE: dict[str, list[Any]] = {
     "no_components": [16, 32, 48, 64],
@@ -41,22 +39,26 @@ def candidates(trials: int, seed: int) -> list[dict[str, Any]]:
 
 def tune(
     train: TrainingData,
-    split: ValidationSplit,
-    base: LightFMSettings,
+    ndcg_at_10: Callable[[TrainedModel], float],
+    base: LightFMConfig,
+    features: FeatureSettings,
     context: TrainingContext,
-    load_attributes: Callable[[str], Mapping[str, str]],
     trials: int,
     seed: int,
     progress: Callable[[Trial], None] = lambda _: None,
 ) -> list[Trial]:
-    """Fits the current settings and ``trials`` sampled ones; returns them best first."""
+    """Fits the current config and ``trials`` sampled ones; returns them best first.
+
+    :param ndcg_at_10: scores a fitted model on the held-out part (the host's validation).
+    """
     results = []
-    for overrides in [{}] + candidates(trials, seed):
+    unchanged: dict[str, Any] = {}
+    for overrides in [unchanged, *candidates(trials, seed)]:
         settings = base.model_copy(update=overrides)
         started = time.perf_counter()
-        model = LightFMTrainer(settings).train(train, context)
+        model = LightFMTrainer(settings, features).train(train, context)
         seconds = time.perf_counter() - started
-        score = evaluate([model], train.item_ids, split, load_attributes)
+        score = ndcg_at_10(model)
         parameters = {key: getattr(settings, key) for key in SEARCH_SPACE}
         trial = Trial(parameters, score, seconds)
         progress(trial)

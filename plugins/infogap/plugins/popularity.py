@@ -6,6 +6,8 @@ gets the popularity within their segments: users sharing an attribute value (suc
 are in. A user without gets the global list. Popularity figures mix many users,
 so each list passes through the aggregate guards (e.g. differential privacy) before anyone sees
 it.
+
+Options: the ``[popularity]`` section of the server config (``PopularityConfig``).
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
 
-from infogap.server.config import Settings
-from infogap.server.core.errors import ResourceExhausted
-from infogap.server.core.plugins.hookspecs import hookimpl
-from infogap.server.core.plugins.protocols import (
+from infogap.server.plugin import (
     Aggregate,
+    FeatureSettings,
     ModelTrainer,
+    ResourceExhausted,
     ScoreResult,
     TrainedModel,
     TrainingContext,
     TrainingData,
     UserQuery,
+    hookimpl,
     user_feature_names,
 )
 
@@ -43,6 +46,19 @@ WEIGHTS_FILE = "contributions.npz"  # scipy sparse, saved without pickle
 MEMBERS_FILE = "segment_members.npz"
 NAMED_SEGMENT_PREFIX = "segment:"  # rule and data-driven segments, beside attribute values
 META_FILE = "meta.json"
+
+
+class PopularityConfig(BaseModel):
+    """The cold-start popularity model: the ``[popularity]`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_segment_users: int = Field(
+        default=20,
+        ge=1,
+        description="A user attribute value (e.g. occupation=student) shared by at least this many "
+        "users gets its own popularity list, served to new users who have that value.",
+    )
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -165,11 +181,13 @@ class PopularityModel:
 
 
 class PopularityTrainer:
+    """Counts popularity lists, global and per segment, through the aggregate guards."""
+
     strategy = STRATEGY
 
-    def __init__(self, settings: Settings) -> None:
-        self._min_segment_users = settings.popularity.min_segment_users
-        self._user_attributes = settings.lightfm.user_attributes
+    def __init__(self, config: PopularityConfig, features: FeatureSettings | None = None) -> None:
+        self._min_segment_users = config.min_segment_users
+        self._user_attributes = (features or FeatureSettings()).user_attributes
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
         weights = sp.csr_matrix(data.interactions)
@@ -264,5 +282,12 @@ class PopularityTrainer:
 
 
 @hookimpl
-def infogap_register_models(register: Callable[[ModelTrainer], None], settings: Settings) -> None:
-    register(PopularityTrainer(settings))
+def infogap_plugin_config_model() -> type[BaseModel]:
+    return PopularityConfig
+
+
+@hookimpl
+def infogap_register_models(
+    register: Callable[[ModelTrainer], None], config: PopularityConfig, features: FeatureSettings
+) -> None:
+    register(PopularityTrainer(config, features))

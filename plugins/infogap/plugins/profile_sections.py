@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infogap.server.config import Settings
-from infogap.server.core.domain import Behaviour, EventTypeCount, Rfm, WindowCounts
-from infogap.server.core.plugins.hookspecs import hookimpl
-from infogap.server.core.plugins.protocols import ProfileContributor, ProfileDraft
+from pydantic import BaseModel, Field
+
+from infogap.server.plugin import (
+    Behaviour,
+    EventTypeCount,
+    ProfileContributor,
+    ProfileDraft,
+    Rfm,
+    WindowCounts,
+    hookimpl,
+)
+
+
+class ProfileSectionsConfig(BaseModel):
+    """Read from the core's ``[profiles]`` section, where users have always written it."""
+
+    interest_top_n: int = Field(default=10, ge=0, description="Interests shown per profile.")
 
 
 class BehaviourSection:
@@ -63,9 +76,14 @@ class SegmentsSection:
 
 
 @hookimpl
+def infogap_plugin_config_model() -> type[BaseModel]:
+    return ProfileSectionsConfig
+
+
+@hookimpl
 def infogap_register_profile_contributors(
-    register: Callable[[ProfileContributor], None], settings: Settings
+    register: Callable[[ProfileContributor], None], config: ProfileSectionsConfig
 ) -> None:
     register(BehaviourSection())
-    register(InterestsSection(settings.profiles.interest_top_n))
+    register(InterestsSection(config.interest_top_n))
     register(SegmentsSection())

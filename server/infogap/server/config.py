@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_ENV = "INFOGAP_CONFIG"
+FEATURE_KEYS = ("user_attributes", "item_attributes")
 
 
 class EventTypeSettings(BaseModel):
@@ -222,17 +223,6 @@ class PseudonymSettings(BaseModel):
         return self
 
 
-class PopularitySettings(BaseModel):
-    """The cold-start popularity model."""
-
-    min_segment_users: int = Field(
-        default=20,
-        ge=1,
-        description="A user attribute value (e.g. occupation=student) shared by at least this many "
-        "users gets its own popularity list, served to new users who have that value.",
-    )
-
-
 class LifecycleSettings(BaseModel):
     """When models are retrained and when a new one may replace the serving one."""
 
@@ -275,36 +265,16 @@ class TrainingSettings(BaseModel):
     )
 
 
-class LightFMSettings(BaseModel):
-    """Hyper-parameters of the LightFM hybrid model.
+class FeatureSettings(BaseModel):
+    """Which attributes become model features (``key=value``): the feature selection every model
+    plugin is handed. Item tags are always features."""
 
-    The defaults are the best of ``infogap tune --trials 14`` on MovieLens 100K with user
-    attributes and genres as features (NDCG@10 0.270 on a 20% validation split; the previous
-    guess, 48 components at learning rate 0.05 for 30 epochs, scored 0.246).
-    """
-
-    no_components: int = Field(default=32, ge=1)
-    loss: str = Field(default="warp")
-    learning_rate: float = Field(default=0.1, gt=0)
-    epochs: int = Field(default=50, ge=1)
-    item_alpha: float = Field(default=1e-6, ge=0)
-    user_alpha: float = Field(default=1e-5, ge=0)
-    max_sampled: int = Field(default=10, ge=1)
-    num_threads: int = Field(default=2, ge=1)
-    random_state: int | None = Field(default=42, description="Fixed seed; None for a random one.")
     user_attributes: list[str] | None = Field(
         default=None, description="User attributes used as features; None means all."
     )
     item_attributes: list[str] | None = Field(
         default=None, description="Item attributes used as features; None means all."
     )
-
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, value: str) -> str:
-        if value not in {"warp", "bpr", "logistic", "warp-kos"}:
-            raise ValueError("loss must be one of warp, bpr, logistic, warp-kos")
-        return value
 
 
 class VariantSettings(BaseModel):
@@ -403,18 +373,45 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
-    lightfm: LightFMSettings = Field(default_factory=LightFMSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    lightfm: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the built-in lightfm plugin, validated by it at start "
+        "(infogap.plugins.lightfm_hybrid.LightFMConfig).",
+    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
-    popularity: PopularitySettings = Field(default_factory=PopularitySettings)
+    popularity: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the built-in popularity plugin, validated by it at start "
+        "(infogap.plugins.popularity.PopularityConfig).",
+    )
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pseudonyms: PseudonymSettings = Field(default_factory=PseudonymSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Options of third-party plugins, by plugin name."
+        default_factory=dict,
+        description="Options of third-party plugins, by plugin name; each plugin validates its "
+        "own at start (docs/plugins.md).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _features_under_lightfm(cls, values: Any) -> Any:
+        """``lightfm.user_attributes`` and ``lightfm.item_attributes`` (the keys before
+        ``[features]`` existed) still select the features, unless ``[features]`` names them."""
+        if not isinstance(values, dict) or not isinstance(values.get("lightfm"), dict):
+            return values
+        lightfm = dict(values["lightfm"])
+        moved = {key: lightfm.pop(key) for key in FEATURE_KEYS if key in lightfm}
+        if not moved:
+            return values
+        features = values.get("features") or {}
+        if isinstance(features, BaseModel):
+            features = features.model_dump(exclude_unset=True)
+        return {**values, "lightfm": lightfm, "features": {**moved, **features}}
 
     @model_validator(mode="after")
     def _event_types_present(self) -> Settings:

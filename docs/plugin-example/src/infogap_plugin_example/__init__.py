@@ -1,7 +1,8 @@
-"""An example InfoGap plugin implementing every hook: a model, a reranker, an aggregate guard
-and a profile contributor.
+"""An example InfoGap plugin: a model, a reranker, an aggregate guard and a profile contributor,
+with options of its own. Everything it uses comes from ``infogap.server.plugin``.
 
-Options come from the server config, ``[plugin_config.example]``:
+Options come from the server config, ``[plugin_config.example]``, validated by ``ExampleConfig``
+when the server starts:
 
 - ``promote_tag``: items with this tag are moved to the top of every recommendation list.
 - ``min_contributors``: popularity figures backed by fewer distinct users are released as 0.
@@ -9,22 +10,43 @@ Options come from the server config, ``[plugin_config.example]``:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from infogap.server.core.domain import ScoredItem
-from infogap.server.core.plugins.hookspecs import hookimpl
-from infogap.server.core.plugins.protocols import (
+from infogap.server.plugin import (
     Aggregate,
+    AggregateGuard,
+    FeatureSettings,
+    ModelTrainer,
+    ProfileContributor,
+    ProfileDraft,
     RerankContext,
+    Reranker,
+    ScoredItem,
     ScoreResult,
     TrainingContext,
     TrainingData,
     UserQuery,
+    hookimpl,
 )
 
 NAME = "example"
+TAGS_FILE = "tags.json"
+
+
+class ExampleConfig(BaseModel):
+    """The plugin's options, ``[plugin_config.example]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    promote_tag: str | None = Field(default=None, description="Tag moved to the top of lists.")
+    min_contributors: int | None = Field(
+        default=None, ge=1, description="Popularity figures of fewer users are released as 0."
+    )
 
 
 class FavouriteTagModel:
@@ -49,7 +71,8 @@ class FavouriteTagModel:
         return None
 
     def save(self, directory: Path) -> None:
-        (directory / "tags.txt").write_text("\n".join("|".join(sorted(t)) for t in self._item_tags))
+        tags = [sorted(t) for t in self._item_tags]
+        (directory / TAGS_FILE).write_text(json.dumps({"tags": tags, "users": self.user_count}))
 
 
 class FavouriteTagTrainer:
@@ -69,8 +92,8 @@ class FavouriteTagTrainer:
         return FavouriteTagModel(tags, len(data.user_ids))
 
     def load(self, directory: Path, item_ids: np.ndarray) -> FavouriteTagModel:
-        lines = (directory / "tags.txt").read_text().split("\n")
-        return FavouriteTagModel([set(filter(None, line.split("|"))) for line in lines], 0)
+        saved = json.loads((directory / TAGS_FILE).read_text())
+        return FavouriteTagModel([set(tags) for tags in saved["tags"]], saved["users"])
 
 
 class PromoteTag:
@@ -104,35 +127,40 @@ class EngagementScore:
     name = "engagement"
     order = 100
 
-    def contribute(self, draft) -> None:
+    def contribute(self, draft: ProfileDraft) -> None:
         facts = draft.facts
         if facts.active_days:
             draft.extra["engagement"] = round(facts.event_count / facts.active_days, 3)
 
 
-def _options(settings) -> dict:
-    return settings.plugin_config.get(NAME, {})
+@hookimpl
+def infogap_plugin_config_model() -> type[BaseModel]:
+    return ExampleConfig
 
 
 @hookimpl
-def infogap_register_models(register, settings) -> None:
+def infogap_register_models(
+    register: Callable[[ModelTrainer], None], config: ExampleConfig, features: FeatureSettings
+) -> None:
     register(FavouriteTagTrainer())
 
 
 @hookimpl
-def infogap_register_rerankers(register, settings) -> None:
-    tag = _options(settings).get("promote_tag")
-    if tag:
-        register(PromoteTag(tag))
+def infogap_register_rerankers(register: Callable[[Reranker], None], config: ExampleConfig) -> None:
+    if config.promote_tag:
+        register(PromoteTag(config.promote_tag))
 
 
 @hookimpl
-def infogap_register_aggregate_guards(register, settings) -> None:
-    minimum = _options(settings).get("min_contributors")
-    if minimum:
-        register(MinimumContributors(int(minimum)))
+def infogap_register_aggregate_guards(
+    register: Callable[[AggregateGuard], None], config: ExampleConfig
+) -> None:
+    if config.min_contributors:
+        register(MinimumContributors(config.min_contributors))
 
 
 @hookimpl
-def infogap_register_profile_contributors(register, settings) -> None:
+def infogap_register_profile_contributors(
+    register: Callable[[ProfileContributor], None], config: ExampleConfig
+) -> None:
     register(EngagementScore())

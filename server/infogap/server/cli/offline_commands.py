@@ -24,9 +24,10 @@ def tune(
     seed: int = 42,
 ) -> None:
     """Search LightFM hyper-parameters on a validation split of the stored events."""
+    from infogap.plugins.lightfm_hybrid import LightFMConfig
     from infogap.plugins.lightfm_tuning import SEARCH_SPACE
     from infogap.plugins.lightfm_tuning import tune as run_tuning
-    from infogap.server.core.models.holdout import split_for_validation
+    from infogap.server.core.models.holdout import evaluate, split_for_validation
     from infogap.server.core.models.training_data import load_training_data
     from infogap.server.core.plugins.protocols import TrainingContext
     from infogap.server.core.store import DuckDBStore
@@ -38,7 +39,7 @@ def tune(
         train_part, split = split_for_validation(
             data, validation_fraction, seed, settings.lifecycle.max_validation_users
         )
-        context = TrainingContext(catalog, settings, lambda aggregate: aggregate)
+        context = TrainingContext(catalog, lambda aggregate: aggregate)
         attributes = store.user_attributes(split.user_ids)
         columns = list(SEARCH_SPACE)
         table = Table("ndcg@10", "fit s", *columns, title=f"LightFM on {catalog!r}")
@@ -47,12 +48,17 @@ def tune(
             def report(trial):
                 status.update(f"last: ndcg@10 {trial.ndcg_at_10:.4f} with {trial.parameters}")
 
+            def ndcg_at_10(model):
+                return evaluate(
+                    [model], train_part.item_ids, split, lambda u: attributes.get(u, {})
+                )
+
             results = run_tuning(
                 train_part,
-                split,
-                settings.lightfm,
+                ndcg_at_10,
+                LightFMConfig.model_validate(settings.lightfm),
+                settings.features,
                 context,
-                lambda user_id: attributes.get(user_id, {}),
                 trials,
                 seed,
                 report,

@@ -29,7 +29,7 @@ from infogap.server.core.profiles.service import Profiles
 from infogap.server.core.service import InfoGap
 from infogap.server.core.store import DuckDBStore, Store
 
-PRIVACY_GUARD = "differential_privacy"  # the aggregate guard privacy.enabled relies on
+PRIVACY_GUARD = "differential_privacy"  # the built-in plugin privacy.enabled relies on
 
 
 def build_core(
@@ -55,33 +55,32 @@ def build_core(
         resources.callback(store.close)
         ledger = PrivacyLedger(store, settings.privacy)
         registrations = plugins.collect_registrations(ledger)
-        if settings.privacy.enabled and not any(
-            guard.name == PRIVACY_GUARD for guard in registrations.aggregate_guards
-        ):
+        if settings.privacy.enabled and registrations.privacy_guard is None:
             # Fail closed: privacy asked for but no guard to give it would release raw counts.
             raise StartupError(
-                f"privacy.enabled is set but the {PRIVACY_GUARD!r} plugin is not loaded"
+                "privacy.enabled is set but no privacy guard is registered "
+                f"(the {PRIVACY_GUARD!r} plugin is not loaded)"
             )
         profiles = Profiles(
             store,
             settings,
             registrations.profile_contributors,
             event_type_weights(settings.event_types),
-            release_through(registrations.aggregate_guards),
+            release_through(registrations.aggregate_stages()),
         )
         attributes = _attributes_of(store)
         lifecycle = ModelLifecycle(
             settings,
             store,
             registrations.trainers,
-            registrations.aggregate_guards,
+            registrations.aggregate_stages(),
             profiles.segment_members_of,
         )
         registry = ServingRegistry(
             store,
             lifecycle,
             [name for name, t in settings.event_types.items() if t.marks_seen],
-            settings.lightfm.item_attributes,
+            settings.features.item_attributes,
         )
 
         def on_stored(events: pa.Table, sequence: int) -> None:

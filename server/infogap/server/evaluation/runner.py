@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from infogap.plugins.lightfm_hybrid import LightFMConfig
 from infogap.server.config import Settings, load_settings
 from infogap.server.core.errors import FailedPrecondition, InvalidArgument
 from infogap.server.core.plugins.host import BUILTIN_SOURCE
@@ -331,7 +332,7 @@ def evaluate_dataset(
         },
         "settings": {
             "lightfm": {
-                **settings.lightfm.model_dump(mode="json"),
+                **LightFMConfig.model_validate(settings.lightfm).model_dump(mode="json"),
                 "num_threads": NUM_THREADS,
                 **(lightfm_overrides or {}),
             },

@@ -29,6 +29,7 @@ CARRIED_SETTINGS = (
     "limits",
     "plugins",
     "serving",
+    "features",
     "lightfm",
     "training",
     "lifecycle",
@@ -56,7 +57,10 @@ def server_settings(
     }
     for name, fields in (overrides or {}).items():
         section = values[name]
-        values[name] = type(section).model_validate({**section.model_dump(), **fields})
+        if isinstance(section, dict):  # a plugin's own options, validated by it at start
+            values[name] = {**section, **fields}
+        else:
+            values[name] = type(section).model_validate({**section.model_dump(), **fields})
     values.update(data_dir=data_dir, host=LOOPBACK, port=0)
     return base.model_copy(update=values)
 

@@ -47,7 +47,7 @@ class ServingRegistry:
         item_attributes: list[str] | None,
     ) -> None:
         """``seen_types`` are the event types that mark an item seen; ``item_attributes`` the
-        item attributes models take as features (``lightfm.item_attributes``)."""
+        item attributes models take as features (``features.item_attributes``)."""
         self._store = store
         self._lifecycle = lifecycle
         self._seen_types = pa.array(list(seen_types), pa.string())
@@ -214,7 +214,7 @@ class ServingRegistry:
         for key, serving in list(states.items()):
             models = []
             for model in serving.models:
-                if isinstance(model, ForgetfulModel) and getattr(model, "forgets", True):
+                if isinstance(model, ForgetfulModel):
                     forgotten = model.without_user(user_id)
                     removed["model_entries"] += forgotten.user_count < model.user_count
                     models.append(forgotten)

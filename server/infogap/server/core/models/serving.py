@@ -16,9 +16,9 @@ import numpy as np
 from infogap.server.core.domain import RecommendationFilter
 from infogap.server.core.plugins.protocols import (
     ExtensibleModel,
-    PaddedModel,
     TrainedModel,
     item_feature_names,
+    padded,
 )
 from infogap.server.core.store import CatalogItems
 
@@ -193,7 +193,7 @@ class CatalogServing:
         models = tuple(
             model.with_new_items(new_features)
             if isinstance(model, ExtensibleModel)
-            else PaddedModel(model, base_count, new_count)
+            else padded(model, base_count, new_count)
             for model in self.models
         )
         return replace(self, items=items, models=models)

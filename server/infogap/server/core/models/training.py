@@ -29,7 +29,7 @@ from infogap.server.core.models.holdout import (
 from infogap.server.core.models.training_data import load_training_data
 from infogap.server.core.plugins.protocols import (
     Aggregate,
-    AggregateGuard,
+    AggregateStage,
     ModelTrainer,
     TrainedModel,
     TrainingContext,
@@ -81,7 +81,7 @@ class ModelLifecycle:
         settings: Settings,
         store: Store,
         trainers: Mapping[str, ModelTrainer],
-        guards: Sequence[AggregateGuard],
+        guards: Sequence[AggregateStage],
         segments_of: Callable[[Sequence[str]], dict[str, list[str]]],
     ) -> None:
         self._settings = settings
@@ -128,7 +128,7 @@ class ModelLifecycle:
         version_dir.mkdir(parents=True)
         try:
             np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
-            context = TrainingContext(catalog, self._settings, self.release_aggregate)
+            context = TrainingContext(catalog, self.release_aggregate)
             models, infos = [], []
             strategies = serving_order(list(self._trainers), self._settings.serving.strategy_order)
             for strategy in strategies:

@@ -38,7 +38,7 @@ def load_training_data(
     settings: Settings,
     segments_of: Callable[[Sequence[str]], dict[str, list[str]]] = lambda _: {},
 ) -> TrainingData:
-    features = settings.lightfm
+    features = settings.features
     interactions = store.interactions(
         catalog,
         event_type_weights(settings.event_types),

@@ -1,7 +1,8 @@
-"""What model, reranker and aggregate-guard plugins implement, and the data they are given.
+"""What model, reranker, guard and contributor plugins implement, and the data they are given.
 
-These are the objects plugins register through the hooks in ``infogap.server.core.plugins.hookspecs``. The
-serving path calls them directly; no hook is called per request.
+These are the objects plugins register through the hooks in
+``infogap.server.core.plugins.hookspecs``; plugins import them from ``infogap.server.plugin``.
+The serving path calls them directly; no hook is called per request.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
-from infogap.server.core.domain import ScoredItem
+from infogap.server.core.domain import Behaviour, Interest, ScoredItem, SegmentMembership
+
+if TYPE_CHECKING:
+    from infogap.server.core.profiles.facts import ProfileFacts
 
 
 def user_feature_names(attributes: Mapping[str, str], allowed: Iterable[str] | None) -> list[str]:
@@ -100,9 +104,10 @@ class Aggregate:
         return replace(self, values=values)
 
 
-def release_through(guards: Iterable[AggregateGuard]) -> Callable[[Aggregate], Aggregate]:
-    """A function passing an aggregate through ``guards`` in order (they are sorted already)."""
-    ordered = tuple(guards)
+def release_through(stages: Iterable[AggregateStage]) -> Callable[[Aggregate], Aggregate]:
+    """A function passing an aggregate through ``stages`` in the order given
+    (``Registrations.aggregate_stages()``: the ordinary guards, then the privacy guard)."""
+    ordered = tuple(stages)
 
     def release(aggregate: Aggregate) -> Aggregate:
         for guard in ordered:
@@ -117,9 +122,12 @@ class TrainingContext:
     """What a model gets besides the data when it trains."""
 
     catalog: str
-    settings: Any  # infogap.server.config.Settings
     release_aggregate: Callable[[Aggregate], Aggregate]
-    """Passes an aggregate through every registered guard (e.g. differential privacy)."""
+    """Passes an aggregate through every registered guard, then the privacy guard (if any);
+    may raise ``ResourceExhausted`` when the privacy budget is spent.
+
+    .. versionchanged:: 0.3
+       The ``settings`` field is gone: a plugin gets its own validated config instead."""
 
 
 class UserQuery:
@@ -206,7 +214,9 @@ class ForgetfulModel(Protocol):
 
 
 class PaddedModel:
-    """Wraps a model that cannot take in new items: they score just below its lowest score."""
+    """Wraps a model that cannot take in new items: they score just below its lowest score.
+
+    Build it with ``padded``, which keeps the wrapped model's ``ForgetfulModel`` capability."""
 
     def __init__(self, model: TrainedModel, base_item_count: int, new_item_count: int) -> None:
         self._model = model
@@ -234,15 +244,25 @@ class PaddedModel:
     def save(self, directory: Path) -> None:
         self._model.save(directory)
 
-    def without_user(self, user_id: str) -> TrainedModel:
-        if not isinstance(self._model, ForgetfulModel):
-            return self
-        inner = self._model.without_user(user_id)
-        return PaddedModel(inner, self._base_item_count, self._padding)
 
-    @property
-    def forgets(self) -> bool:
-        return isinstance(self._model, ForgetfulModel)
+class ForgetfulPaddedModel(PaddedModel):
+    """A ``PaddedModel`` around a ``ForgetfulModel``: it forgets users too."""
+
+    def __init__(self, model: ForgetfulModel, base_item_count: int, new_item_count: int) -> None:
+        super().__init__(model, base_item_count, new_item_count)  # type: ignore[arg-type]
+        self._forgetful = model
+
+    def without_user(self, user_id: str) -> TrainedModel:
+        inner = self._forgetful.without_user(user_id)
+        return padded(inner, self._base_item_count, self._padding)
+
+
+def padded(model: TrainedModel, base_item_count: int, new_item_count: int) -> PaddedModel:
+    """``model`` with ``new_item_count`` items appended that it ranks last; a
+    ``ForgetfulModel`` stays one."""
+    if isinstance(model, ForgetfulModel):
+        return ForgetfulPaddedModel(model, base_item_count, new_item_count)
+    return PaddedModel(model, base_item_count, new_item_count)
 
 
 @runtime_checkable
@@ -284,28 +304,57 @@ class Reranker(Protocol):
 
 
 @runtime_checkable
-class AggregateGuard(Protocol):
-    """Transforms aggregates before release, registered via ``infogap_register_aggregate_guards``."""
+class AggregateStage(Protocol):
+    """One stage of the aggregate pipeline: what ``AggregateGuard`` and ``PrivacyGuard`` share."""
 
     name: str
-    order: int
-    """Guards run in ascending ``order``; privacy noise should come last (e.g. 1000)."""
 
     def release(self, aggregate: Aggregate) -> Aggregate:
         """Returns the aggregate as it may be released (bounded, noised, suppressed...)."""
+
+
+@runtime_checkable
+class AggregateGuard(Protocol):
+    """Transforms aggregates before release, registered via ``infogap_register_aggregate_guards``.
+
+    Ordinary guards run in ascending ``order``; the privacy guard (``PrivacyGuard``) always runs
+    after all of them, whatever their order."""
+
+    name: str
+    order: int
+    """Guards run in ascending ``order``, all of them before the privacy guard."""
+
+    def release(self, aggregate: Aggregate) -> Aggregate:
+        """Returns the aggregate as it may be released (bounded, suppressed...)."""
+
+
+@runtime_checkable
+class PrivacyGuard(Protocol):
+    """The last stage of the aggregate pipeline (e.g. differential-privacy noise), registered via
+    ``infogap_register_privacy_guard``; a server has at most one.
+
+    .. versionadded:: 0.3
+    """
+
+    name: str
+
+    def release(self, aggregate: Aggregate) -> Aggregate:
+        """Returns the aggregate as it may leave the server. What earlier guards did is in
+        ``aggregate``; nothing runs after this. May raise ``ResourceExhausted``."""
 
 
 @dataclass
 class ProfileDraft:
     """A profile being assembled; each contributor fills its part."""
 
-    facts: Any  # profile_facts.ProfileFacts: everything computed for the user
-    segments: Callable[[], list[Any]]
+    facts: ProfileFacts
+    """Everything computed for the user (counts, windows, RFM, interests...)."""
+    segments: Callable[[], list[SegmentMembership]]
     """The user's segment memberships (rule and cluster), evaluated when first called."""
-    behaviour: Any = None  # domain.Behaviour
-    interests: list[Any] = field(default_factory=list)  # domain.Interest
-    segment_memberships: list[Any] = field(default_factory=list)  # domain.SegmentMembership
-    extra: dict[str, Any] = field(default_factory=dict)
+    behaviour: Behaviour | None = None
+    interests: list[Interest] = field(default_factory=list)
+    segment_memberships: list[SegmentMembership] = field(default_factory=list)
+    extra: dict[str, object] = field(default_factory=dict)
     """Fields third-party contributors add (JSON values), shown as ``Profile.extra``."""
 
 
@@ -329,6 +378,7 @@ class Registrations:
     trainers: dict[str, ModelTrainer] = field(default_factory=dict)
     rerankers: list[Reranker] = field(default_factory=list)
     aggregate_guards: list[AggregateGuard] = field(default_factory=list)
+    privacy_guard: PrivacyGuard | None = None
     profile_contributors: list[ProfileContributor] = field(default_factory=list)
     provided_by: dict[str, list[str]] = field(default_factory=dict)  # plugin -> "model:lightfm"
 
@@ -336,3 +386,10 @@ class Registrations:
         if trainer.strategy in self.trainers:
             raise ValueError(f"model strategy {trainer.strategy!r} registered twice")
         self.trainers[trainer.strategy] = trainer
+
+    def aggregate_stages(self) -> tuple[AggregateStage, ...]:
+        """The aggregate pipeline: every ordinary guard by ascending order, then the privacy
+        guard, fixed last whatever the orders declared."""
+        ordinary = sorted(self.aggregate_guards, key=lambda guard: guard.order)
+        last = () if self.privacy_guard is None else (self.privacy_guard,)
+        return (*ordinary, *last)

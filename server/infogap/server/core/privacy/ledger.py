@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 
@@ -50,6 +51,45 @@ class PrivacyBudget:
     @property
     def epsilon_remaining(self) -> float:
         return max(self.epsilon_budget - self.epsilon_spent, 0.0)
+
+
+class BudgetLedger(Protocol):
+    """What a privacy guard may do with the server's privacy budget (``PrivacyLedger`` is the
+    implementation, persisted in the store). Handed to ``infogap_register_privacy_guard``.
+
+    .. versionadded:: 0.3
+    """
+
+    def spend(
+        self,
+        catalog: str,
+        kind: str,
+        scope: str,
+        epsilon: float,
+        description: str,
+        keys: np.ndarray,
+        values: np.ndarray,
+        delta: float = 0.0,
+    ) -> datetime:
+        """Pays ``epsilon`` for releasing ``values`` (aligned with ``keys``) and keeps them for
+        reuse; returns the release time.
+
+        :raises BudgetExhausted: when the window's remaining budget is less than ``epsilon``;
+            nothing is recorded, and the values must not be released.
+        """
+        ...
+
+    def record_reuse(self, catalog: str, kind: str, scope: str, description: str) -> None:
+        """Records that an earlier release was served again (post-processing: epsilon 0)."""
+        ...
+
+    def last_release(self, catalog: str, kind: str, scope: str) -> ReleasedValues | None:
+        """The values of the latest paid release of this figure, or None if there was none."""
+        ...
+
+    def remaining(self, catalog: str) -> float:
+        """Epsilon the catalog can still spend in the current window."""
+        ...
 
 
 class PrivacyLedger:
