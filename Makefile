@@ -25,7 +25,7 @@ help:
 	@echo "make protos        regenerate client_sdk/src/infogap/v1 from protos/"
 	@echo "make check-protos  fail if the checked-in generated code is stale"
 	@echo "make lint-protos   buf lint the API"
-	@echo "make lint          ruff the Python code, lint-imports its layers"
+	@echo "make lint          ruff (lint and format), import contracts, mypy"
 
 # The stamp is rebuilt whenever a dependency list changes.
 $(VENV)/.installed: pyproject.toml client_sdk/pyproject.toml
@@ -76,7 +76,9 @@ lint-protos: node_modules/.installed
 
 lint: install
 	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

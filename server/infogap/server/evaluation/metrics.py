@@ -129,12 +129,12 @@ def intra_list_diversity(
     return float(np.mean(distances))
 
 
-def popularity_ranks(counts: Sequence[float]) -> np.ndarray:
+def popularity_ranks(counts: Sequence[float] | np.ndarray) -> np.ndarray:
     """Rank of each item by popularity, 1 = most popular; ties share their mean rank."""
-    counts = np.asarray(counts, dtype=float)
-    order = np.argsort(-counts, kind="stable")
-    ranks = np.empty(len(counts))
-    ranks[order] = np.arange(1, len(counts) + 1)
+    values = np.asarray(counts, dtype=float)
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
     for value in np.unique(counts):  # mean rank within ties
         same = counts == value
         ranks[same] = ranks[same].mean()

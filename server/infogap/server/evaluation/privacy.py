@@ -68,7 +68,7 @@ def popularity_draws(
     each of ``draws`` trainings, summarised."""
     if split.candidate_items is not None:
         raise ValueError("the popularity list is measured with Recommend, not on cold items")
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "plugins": {"autoload": False, "disabled": [*settings.plugins.disabled, "lightfm"]},
         "profiles": {"clusters": 0},
         "lifecycle": {"validation_fraction": 0.0},

@@ -17,6 +17,7 @@ from infogap.server.config import Settings
 from infogap.server.evaluation.data import Dataset, Events
 from infogap.server.evaluation.splits import EvaluationSplit
 from infogap.server.transport.server import InfoGapServer
+from infogap.v1.recommend_service_pb2 import RankItemsResponse, RecommendResponse
 
 LOOPBACK = "127.0.0.1"
 CLIENT_TIMEOUT_SECONDS = 120.0  # Train on a large history takes a while
@@ -103,6 +104,7 @@ def serve_split(
     )
     for user in split.users:
         user_id = data.user_ids[user]
+        response: RecommendResponse | RankItemsResponse
         if candidate_ids is None:
             response = client.recommend(user_id, count=count)
         else:

@@ -379,7 +379,7 @@ def experiment_report(value: ExperimentReport) -> admin_service_pb2.GetExperimen
     )
 
 
-_EVALUATION_SPLITS = {
+_EVALUATION_SPLITS: dict[int, str] = {
     admin_service_pb2.EVALUATION_SPLIT_UNSPECIFIED: "random",
     admin_service_pb2.EVALUATION_SPLIT_RANDOM: "random",
     admin_service_pb2.EVALUATION_SPLIT_TEMPORAL: "temporal",

@@ -178,7 +178,8 @@ class ServingRegistry:
         """Rebuilds the item indexes of ``catalogs`` from the store: activation and tag changes
         apply to serving at once, without retraining."""
         with self._swap_lock:
-            for states in (self._serving, self._pinned):
+            every: list[dict[Any, CatalogServing]] = [self._serving, self._pinned]
+            for states in every:
                 for key, serving in list(states.items()):
                     if serving.catalog in catalogs:
                         states[key] = serving.with_items(

@@ -65,9 +65,9 @@ Predicate = Callable[[ProfileFacts], bool]
 
 
 class _RuleError(Exception):
-    def __init__(self, column: int, reason: str) -> None:
+    def __init__(self, column: int | None, reason: str) -> None:
         super().__init__(reason)
-        self.column = column
+        self.column = column or 1  # lark leaves it unset only for tokens it made up
         self.reason = reason
 
 
@@ -101,7 +101,7 @@ def _field_getter(
 
 
 @v_args(inline=True)
-class _Compiler(Transformer):
+class _Compiler(Transformer[Token, Predicate]):
     def __init__(self, windows: Sequence[int]) -> None:
         super().__init__()
         self._windows = windows
