@@ -52,6 +52,7 @@ from infogap.server.core.domain import (
     CatalogActivity,
     EventTypeCount,
     Interest,
+    ProfileFacts,
     Rfm,
     ScoredItem,
     SegmentMembership,
@@ -89,7 +90,6 @@ from infogap.server.core.plugins.protocols import (
     user_feature_names,
 )
 from infogap.server.core.privacy.ledger import BudgetExhausted, BudgetLedger, ReleasedValues
-from infogap.server.core.profiles.facts import ProfileFacts
 
 API_VERSION = "0.3"
 """The version of this surface, as the hook reference's ``versionadded`` notes count it."""

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from infogap.server.core.domain import Behaviour, Interest, ScoredItem, SegmentMembership
 
 if TYPE_CHECKING:
-    from infogap.server.core.profiles.facts import ProfileFacts
+    from infogap.server.core.domain import ProfileFacts
 
 
 def user_feature_names(attributes: Mapping[str, str], allowed: Iterable[str] | None) -> list[str]:

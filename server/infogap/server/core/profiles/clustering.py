@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from infogap.server.core.profiles.facts import ProfileFacts
+from infogap.server.core.domain import ProfileFacts
 
 MAX_FEATURES = 200  # the most common interest features; keeps the matrix small
 DESCRIBED_FEATURES = 3

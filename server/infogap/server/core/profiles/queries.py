@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from infogap.server.config import ProfileSettings
-from infogap.server.core.profiles.facts import ProfileFacts
+from infogap.server.core.domain import ProfileFacts
 from infogap.server.core.store import Store
 
 _SECONDS_PER_DAY = 86_400.0

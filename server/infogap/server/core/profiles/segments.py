@@ -18,8 +18,8 @@ from typing import Any
 
 from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 
+from infogap.server.core.domain import ProfileFacts
 from infogap.server.core.errors import InvalidArgument
-from infogap.server.core.profiles.facts import ProfileFacts
 
 GRAMMAR = r"""
 ?start: or_expr

@@ -16,11 +16,17 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from infogap.server.config import Settings
-from infogap.server.core.domain import Behaviour, Profile, Segment, SegmentMembership, utc_now
+from infogap.server.core.domain import (
+    Behaviour,
+    Profile,
+    ProfileFacts,
+    Segment,
+    SegmentMembership,
+    utc_now,
+)
 from infogap.server.core.errors import InvalidArgument, NotFound
 from infogap.server.core.plugins.protocols import Aggregate, ProfileContributor, ProfileDraft
 from infogap.server.core.profiles.clustering import cluster_users
-from infogap.server.core.profiles.facts import ProfileFacts
 from infogap.server.core.profiles.queries import compute_facts
 from infogap.server.core.profiles.segments import SegmentRule, compile_rule
 from infogap.server.core.store import Store
