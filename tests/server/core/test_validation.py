@@ -1,0 +1,21 @@
+"""Request validation: errors name the field and the reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from infogap.server.config import LimitSettings
+from infogap.server.core import validation
+from infogap.server.core.errors import InvalidArgument
+
+
+def test_validation_names_field_and_reason():
+    limits = LimitSettings()
+    assert validation.catalog_name("") == "default"
+    with pytest.raises(InvalidArgument) as caught:
+        validation.catalog_name("../etc", "items[4].catalog")
+    assert caught.value.violations[0].field == "items[4].catalog"
+    with pytest.raises(InvalidArgument, match="1 to 1000"):
+        validation.batch_size(0, "users", limits)
+    with pytest.raises(InvalidArgument, match=r"users\[1\]"):
+        validation.distinct(["a", "a"], "users")
