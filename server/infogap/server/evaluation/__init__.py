@@ -1,5 +1,5 @@
 """Offline evaluation: data sets as arrays (MovieLens-style CSVs or a server's stored history),
 the protocol's splits, ranking metrics with bootstrap intervals, throwaway in-process servers
 driven through the SDK, the runner, the epsilon-vs-quality curve of differentially private
-popularity, and the HTML/JSON report. ``infogap eval`` is the command; ``bench/quality.py`` and
+popularity, and the HTML/JSON report. ``infogap eval`` is the command; ``bench/quality/`` and
 ``bench/privacy.py`` reuse the pieces."""
