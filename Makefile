@@ -53,7 +53,8 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests --ignore=tests/e2e
 
-# The property-based fuzz tests with 2,000 cases per RPC instead of make test's 150.
+# The property-based fuzz tests with 2,000 cases per RPC instead of make test's 60 (Train and
+# EvaluateModels, which train models, get 200 and 40).
 fuzz: install
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/e2e/test_fuzz.py
 

@@ -16,8 +16,8 @@ from infogap.client import AsyncClient, Client
 from infogap.server.config import ExperimentDefinition, load_settings
 from infogap.server.core.plugins import hookspecs
 
-from . import rpcs
-from .e2e import strategies, test_fuzz
+from . import rpcs, strategies
+from .e2e import test_fuzz
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
