@@ -144,7 +144,9 @@ def messages(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Messag
     return build()
 
 
-def _set(draw: st.DrawFn, message: Message, field: FieldDescriptor, depth: int, must: bool):
+def _set(draw: st.DrawFn, message: Message, field: FieldDescriptor, depth: int, must: bool) -> None:
+    """Draws a value for ``field`` into ``message``; ``must`` (a chosen oneof member) skips
+    the coin that may leave a field with presence unset."""
     target = getattr(message, field.name)
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
         key, value = (
