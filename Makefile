@@ -13,12 +13,13 @@ PROTOC = $(PY) -m grpc_tools.protoc -I protos \
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
 	$(PROTO_FILES) --python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1)
 
-.PHONY: help install demo test fuzz bench serve protos check-protos lint-protos lint clean
+.PHONY: help install demo test test-fast fuzz bench serve protos check-protos lint-protos lint clean
 LINTED := server plugins client_sdk/src/infogap/client tests docs bench
 
 help:
 	@echo "make demo          install, load MovieLens 100K, train, serve and query it through the SDK"
 	@echo "make test          install and run the test suite"
+	@echo "make test-fast     the unit tests alone (no server, no tests/e2e), a few seconds"
 	@echo "make fuzz          property-based fuzzing of every RPC, 2,000 cases each"
 	@echo "make bench         throughput, latency and ingestion benchmarks"
 	@echo "make serve         run a server on localhost:50051 with data in ./data"
@@ -47,7 +48,13 @@ demo: install
 test: install
 	$(PY) -m pytest
 
-# The property-based fuzz tests with 2,000 cases per RPC instead of make test's 150.
+# Everything but the end-to-end tests: the unit tests of tests/server, tests/plugins,
+# tests/client_sdk and the meta-tests.
+test-fast: install
+	$(PY) -m pytest tests --ignore=tests/e2e
+
+# The property-based fuzz tests with 2,000 cases per RPC instead of make test's 60 (Train and
+# EvaluateModels, which train models, get 200 and 40).
 fuzz: install
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/e2e/test_fuzz.py
 

@@ -28,7 +28,8 @@ from infogap.server.evaluation.data import load_movielens
 from infogap.server.evaluation.privacy import EPSILONS, PrivacyCurve, measure_privacy
 from infogap.server.evaluation.splits import make_split
 
-from .quality import K, popularity_scores, ranking_metrics, top_k
+from .quality.baselines import popularity_scores, ranking_metrics, top_k
+from .quality.protocol import K
 from .report import table
 
 DRAWS = 5

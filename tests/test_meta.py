@@ -1,41 +1,32 @@
-"""Meta-tests: the plugin API is documented and tested, and the SDK covers the whole API."""
+"""Meta-tests: the plugin API is documented and tested, the SDK and the fuzz tests cover the
+whole API, and no hand-written module grows past 500 lines."""
 
 from __future__ import annotations
 
 import inspect
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pluggy
 import pytest
 
 from infogap.client import AsyncClient, Client
 from infogap.server.config import ExperimentDefinition, load_settings
 from infogap.server.core.plugins import hookspecs
-from infogap.v1 import (
-    admin_service_pb2,
-    feedback_service_pb2,
-    profile_service_pb2,
-    recommend_service_pb2,
-)
+
+from . import rpcs, strategies
+from .e2e import test_fuzz
 
 TESTS = Path(__file__).parent
+REPO = TESTS.parent
 HOOKS = [
     name
     for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
     if name.startswith("infogap_")
 ]
-SERVICES = [
-    service
-    for module in (
-        admin_service_pb2,
-        feedback_service_pb2,
-        profile_service_pb2,
-        recommend_service_pb2,
-    )
-    for service in module.DESCRIPTOR.services_by_name.values()
-]
-RPCS = [(service.name, method.name) for service in SERVICES for method in service.methods]
+RPCS = [(method.containing_service.name, method.name) for method in rpcs.methods()]
 
 
 PLUGIN_DOCS = TESTS.parent / "docs" / "plugins.md"
@@ -56,8 +47,23 @@ def test_every_hook_is_documented_with_its_exact_signature(hook):
     assert f"```python\n{_reference_signature(hook)}\n```" in PLUGIN_DOCS.read_text()
 
 
-def test_there_are_rpcs():
-    assert len(RPCS) >= 11
+def test_the_hooks_are_exactly_the_hookspecs():
+    """The hooks the meta-tests check are the ones pluggy registers from the hookspecs."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    assert set(HOOKS) == {name for name in vars(manager.hook) if not name.startswith("_")}
+
+
+def test_the_rpcs_are_exactly_those_of_the_protos():
+    """Every ``rpc`` of protos/ is in the generated descriptors, once, and nothing else is."""
+    declared = [
+        name
+        for proto in (REPO / "protos").rglob("*.proto")
+        for name in re.findall(r"^\s*rpc\s+(\w+)\s*\(", proto.read_text(), flags=re.MULTILINE)
+    ]
+    names = [rpc for _, rpc in RPCS]
+    assert sorted(names) == sorted(declared)
+    assert len(set(names)) == len(names) == len(rpcs.by_name())  # bare names are unique
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -101,6 +107,46 @@ def test_every_rpc_has_an_sdk_method(service, rpc):
     name = SDK_NAMES.get(rpc, _snake(rpc))
     assert callable(getattr(Client, name, None)), f"Client has no {name} for {service}.{rpc}"
     assert inspect.iscoroutinefunction(getattr(AsyncClient, name, None)), f"AsyncClient.{name}"
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {name for name, _ in inspect.getmembers(cls, callable) if not name.startswith("_")}
+
+
+def test_both_clients_have_the_same_methods_one_per_rpc_plus_health_and_close():
+    expected = {SDK_NAMES.get(rpc, _snake(rpc)) for _, rpc in RPCS}
+    # iter_segment_members pages through GetSegmentMembers; health calls the standard
+    # gRPC health service.
+    extras = {"close", "health", "iter_segment_members"}
+    assert _public_methods(Client) == _public_methods(AsyncClient) == expected | extras
+    assert set(SDK_NAMES) <= {rpc for _, rpc in RPCS}, "SDK_NAMES names an RPC that is gone"
+
+
+def test_every_rpc_is_fuzzed():
+    """The fuzz test runs over exactly the RPCs of the descriptors: dropping one fails."""
+    (mark,) = [
+        m
+        for m in test_fuzz.test_generated_requests_never_fail_internally.pytestmark
+        if m.name == "parametrize"
+    ]
+    assert mark.args[0] == "rpc"
+    assert sorted(mark.args[1]) == sorted(rpc for _, rpc in RPCS)
+    # The per-RPC tables name RPCs that exist (a renamed RPC would silently lose its strategy).
+    assert set(strategies.DOMAIN) <= set(mark.args[1])
+    assert set(test_fuzz.EXAMPLES_SHARE) <= set(mark.args[1])
+
+
+MAX_LINES = 500
+
+
+def test_no_hand_written_module_is_over_500_lines():
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+    hand_written = [p for p in tracked if not p.startswith("client_sdk/src/infogap/v1/")]
+    lengths = {p: len((REPO / p).read_text(encoding="utf-8").splitlines()) for p in hand_written}
+    too_long = {p: n for p, n in lengths.items() if n > MAX_LINES}
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
 
 
 def test_the_readme_examples_of_config_files_are_valid(tmp_path):

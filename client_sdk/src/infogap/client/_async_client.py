@@ -47,8 +47,8 @@ from infogap.v1.recommend_service_pb2_grpc import RecommendServiceStub
 
 from . import _requests as build
 from ._channel import ClientSettings, PemSource
-from ._client import BULK_TIMEOUT, DEFAULT_TARGET, EVALUATE_TIMEOUT, TRAIN_TIMEOUT
 from ._convert import EventLike, ItemLike, UserLike, UserPatchLike, VariantLike
+from ._defaults import BULK_TIMEOUT, DEFAULT_TARGET, EVALUATE_TIMEOUT, TRAIN_TIMEOUT
 from ._errors import from_rpc_error
 from ._health import HEALTH_CHECK_METHOD, HEALTH_CHECK_REQUEST, decode_health_status
 

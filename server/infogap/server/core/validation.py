@@ -43,6 +43,15 @@ def identifier(value: str, field: str, limits: LimitSettings) -> str:
     return value
 
 
+def as_of_time(value: datetime, field: str, windows_days: Iterable[int]) -> datetime:
+    """A profile's reference moment (naive UTC): returns it when the start of the longest
+    profile window before it is still a date; raises ``InvalidArgument`` otherwise."""
+    earliest = datetime.min + timedelta(days=max(windows_days, default=0))
+    if value.replace(tzinfo=None) < earliest:
+        raise InvalidArgument(field, f"must be on or after {earliest.date().isoformat()}")
+    return value
+
+
 def batch_size(size: int, field: str, limits: LimitSettings) -> None:
     if not 1 <= size <= limits.max_batch_size:
         raise InvalidArgument(field, f"must hold 1 to {limits.max_batch_size} entries, got {size}")

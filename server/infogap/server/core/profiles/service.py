@@ -30,7 +30,7 @@ from infogap.server.core.profiles.clustering import cluster_users
 from infogap.server.core.profiles.queries import compute_facts
 from infogap.server.core.profiles.segments import SegmentRule, compile_rule
 from infogap.server.core.store import Store
-from infogap.server.core.validation import CATALOG_PATTERN
+from infogap.server.core.validation import CATALOG_PATTERN, as_of_time
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,13 @@ class Profiles:
     # -- facts -------------------------------------------------------------------------------
 
     def as_of(self, requested: datetime | None) -> datetime:
-        return requested or self._profile_settings.now or utc_now()
+        """The moment a profile is measured from: ``requested``, else the configured or the
+        current time. Raises ``InvalidArgument`` for a requested moment too early to have
+        windows before it."""
+        if requested is not None:
+            windows = self._profile_settings.windows_days
+            return as_of_time(requested, "as_of_time", windows)
+        return self._profile_settings.now or utc_now()
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
         """Drops cached profiles of users whose data changed."""

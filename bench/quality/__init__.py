@@ -1,0 +1,90 @@
+"""Recommendation quality of InfoGap on MovieLens 100K, next to baselines measured in the same run.
+
+Protocol (every figure comes from this one run, on splits drawn from ``seed``):
+
+- Ratings of 4 stars or more are positives. Accuracy: a random 80/20 split of the positives;
+  ratings below 4 are never targets and stay on the training side. Every candidate leaves out
+  the items a user has on the training side (InfoGap's own "seen" set) and is scored with
+  NDCG, precision and recall at k = 10 over the users with at least one test positive.
+- Candidates: popularity (training positives per item), raw LightFM with library defaults on the
+  binary training matrix (1 epoch, and InfoGap's epoch count), and InfoGap itself through its
+  gRPC API with and without user attributes and item genres as features.
+- Cold-start users: 20 % of the users held out entirely (their attributes are known); NDCG
+  against all their positives. Freshness: those of them with at least 10 positives record
+  their 5 earliest positives (no retraining) and are scored on the rest.
+- Cold-start items: 20 % of the items held out entirely (their genres are known); RankItems
+  over them, AUC per user against the held-out items the user did not rate.
+- Training time: InfoGap's Train against a raw LightFM fit with the same hyper-parameters on
+  the same matrices; optionally also on a synthetic catalogue of a million events.
+
+The server runs in-process on a temporary data directory with its default settings except
+LightFM's thread count (one thread makes LightFM deterministic for a fixed seed). The machine
+is small and shared: timings are reported, never asserted, and no target fails the run.
+
+    python -m bench.quality --dataset "$(../shared/datasets/fetch-movielens-100k)" [--large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .data import load_movielens, split_positives
+from .protocol import TEST_FRACTION, K, progress
+from .report import print_report, targets_of
+from .scenarios import (
+    accuracy,
+    cold_items,
+    cold_users_and_freshness,
+    training_time_large,
+    training_time_movielens,
+)
+from .through_api import quality_settings, settings_report
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def run_quality(dataset: Path, *, include_large: bool, seed: int = 42) -> dict:
+    """Runs every scenario, prints the report and returns the figures (JSON-ready)."""
+    started = time.perf_counter()
+    settings = quality_settings()
+    data = load_movielens(dataset)
+    split = split_positives(data.events, TEST_FRACTION, seed)
+    figures: dict[str, Any] = {"seed": seed, "k": K, "settings": settings_report(settings)}
+    progress("accuracy")
+    figures["accuracy"] = accuracy(data, split, settings, seed)
+    progress("cold-start users and freshness")
+    figures["cold_users"], figures["freshness"] = cold_users_and_freshness(data, seed)
+    progress("cold-start items")
+    figures["cold_items"] = cold_items(data, seed)
+    progress("training time on MovieLens")
+    figures["training_time"] = {"movielens": training_time_movielens(data, split, settings)}
+    if include_large:
+        progress("training time on 1M synthetic events (minutes)")
+        figures["training_time"]["synthetic_1m"] = training_time_large(seed, settings)
+    figures["targets"] = targets_of(figures)
+    figures["seconds"] = time.perf_counter() - started
+    print_report(figures)
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.quality", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--dataset", type=Path, required=True, help="folder printed by fetch-movielens-100k"
+    )
+    parser.add_argument(
+        "--large", action="store_true", help="also time training on 1M synthetic events (minutes)"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    figures = run_quality(args.dataset, include_large=args.large, seed=args.seed)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))

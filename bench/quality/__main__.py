@@ -1,0 +1,5 @@
+"""``python -m bench.quality``: the quality benchmark alone."""
+
+from . import main
+
+main()

@@ -1,0 +1,18 @@
+"""The feature names and the sparse feature matrix that model plugins receive."""
+
+from __future__ import annotations
+
+from infogap.server.core.plugins.protocols import (
+    FeatureMatrix,
+    item_feature_names,
+    user_feature_names,
+)
+
+
+def test_feature_names_and_matrix():
+    assert user_feature_names({"b": "2", "a": "1"}, None) == ["a=1", "b=2"]
+    assert user_feature_names({"b": "2", "a": "1"}, ["b", "zz"]) == ["b=2"]
+    assert item_feature_names(["y", "x", "x"], {"k": "v"}, None) == ["tag=x", "tag=y", "k=v"]
+    features = FeatureMatrix.from_rows([["a=1"], [], ["a=1", "b=2"]])
+    assert features.names == ("a=1", "b=2")
+    assert features.matrix.toarray().tolist() == [[1, 0], [0, 0], [1, 1]]
