@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from threadpoolctl import threadpool_limits
 
 from infogap.plugins.lightfm_hybrid import ARRAYS_FILE, STRATEGY
-from infogap.server.core.models.training import ITEMS_FILE
+from infogap.server.core.models.lifecycle import ITEMS_FILE
 from infogap.v1 import recommend_service_pb2, recommend_service_pb2_grpc
 
 DEFAULT_COUNT = 10

@@ -18,7 +18,7 @@ from infogap.client import Client
 from infogap.server.cli.client_commands import send_events, send_items, send_users
 from infogap.server.cli.common import console
 from infogap.server.core.domain import DEFAULT_CATALOG
-from infogap.server.core.models.training import MODELS_DIR
+from infogap.server.core.models.lifecycle import MODELS_DIR
 from infogap.server.datasets import movielens
 
 from . import workload

@@ -15,12 +15,12 @@ from infogap.server.core.errors import StartupError
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.pipeline import RecommendationPipeline
 from infogap.server.core.models.recommend import Recommendations
 from infogap.server.core.models.registry import ServingRegistry
 from infogap.server.core.models.retraining import BackgroundRetrainer, SingleFlight
 from infogap.server.core.models.train import Training
-from infogap.server.core.models.training import ModelLifecycle
 from infogap.server.core.models.training_data import event_type_weights
 from infogap.server.core.plugins.host import PluginHost
 from infogap.server.core.plugins.protocols import release_through

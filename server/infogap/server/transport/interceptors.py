@@ -20,7 +20,8 @@ def wrap_handler(
     for shape in _CALL_SHAPES:
         behavior = getattr(handler, shape)
         if behavior is not None:
-            return handler._replace(**{shape: wrap(behavior)})
+            # grpc's handlers are namedtuples; its type stubs do not say so.
+            return handler._replace(**{shape: wrap(behavior)})  # type: ignore[attr-defined]
     return handler
 
 

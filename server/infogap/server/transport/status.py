@@ -48,7 +48,7 @@ def _guarded(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
             context.abort_with_status(rpc_status.to_status(_status(error)))
         except Exception:
             # abort_with_status raises an Exception subclass too; let gRPC's own pass through.
-            if context.code() is not None:
+            if context.code() is not None:  # type: ignore[attr-defined]  # grpc >= 1.38
                 raise
             log.exception("unexpected error in %s", method)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")

@@ -25,13 +25,13 @@ import pyarrow.compute as pc
 
 from infogap.server.core.domain import ModelInfo, Variant
 from infogap.server.core.errors import FailedPrecondition
+from infogap.server.core.models.lifecycle import ModelLifecycle, ServingModels, TrainedCatalog
 from infogap.server.core.models.serving import (
     CatalogServing,
     FreshInteractions,
     ItemIndex,
     seen_index,
 )
-from infogap.server.core.models.training import ModelLifecycle, ServingModels, TrainedCatalog
 from infogap.server.core.plugins.protocols import ForgetfulModel
 from infogap.server.core.store import Store
 

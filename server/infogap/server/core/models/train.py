@@ -15,9 +15,9 @@ from infogap.server.config import Settings
 from infogap.server.core.domain import TrainingDecision, TrainReport
 from infogap.server.core.errors import InfoGapError
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.registry import ServingRegistry
 from infogap.server.core.models.retraining import SingleFlight
-from infogap.server.core.models.training import ModelLifecycle
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infogap.server.core.models.training import serving_order
+from infogap.server.core.models.lifecycle import serving_order
 
 
 def test_serving_order_puts_named_strategies_first():
