@@ -36,7 +36,8 @@ What is here:
   (``BudgetLedger``, ``ReleasedValues``, ``BudgetExhausted``).
 - Helpers: ``user_feature_names``, ``item_feature_names``.
 - The domain errors a plugin may raise (``InfoGapError`` subclasses, each mapped to a gRPC
-  status by the server).
+  status by the server), and ``ModelSkipped``, which a trainer raises to decline a catalog it
+  does not fit (the run goes on without it, and the decision says why).
 
 The conformance test kit for model plugins is ``infogap.server.plugin.testing`` (it needs
 pytest; this module does not).
@@ -75,6 +76,7 @@ from infogap.server.core.plugins.protocols import (
     ExtensibleModel,
     FeatureMatrix,
     ForgetfulModel,
+    ModelSkipped,
     ModelTrainer,
     PrivacyGuard,
     ProfileContributor,
@@ -91,7 +93,7 @@ from infogap.server.core.plugins.protocols import (
 )
 from infogap.server.core.privacy.ledger import BudgetExhausted, BudgetLedger, ReleasedValues
 
-API_VERSION = "0.3"
+API_VERSION = "0.4"
 """The version of this surface, as the hook reference's ``versionadded`` notes count it."""
 
 __all__ = [
@@ -113,6 +115,7 @@ __all__ = [
     "InfoGapError",
     "Interest",
     "InvalidArgument",
+    "ModelSkipped",
     "ModelTrainer",
     "NotFound",
     "PrivacyGuard",

@@ -265,6 +265,20 @@ def padded(model: TrainedModel, base_item_count: int, new_item_count: int) -> Pa
     return PaddedModel(model, base_item_count, new_item_count)
 
 
+class ModelSkipped(Exception):  # noqa: N818 - a decision, not an error
+    """Raised by ``ModelTrainer.train`` when the strategy does not fit this catalog (too many
+    items for a dense model, too little data...). The host trains the other strategies, leaves
+    this one out of the run and records ``skipped: <strategy>: <reason>`` in the training
+    decision; ``Train`` does not fail.
+
+    .. versionadded:: 0.4
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @runtime_checkable
 class ModelTrainer(Protocol):
     """A recommendation strategy, registered through ``infogap_register_models``."""
@@ -273,7 +287,8 @@ class ModelTrainer(Protocol):
     """Unique name, shown as the response's ``strategy`` (e.g. "lightfm", "popularity")."""
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
-        """Fits a model on ``data``. May raise ``InfoGapError`` subclasses."""
+        """Fits a model on ``data``. May raise ``InfoGapError`` subclasses, or ``ModelSkipped``
+        when the strategy does not fit this catalog."""
 
     def load(self, directory: Path, item_ids: np.ndarray) -> TrainedModel:
         """Reads back what ``TrainedModel.save`` wrote; ``item_ids`` is its index space."""
