@@ -182,7 +182,9 @@ class ALSTrainer:
         with np.load(directory / FACTORS_FILE, allow_pickle=False) as arrays:
             user_factors, item_factors = arrays["user_factors"], arrays["item_factors"]
         if len(item_factors) != len(item_ids):
-            raise ValueError(f"{directory}: {len(item_factors)} item factors, {len(item_ids)} items")
+            raise ValueError(
+                f"{directory}: {len(item_factors)} item factors, {len(item_ids)} items"
+            )
         return ALSModel(
             user_factors=user_factors,
             item_factors=item_factors,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.linalg import lapack
 
 from infogap.plugins.histories import Histories, training_rows, user_reason
 from infogap.server.plugin import (

@@ -81,7 +81,7 @@ def training_rows(interactions: sp.spmatrix) -> sp.csr_matrix:
 
 
 def user_reason(positions: np.ndarray, weights: np.ndarray, item_ids: np.ndarray) -> str:
-    """"because you liked X and Y": the user's two heaviest items."""
+    """The reason naming the user's two heaviest items: "because you liked X and Y"."""
     order = np.argsort(-weights, kind="stable")[:2]
     named = [str(item_ids[p]) for p in positions[order] if p < len(item_ids)]
     return "because you liked " + " and ".join(named) if named else "matches your activity"

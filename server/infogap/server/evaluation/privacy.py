@@ -74,7 +74,10 @@ def popularity_draws(
     if split.candidate_items is not None:
         raise ValueError("the popularity list is measured with Recommend, not on cold items")
     overrides: dict[str, dict[str, Any]] = {
-        "plugins": {"autoload": False, "disabled": [*settings.plugins.disabled, *PERSONAL_MODEL_PLUGINS]},
+        "plugins": {
+            "autoload": False,
+            "disabled": [*settings.plugins.disabled, *PERSONAL_MODEL_PLUGINS],
+        },
         "profiles": {"clusters": 0},
         "lifecycle": {"validation_fraction": 0.0},
         "privacy": privacy,

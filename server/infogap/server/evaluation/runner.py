@@ -147,9 +147,7 @@ def serve_candidate(
 ) -> Served:
     overrides: dict[str, dict[str, Any]] = {
         "lightfm": {"num_threads": NUM_THREADS, **lightfm_overrides, **candidate.lightfm},
-        "plugins": {
-            "disabled": [*settings.plugins.disabled, *candidate.disabled_plugins]
-        },
+        "plugins": {"disabled": [*settings.plugins.disabled, *candidate.disabled_plugins]},
     }
     if candidate.strategy_order:
         overrides["serving"] = {"strategy_order": list(candidate.strategy_order)}

@@ -265,7 +265,7 @@ def padded(model: TrainedModel, base_item_count: int, new_item_count: int) -> Pa
     return PaddedModel(model, base_item_count, new_item_count)
 
 
-class ModelSkipped(Exception):  # noqa: N818 - a decision, not an error
+class ModelSkipped(Exception):
     """Raised by ``ModelTrainer.train`` when the strategy does not fit this catalog (too many
     items for a dense model, too little data...). The host trains the other strategies, leaves
     this one out of the run and records ``skipped: <strategy>: <reason>`` in the training
