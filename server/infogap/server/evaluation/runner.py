@@ -23,6 +23,7 @@ from infogap.server.core.errors import FailedPrecondition, InvalidArgument
 from infogap.server.core.plugins.host import BUILTIN_SOURCE
 from infogap.server.core.store import Store
 from infogap.server.evaluation import metrics as m
+from infogap.server.evaluation.baselines import run_baselines, training_matrix
 from infogap.server.evaluation.data import Dataset, load_movielens, load_store_history
 from infogap.server.evaluation.privacy import (
     PLUGIN,
@@ -206,6 +207,41 @@ def score_candidate(
     }
 
 
+# The strong baselines (``baselines``) are fit outside any server, on the training positives of
+# the same split; they need each user's and item's own training events, so only these splits.
+REFERENCE_SPLITS = ("random", "temporal")
+REFERENCE_SOURCE = "computed outside the server"
+REFERENCE_PREFIX = "reference:"
+
+
+def score_references(
+    data: Dataset,
+    split: EvaluationSplit,
+    *,
+    count: int,
+    k: int,
+    seed: int,
+    resamples: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The strong baselines as reference rows, scored exactly as the candidates are."""
+    positives = split.train.positives()
+    matrix = training_matrix(positives.user, positives.item, (data.user_count, data.item_count))
+    seen = split.train.items_by_user()
+    rows = {}
+    for result in run_baselines(matrix, split.users, seen, count=count, seed=seed):
+        progress(f"reference ({REFERENCE_SOURCE}): {result.label}")
+        served = Served(
+            result.rankings, Counter({REFERENCE_SOURCE: len(split.users)}), result.fit_seconds
+        )
+        notes = "".join(f", {note}" for note in result.notes)
+        rows[f"{REFERENCE_PREFIX}{result.key}"] = {
+            "label": f"Reference, {REFERENCE_SOURCE}: {result.label}{notes}",
+            **score_candidate(data, split, served, k=k, seed=seed, resamples=resamples),
+        }
+    return rows
+
+
 PLUGIN_CANDIDATE_PREFIX = "plugin:"
 
 
@@ -270,10 +306,13 @@ def evaluate_dataset(
     resamples: int = RESAMPLES,
     max_users: int | None = None,
     privacy: PrivacyCurve | None = None,
+    references: bool = True,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Evaluates every candidate (None: ``available_candidates``) on one split of ``data``;
-    returns the JSON-ready report.
+    returns the JSON-ready report. With ``references``, the strong baselines (EASE, item-kNN,
+    ALS, LightFM WARP, popularity), fit outside any server on the same training positives, are
+    added as reference rows on the random and temporal splits.
 
     ``settings`` are the candidate servers' (see ``servers.server_settings``); ``max_users``
     evaluates a random sample (from ``seed``) of the users with test positives; ``privacy``
@@ -344,6 +383,13 @@ def evaluate_dataset(
         },
         "metric_labels": {name: label for name, (label, _) in METRICS.items()},
         "candidates": results,
+        "references": (
+            score_references(
+                data, split, count=count, k=k, seed=seed, resamples=resamples, progress=progress
+            )
+            if references and split_kind in REFERENCE_SPLITS
+            else {}
+        ),
         "consumed_item_popularity": consumed[test_items].tolist(),
     }
     if privacy is not None:
