@@ -6,9 +6,14 @@ Protocol (every figure comes from this one run, on splits drawn from ``seed``):
   ratings below 4 are never targets and stay on the training side. Every candidate leaves out
   the items a user has on the training side (InfoGap's own "seen" set) and is scored with
   NDCG, precision and recall at k = 10 over the users with at least one test positive.
-- Candidates: popularity (training positives per item), raw LightFM with library defaults on the
-  binary training matrix (1 epoch, and InfoGap's epoch count), and InfoGap itself through its
-  gRPC API with and without user attributes and item genres as features.
+- Candidates: InfoGap itself through its gRPC API, with and without user attributes and item
+  genres as features, and the strong baselines of ``infogap.server.evaluation.baselines`` fit
+  directly on the same binary training positives (popularity, EASE with lambda 300, item-kNN
+  cosine K = 100, implicit ALS, LightFM WARP with 64 components), each with its Train time.
+- Temporal split: each user's latest 20% of positive pairs are the test; InfoGap and the same
+  baselines.
+- Retail purchases (``--retail DIR``, the folder of ``fetch-instacart-sample``): trained on every
+  order but each household's last; the test is the last order's products new to the household.
 - Cold-start users: 20 % of the users held out entirely (their attributes are known); NDCG
   against all their positives. Freshness: those of them with at least 10 positives record
   their 5 earliest positives (no retraining) and are scored on the rest.
@@ -21,7 +26,8 @@ The server runs in-process on a temporary data directory with its default settin
 LightFM's thread count (one thread makes LightFM deterministic for a fixed seed). The machine
 is small and shared: timings are reported, never asserted, and no target fails the run.
 
-    python -m bench.quality --dataset "$(../shared/datasets/fetch-movielens-100k)" [--large]
+    python -m bench.quality --dataset "$(../shared/datasets/fetch-movielens-100k)" \
+        --retail "$(../shared/datasets/fetch-instacart-sample)" [--large]
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 
 from .data import load_movielens, split_positives
 from .protocol import TEST_FRACTION, K, progress
+from .protocols import retail_purchases, temporal_movielens
 from .report import print_report, targets_of
 from .scenarios import (
     accuracy,
@@ -48,8 +55,11 @@ from .through_api import quality_settings, settings_report
 # --- entry point ------------------------------------------------------------------------------
 
 
-def run_quality(dataset: Path, *, include_large: bool, seed: int = 42) -> dict:
-    """Runs every scenario, prints the report and returns the figures (JSON-ready)."""
+def run_quality(
+    dataset: Path, *, include_large: bool, retail: Path | None = None, seed: int = 42
+) -> dict:
+    """Runs every scenario, prints the report and returns the figures (JSON-ready). The retail
+    protocol runs when ``retail`` (the Instacart sample's folder) is given."""
     started = time.perf_counter()
     settings = quality_settings()
     data = load_movielens(dataset)
@@ -57,6 +67,13 @@ def run_quality(dataset: Path, *, include_large: bool, seed: int = 42) -> dict:
     figures: dict[str, Any] = {"seed": seed, "k": K, "settings": settings_report(settings)}
     progress("accuracy")
     figures["accuracy"] = accuracy(data, split, settings, seed)
+    progress("temporal split")
+    figures["temporal"] = temporal_movielens(data, seed)
+    if retail is not None:
+        progress("retail purchases")
+        figures["retail"] = retail_purchases(retail, seed)
+    else:
+        figures["retail_skipped"] = "no --retail folder given"
     progress("cold-start users and freshness")
     figures["cold_users"], figures["freshness"] = cold_users_and_freshness(data, seed)
     progress("cold-start items")
@@ -82,9 +99,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--large", action="store_true", help="also time training on 1M synthetic events (minutes)"
     )
+    parser.add_argument(
+        "--retail", type=Path, help="folder printed by fetch-instacart-sample (retail protocol)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    figures = run_quality(args.dataset, include_large=args.large, seed=args.seed)
+    figures = run_quality(
+        args.dataset, include_large=args.large, retail=args.retail, seed=args.seed
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

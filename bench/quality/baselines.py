@@ -1,4 +1,5 @@
-"""Ranking metrics, and the numpy candidates InfoGap is compared with."""
+"""Ranking metrics, and the numpy references of the cold-start scenarios (the strong
+baselines of the accuracy protocols are ``infogap.server.evaluation.baselines``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from lightfm import LightFM
 
 from infogap.server.evaluation.metrics import ndcg_at_k, precision_at_k, recall_at_k
 
@@ -15,7 +15,7 @@ from .data import (
     Dataset,
     Events,
 )
-from .protocol import NUM_THREADS, K, Rankings
+from .protocol import K, Rankings
 
 # --- metrics ----------------------------------------------------------------------------------
 
@@ -59,22 +59,6 @@ def top_k(
 
 def popularity_scores(positives: Events, item_count: int) -> np.ndarray:
     return np.bincount(positives.item, minlength=item_count).astype(float)
-
-
-def lightfm_default_scores(
-    positives: Events, shape: tuple[int, int], epochs: int, seed: int
-) -> np.ndarray:
-    """LightFM with every hyper-parameter at the library default (only the seed is fixed), fit
-    on the binary (users x items) matrix without features; a row of predicted scores per user."""
-    user_count, item_count = shape
-    matrix = sp.coo_matrix(
-        (np.ones(len(positives), dtype=np.float32), (positives.user, positives.item)), shape=shape
-    )
-    model = LightFM(random_state=seed)
-    model.fit(matrix, epochs=epochs, num_threads=NUM_THREADS)
-    users = np.repeat(np.arange(user_count, dtype=np.int32), item_count)
-    items = np.tile(np.arange(item_count, dtype=np.int32), user_count)
-    return model.predict(users, items, num_threads=NUM_THREADS).reshape(user_count, item_count)
 
 
 def genre_affinity_scores(data: Dataset, positives: Events) -> np.ndarray:

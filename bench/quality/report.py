@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .protocol import FRESH_EVENTS, FRESH_MIN_POSITIVES, NUM_THREADS, K
+from .protocols_report import PROTOCOL_HEADER, print_protocols, protocol_row, protocol_targets
 
 # --- targets and report -----------------------------------------------------------------------
 
@@ -27,9 +28,6 @@ def targets_of(figures: dict) -> list[dict]:
     ndcg = f"ndcg@{K}"
     accuracy_ = figures["accuracy"]["candidates"]
     infogap = accuracy_["infogap"][ndcg]
-    lightfm_1, lightfm_n = (
-        accuracy_[key] for key in ("lightfm_defaults_1_epoch", "lightfm_defaults_infogap_epochs")
-    )
     cold_users = figures["cold_users"]
     freshness = figures["freshness"]
     targets = [
@@ -40,8 +38,7 @@ def targets_of(figures: dict) -> list[dict]:
             ">=",
             1.6 * accuracy_["popularity"][ndcg],
         ),
-        target(f"accuracy: InfoGap >= {lightfm_1['label']}", infogap, ">=", lightfm_1[ndcg]),
-        target(f"accuracy: InfoGap >= {lightfm_n['label']}", infogap, ">=", lightfm_n[ndcg]),
+        *protocol_targets(figures, target),
         target(
             "cold users: InfoGap NDCG@10 >= popularity",
             cold_users["infogap"][ndcg],
@@ -109,9 +106,10 @@ def print_report(figures: dict) -> None:
     print_table(
         f"Accuracy: random 80/20 split of the positives ({accuracy_['train_positives']:,} train, "
         f"{accuracy_['test_positives']:,} test), training items left out",
-        METRIC_HEADER,
-        [_metric_row(c["label"], c) for c in accuracy_["candidates"].values()],
+        PROTOCOL_HEADER,
+        [protocol_row(c) for c in accuracy_["candidates"].values()],
     )
+    print_protocols(figures, print_table)
     cold_users = figures["cold_users"]
     print_table(
         f"Cold-start users: {cold_users['held_out_users']} users held out, attributes only; "

@@ -16,7 +16,6 @@ from infogap.server.evaluation.metrics import auc
 
 from .baselines import (
     genre_affinity_scores,
-    lightfm_default_scores,
     popularity_scores,
     ranking_metrics,
     top_k,
@@ -34,9 +33,9 @@ from .protocol import (
     FRESH_MIN_POSITIVES,
     HOLD_OUT_FRACTION,
     TIMING_REPEATS,
-    Rankings,
     progress,
 )
+from .protocols import baseline_figures
 from .through_api import (
     fit_seconds,
     hybrid_inputs,
@@ -68,31 +67,9 @@ INFOGAP_VARIANTS = (
 
 def accuracy(data: Dataset, split: PositiveSplit, settings: Settings, seed: int) -> dict:
     relevant = split.test.items_by_user()
-    seen = split.train.items_by_user()
     users = sorted(relevant)
     train_positives = split.train_positives()
-    infogap_epochs = LightFMConfig.model_validate(settings.lightfm).epochs
-
-    def lightfm_defaults(epochs: int) -> Rankings:
-        shape = (data.user_count, data.item_count)
-        return top_k(lightfm_default_scores(train_positives, shape, epochs, seed), users, seen)
-
-    # LightFM.fit's own default is one epoch; InfoGap's count makes the comparison fair.
-    candidates = {
-        "popularity": (
-            "popularity (training positives)",
-            top_k(popularity_scores(train_positives, data.item_count), users, seen),
-        ),
-        "lightfm_defaults_1_epoch": ("LightFM defaults, 1 epoch", lightfm_defaults(1)),
-        "lightfm_defaults_infogap_epochs": (
-            f"LightFM defaults, {infogap_epochs} epochs",
-            lightfm_defaults(infogap_epochs),
-        ),
-    }
-    results = {
-        key: {"label": label, **ranking_metrics(rankings, relevant)}
-        for key, (label, rankings) in candidates.items()
-    }
+    results: dict[str, dict] = {}
     for variant in INFOGAP_VARIANTS:
         progress(f"accuracy: {variant.label}")
         with infogap_client() as client:
@@ -103,13 +80,16 @@ def accuracy(data: Dataset, split: PositiveSplit, settings: Settings, seed: int)
                 user_attributes=variant.user_attributes,
                 item_genres=variant.item_genres,
             )
-            client.train()
+            trained = client.train()
             rankings, strategies = recommend_all(client, data, users)
         results[variant.key] = {
             "label": variant.label,
             **ranking_metrics(rankings, relevant),
             "strategies": strategies,
+            "train_seconds": trained.total_seconds,
         }
+    # The strong baselines, fit on the same training positives (protocols.baseline_figures).
+    results.update(baseline_figures(data, split.train, relevant, seed))
     return {
         "train_positives": len(train_positives),
         "test_positives": len(split.test),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import json
 import math
 from datetime import timedelta
@@ -22,13 +23,15 @@ from infogap.client import (
 )
 from infogap.server.core.errors import InvalidArgument
 from infogap.server.core.store import DuckDBStore
+from infogap.server.evaluation.baselines import BASELINES
+from infogap.server.evaluation.candidates import CANDIDATES, candidates_named
 from infogap.server.evaluation.data import load_store_history
 from infogap.server.evaluation.privacy import PrivacyCurve
 from infogap.server.evaluation.report import render_html, write_report
 from infogap.server.evaluation.runner import (
-    CANDIDATES,
     METRICS,
-    candidates_named,
+    REFERENCE_PREFIX,
+    REFERENCE_SOURCE,
     evaluate_store,
     run_evaluation,
 )
@@ -86,7 +89,7 @@ def embedded_pngs(page: str) -> list[bytes]:
 
 def assert_metrics_are_shares(report: dict) -> None:
     """Every metric but the popularity rank is a share: value and interval within [0, 1]."""
-    for candidate in report["candidates"].values():
+    for candidate in [*report["candidates"].values(), *report["references"].values()]:
         assert set(candidate["metrics"]) == set(METRICS)
         for name, figure in candidate["metrics"].items():
             assert set(figure) == {"value", "ci95"}
@@ -128,6 +131,21 @@ def test_eval_report(tmp_path: Path, split: str) -> None:
         # which the attribute-less models do not always beat on data this small).
         lightfm = stored["candidates"]["lightfm"]["metrics"]["ndcg"]["value"]
         assert lightfm > stored["candidates"]["popularity"]["metrics"]["ndcg"]["value"]
+        # The strong baselines, fit outside the server on the same split, as labelled rows.
+        references = stored["references"]
+        assert list(references) == [f"{REFERENCE_PREFIX}{b.key}" for b in BASELINES]
+        for row in references.values():
+            assert row["label"].startswith(f"Reference, {REFERENCE_SOURCE}: ")
+            assert row["users"] == stored["counts"]["evaluated_users"]
+            assert row["strategy_share"] == {REFERENCE_SOURCE: 1.0}
+            assert row["train_seconds"] >= 0
+        ease = references[f"{REFERENCE_PREFIX}ease"]["metrics"]["ndcg"]["value"]
+        assert ease > references[f"{REFERENCE_PREFIX}popularity"]["metrics"]["ndcg"]["value"]
+        page = html_path.read_text(encoding="utf-8")
+        assert all(html.escape(row["label"]) in page for row in references.values())
+    else:
+        # Baselines fit on training events cannot rank items that have none.
+        assert stored["references"] == {}
 
 
 def test_privacy_section(tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ def evaluate(
     table.add_column("candidate", min_width=18)
     for name in METRICS:
         table.add_column(short.get(name, name), justify="right")
-    for candidate in report["candidates"].values():
+    references = list(report.get("references", {}).values())
+    for candidate in list(report["candidates"].values()) + references:
         table.add_row(
             candidate["label"].replace("LightFM, ", ""),
             *(
@@ -147,6 +148,14 @@ def evaluate(
             ),
         )
     console.print(table)
+    if references:
+        console.print(
+            "Reference rows: strong baselines fit outside the server on the same training "
+            "positives; Train s: "
+            + ", ".join(
+                f"{c['label'].split(': ', 1)[-1]} {c['train_seconds']:.1f}" for c in references
+            )
+        )
     if "privacy" in report:
         console.print(_privacy_table(report["privacy"]))
     console.print(f"wrote {json_path} and {html_path} in {report['seconds']:.0f} s")

@@ -209,10 +209,15 @@ def _privacy_section(report: dict) -> str:
 """
 
 
+def _rows(report: dict) -> dict[str, Any]:
+    """The candidates, then the reference rows computed outside the server."""
+    return {**report["candidates"], **report.get("references", {})}
+
+
 def _best(report: dict, name: str) -> set[str]:
     values = {
         key: c["metrics"][name]["value"]
-        for key, c in report["candidates"].items()
+        for key, c in _rows(report).items()
         if not math.isnan(c["metrics"][name]["value"])
     }
     if not values:
@@ -231,7 +236,7 @@ def metrics_table(report: dict) -> str:
     k = report["k"]
     head = "".join(f"<th>{html.escape(METRICS[n][0].replace('@k', f'@{k}'))}</th>" for n in METRICS)
     rows = []
-    for key, candidate in report["candidates"].items():
+    for key, candidate in _rows(report).items():
         cells = []
         for name in METRICS:
             figure = candidate["metrics"][name]
@@ -246,13 +251,13 @@ def metrics_table(report: dict) -> str:
 
 
 def strategy_table(report: dict) -> str:
-    names = sorted({s for c in report["candidates"].values() for s in c["strategy_share"]})
+    names = sorted({s for c in _rows(report).values() for s in c["strategy_share"]})
     head = "".join(f"<th>{html.escape(s)}</th>" for s in names)
     rows = [
         f"<tr><th>{html.escape(c['label'])}</th>"
         + "".join(f"<td>{c['strategy_share'].get(s, 0):.1%}</td>" for s in names)
         + f"<td>{c['users']}</td><td>{c['train_seconds']:.1f}</td></tr>"
-        for c in report["candidates"].values()
+        for c in _rows(report).values()
     ]
     return (
         f"<table><tr><th>candidate</th>{head}<th>users</th><th>Train (s)</th></tr>"
@@ -300,7 +305,9 @@ per evaluated user. Metrics are means over the evaluated users; {html.escape(rep
 are shown in brackets. ★ marks the best value of each column. AUC treats items left off the
 returned list (up to {CURVE_K} items) as tied below it. The mean popularity rank is the mean rank of
 the recommended items by training positives (1 = most popular): higher means less popularity
-bias. Run time {report["seconds"]:.0f} s.</p>
+bias. Rows labelled "Reference, computed outside the server" are strong baselines (EASE, item-kNN,
+implicit ALS, LightFM WARP, popularity) fit directly on the same training positives, not through
+InfoGap; their Train time is the fit alone (random and temporal splits only). Run time {report["seconds"]:.0f} s.</p>
 <h2>Metrics at k = {k}</h2>
 {metrics_table(report)}
 <h2>Share of users served by each strategy</h2>

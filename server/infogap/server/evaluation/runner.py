@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,14 @@ import numpy as np
 from infogap.plugins.lightfm_hybrid import LightFMConfig
 from infogap.server.config import Settings, load_settings
 from infogap.server.core.errors import FailedPrecondition, InvalidArgument
-from infogap.server.core.plugins.host import BUILTIN_SOURCE
 from infogap.server.core.store import Store
 from infogap.server.evaluation import metrics as m
+from infogap.server.evaluation.baselines import run_baselines, training_matrix
+from infogap.server.evaluation.candidates import (
+    Candidate,
+    available_candidates,
+    candidates_named,
+)
 from infogap.server.evaluation.data import Dataset, load_movielens, load_store_history
 from infogap.server.evaluation.privacy import (
     PLUGIN,
@@ -31,7 +36,6 @@ from infogap.server.evaluation.privacy import (
     privacy_plugin_available,
 )
 from infogap.server.evaluation.servers import (
-    PERSONAL_MODEL_PLUGINS,
     Rankings,
     send_dataset,
     serve_split,
@@ -67,66 +71,6 @@ PER_USER = {
     "mrr": m.reciprocal_rank_at_k,
     "hit_rate": m.hit_rate_at_k,
 }
-
-
-@dataclass(frozen=True)
-class Candidate:
-    key: str
-    label: str
-    lightfm: dict[str, Any] = field(default_factory=dict)
-    disabled_plugins: tuple[str, ...] = ()  # besides those the settings disable
-    user_attributes: bool = True
-    item_features: bool = True  # tags and attributes
-    strategy_order: tuple[str, ...] = ()  # the serving fallback order; () the settings'
-
-
-def alone(plugin: str, strategy: str, label: str) -> Candidate:
-    """A candidate serving one built-in model, popularity behind it (the other personal
-    models off, so that none answers in its place)."""
-    return Candidate(
-        strategy,
-        label,
-        disabled_plugins=tuple(p for p in PERSONAL_MODEL_PLUGINS if p != plugin),
-        strategy_order=(strategy, "popularity"),
-    )
-
-
-# The LightFM candidates measure LightFM: the other personal models are not trained for them.
-WITHOUT_OTHER_MODELS = tuple(p for p in PERSONAL_MODEL_PLUGINS if p != "lightfm")
-
-CANDIDATES = (
-    Candidate(
-        "popularity",
-        "Popularity (personal model plugins disabled)",
-        disabled_plugins=PERSONAL_MODEL_PLUGINS,
-    ),
-    Candidate("lightfm", "LightFM, current settings", disabled_plugins=WITHOUT_OTHER_MODELS),
-    Candidate(
-        "lightfm_bpr", "LightFM, loss bpr", {"loss": "bpr"}, disabled_plugins=WITHOUT_OTHER_MODELS
-    ),
-    Candidate(
-        "lightfm_16",
-        "LightFM, no_components 16",
-        {"no_components": 16},
-        disabled_plugins=WITHOUT_OTHER_MODELS,
-    ),
-    Candidate(
-        "lightfm_no_user_features",
-        "LightFM, no user features",
-        user_attributes=False,
-        disabled_plugins=WITHOUT_OTHER_MODELS,
-    ),
-    Candidate(
-        "lightfm_no_item_features",
-        "LightFM, no item features",
-        item_features=False,
-        disabled_plugins=WITHOUT_OTHER_MODELS,
-    ),
-    alone("ease", "ease", "EASE, then popularity"),
-    alone("item_knn", "item_knn", "Item-kNN cosine, then popularity"),
-    alone("item_knn", "item_knn_bm25", "Item-kNN BM25, then popularity"),
-    alone("als", "als", "implicit ALS, then popularity"),
-)
 
 
 @dataclass(frozen=True)
@@ -248,55 +192,39 @@ def score_candidate(
     }
 
 
-PLUGIN_CANDIDATE_PREFIX = "plugin:"
+# The strong baselines (``baselines``) are fit outside any server, on the training positives of
+# the same split; they need each user's and item's own training events, so only these splits.
+REFERENCE_SPLITS = ("random", "temporal")
+REFERENCE_SOURCE = "computed outside the server"
+REFERENCE_PREFIX = "reference:"
 
 
-def plugin_candidates(settings: Settings) -> tuple[Candidate, ...]:
-    """A candidate per model that an installed third-party plugin registers: that model first,
-    popularity behind it. Found by asking a throwaway server configured by ``settings``
-    (``ListPlugins``), so exactly the plugins production would load take part."""
-    with throwaway_client(settings) as client:
-        plugins = client.list_plugins().plugins
-    found = []
-    for plugin in plugins:
-        if not plugin.enabled or plugin.source == BUILTIN_SOURCE:
-            continue
-        for provided in plugin.provides:
-            kind, _, strategy = provided.partition(":")
-            if kind == "model":
-                found.append(
-                    Candidate(
-                        f"{PLUGIN_CANDIDATE_PREFIX}{strategy}",
-                        f"Plugin {plugin.name}: {strategy}, then popularity",
-                        disabled_plugins=PERSONAL_MODEL_PLUGINS,
-                        strategy_order=(strategy, "popularity"),
-                    )
-                )
-    return tuple(found)
-
-
-def available_candidates(settings: Settings) -> tuple[Candidate, ...]:
-    """The built-in candidates, then those of installed plugins."""
-    return CANDIDATES + plugin_candidates(settings)
-
-
-def candidates_named(
-    keys: Sequence[str] | None, available: Sequence[Candidate] = CANDIDATES
-) -> tuple[Candidate, ...]:
-    """The candidates of ``keys``, in ``available``'s order; all of them for None.
-
-    :raises InvalidArgument: for an unknown key or an empty list.
-    """
-    if keys is None:
-        return tuple(available)
-    known = [c.key for c in available]
-    unknown = sorted(set(keys) - set(known))
-    if unknown or not keys:
-        raise InvalidArgument(
-            "candidates",
-            f"unknown {', '.join(unknown) or '(none given)'}; one of {', '.join(known)}",
+def score_references(
+    data: Dataset,
+    split: EvaluationSplit,
+    *,
+    count: int,
+    k: int,
+    seed: int,
+    resamples: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The strong baselines as reference rows, scored exactly as the candidates are."""
+    positives = split.train.positives()
+    matrix = training_matrix(positives.user, positives.item, (data.user_count, data.item_count))
+    seen = split.train.items_by_user()
+    rows = {}
+    for result in run_baselines(matrix, split.users, seen, count=count, seed=seed):
+        progress(f"reference ({REFERENCE_SOURCE}): {result.label}")
+        served = Served(
+            result.rankings, Counter({REFERENCE_SOURCE: len(split.users)}), result.fit_seconds
         )
-    return tuple(c for c in available if c.key in set(keys))
+        notes = "".join(f", {note}" for note in result.notes)
+        rows[f"{REFERENCE_PREFIX}{result.key}"] = {
+            "label": f"Reference, {REFERENCE_SOURCE}: {result.label}{notes}",
+            **score_candidate(data, split, served, k=k, seed=seed, resamples=resamples),
+        }
+    return rows
 
 
 def evaluate_dataset(
@@ -312,10 +240,13 @@ def evaluate_dataset(
     resamples: int = RESAMPLES,
     max_users: int | None = None,
     privacy: PrivacyCurve | None = None,
+    references: bool = True,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Evaluates every candidate (None: ``available_candidates``) on one split of ``data``;
-    returns the JSON-ready report.
+    returns the JSON-ready report. With ``references``, the strong baselines (EASE, item-kNN,
+    ALS, LightFM WARP, popularity), fit outside any server on the same training positives, are
+    added as reference rows on the random and temporal splits.
 
     ``settings`` are the candidate servers' (see ``servers.server_settings``); ``max_users``
     evaluates a random sample (from ``seed``) of the users with test positives; ``privacy``
@@ -386,6 +317,13 @@ def evaluate_dataset(
         },
         "metric_labels": {name: label for name, (label, _) in METRICS.items()},
         "candidates": results,
+        "references": (
+            score_references(
+                data, split, count=count, k=k, seed=seed, resamples=resamples, progress=progress
+            )
+            if references and split_kind in REFERENCE_SPLITS
+            else {}
+        ),
         "consumed_item_popularity": consumed[test_items].tolist(),
     }
     if privacy is not None:
