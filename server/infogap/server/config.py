@@ -88,11 +88,13 @@ class ServingSettings(BaseModel):
         "Strategies of plugins not named here are tried after these, in name order.",
     )
     default_count: int = Field(default=10, ge=1)
-    blend_below_interactions: int = Field(
-        default=5,
+    blend_below_interactions: int | None = Field(
+        default=None,
         ge=0,
-        description="Users with fewer interactions get the personalized list interleaved with "
-        "the cold-start one (half and half at 0, fully personalized at this count); 0 disables.",
+        description="An override of the serving plan chosen at Train (see [selection]): users "
+        "with fewer interactions get the first model's list interleaved with the cold-start one "
+        "(half and half at 0, fully personalized at this count), the others the serving order; "
+        "0 serves the serving order to everyone. None serves the plan.",
     )
     rerank_depth_factor: int = Field(
         default=3, ge=1, description="Candidates handed to rerankers, as a multiple of count."
@@ -230,9 +232,10 @@ class LifecycleSettings(BaseModel):
         default=0.1,
         ge=0.0,
         lt=0.5,
-        description="Share of positive interactions held out to validate a new model against the "
-        "serving one (the new model is fitted on the rest). 0 turns validation off: every new "
-        "model is promoted.",
+        description="Share of each validation user's positive interactions held out, their "
+        "latest by event time (at least one), to choose the serving plan and validate the new "
+        "models against the serving ones (the new models are fitted on the rest). 0 turns "
+        "validation off: every new model is promoted and served in the serving order.",
     )
     promotion_tolerance: float = Field(
         default=0.05,
@@ -251,6 +254,55 @@ class LifecycleSettings(BaseModel):
         ge=1,
         description="Retrain a catalog in the background after this many new events.",
     )
+
+
+class SelectionSettings(BaseModel):
+    """How Train chooses what serves each user-activity bucket, on the validation split."""
+
+    bucket_edges: list[int] = Field(
+        default_factory=lambda: [1, 5, 20],
+        description="Lower bounds of the activity buckets after the first: [1, 5, 20] makes "
+        "0, 1-4, 5-19 and 20+ interactions (validation users count those kept in training; "
+        "served users the items they have seen).",
+    )
+    min_bucket_users: int = Field(
+        default=20,
+        ge=1,
+        description="A bucket with fewer validation users takes the best choice over all users.",
+    )
+    baseline: str = Field(
+        default="popularity",
+        description="The strategy no bucket may be served worse than; each model is also "
+        "tried blended with it. Without it, the serving order's last strategy.",
+    )
+    blend_weights: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75],
+        description="The baseline's shares tried in blends (convex mixes of rank-normalised "
+        "scores); empty tries no blend.",
+    )
+    cold_validation_fraction: float = Field(
+        default=0.05,
+        ge=0.0,
+        lt=0.5,
+        description="Share of users (with two or more positives) held out whole at Train, to "
+        "measure the 0-interaction bucket as new users meet it. They are left out of the "
+        "trained models (served as new users until the next Train); 0 leaves that bucket to "
+        "the best overall choice.",
+    )
+
+    @field_validator("bucket_edges")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(edge < 1 for edge in value) or value != sorted(set(value)):
+            raise ValueError("bucket_edges must be increasing positive interaction counts")
+        return value
+
+    @field_validator("blend_weights")
+    @classmethod
+    def _shares(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 < weight < 1.0 for weight in value):
+            raise ValueError("blend_weights must be between 0 and 1 (exclusive)")
+        return value
 
 
 class TrainingSettings(BaseModel):
@@ -381,6 +433,7 @@ class Settings(BaseSettings):
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
     popularity: dict[str, Any] = Field(
         default_factory=dict,
         description="Options of the built-in popularity plugin, validated by it at start "

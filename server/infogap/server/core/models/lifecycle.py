@@ -11,20 +11,26 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
 import numpy as np
 
 from infogap.server.config import Settings
-from infogap.server.core.domain import ModelInfo, TrainingDecision
+from infogap.server.core.domain import ModelInfo, ServingPlan, TrainingDecision
 from infogap.server.core.errors import FailedPrecondition, NotFound
 from infogap.server.core.models.holdout import (
     VALIDATION_METRIC,
     ValidationSplit,
-    evaluate,
     split_for_validation,
+)
+from infogap.server.core.models.selection import (
+    candidates,
+    choose_plan,
+    measure,
+    plan_value,
+    value_of,
 )
 from infogap.server.core.models.training_data import load_training_data
 from infogap.server.core.plugins.protocols import (
@@ -36,11 +42,13 @@ from infogap.server.core.plugins.protocols import (
     release_through,
 )
 from infogap.server.core.store import Store
+from infogap.server.core.store.serialisers import plan_from_json, plan_to_json
 
 log = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
 ITEMS_FILE = "items.npy"
+PLAN_FILE = "plan.json"  # the serving plan chosen for the version, beside its models
 
 
 def serving_order(strategies: Sequence[str], preferred: Sequence[str]) -> list[str]:
@@ -62,6 +70,7 @@ class TrainedCatalog:
     item_ids: np.ndarray
     models: list[TrainedModel]
     infos: list[ModelInfo]
+    plan: ServingPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class ServingModels:
     version: str
     item_ids: np.ndarray
     models: Sequence[TrainedModel]
+    plan: ServingPlan | None = None
 
 
 class ModelLifecycle:
@@ -121,6 +131,7 @@ class ModelLifecycle:
                 lifecycle.validation_fraction,
                 lifecycle.validation_seed,
                 lifecycle.max_validation_users,
+                self._settings.selection.cold_validation_fraction,
             )
         trained_at = datetime.now(UTC).replace(tzinfo=None)
         version = new_version(trained_at)
@@ -157,6 +168,9 @@ class ModelLifecycle:
             trained = TrainedCatalog(catalog, version, data.item_ids, models, infos)
             progress("validating")
             decision = self._decide(trained, serving, split, load_attributes)
+            if decision.plan is not None:
+                (version_dir / PLAN_FILE).write_text(plan_to_json(decision.plan))
+                trained = replace(trained, plan=decision.plan)
             paths = [f"{catalog}/{version}/{i.strategy}" for i in infos]
             self._store.record_training(infos, paths, decision)
         except BaseException:
@@ -185,7 +199,8 @@ class ModelLifecycle:
             return decided(
                 promoted=True, candidate_value=0.0, serving_value=None, reason="validation is off"
             )
-        candidate = evaluate(trained.models, trained.item_ids, split, load_attributes)
+        plan, candidate = self._choose(trained, split, load_attributes)
+        decided = partial(decided, plan=plan)
         if serving is None:
             return decided(
                 promoted=True,
@@ -193,7 +208,7 @@ class ModelLifecycle:
                 serving_value=None,
                 reason="no model was serving",
             )
-        current = evaluate(serving.models, serving.item_ids, split, load_attributes)
+        current = plan_value(serving.plan, serving.models, serving.item_ids, split, load_attributes)
         promoted = candidate >= current * (1 - tolerance)
         comparison = "within" if promoted else "worse than"
         return decided(
@@ -203,6 +218,27 @@ class ModelLifecycle:
             reason=f"{VALIDATION_METRIC} {candidate:.4f} vs serving {current:.4f}: "
             f"{comparison} the {tolerance:.0%} tolerance",
         )
+
+    def _choose(
+        self,
+        trained: TrainedCatalog,
+        split: ValidationSplit,
+        load_attributes: Callable[[str], Mapping[str, str]],
+    ) -> tuple[ServingPlan, float]:
+        """The serving plan of the new models, chosen on ``split``, and its value there."""
+        selection = self._settings.selection
+        strategies = [model.strategy for model in trained.models]
+        baseline = selection.baseline if selection.baseline in strategies else strategies[-1]
+        options = candidates(strategies, baseline, selection.blend_weights)
+        values = measure(options, trained.models, trained.item_ids, split, load_attributes)
+        plan = choose_plan(
+            options,
+            values,
+            split.training_interactions,
+            selection.bucket_edges,
+            selection.min_bucket_users,
+        )
+        return plan, value_of(plan, options, values, split.training_interactions)
 
     def resave(self, catalog: str, version: str, models: Sequence[TrainedModel]) -> None:
         """Rewrites serving models' files (after an erasure), each through a fresh directory
@@ -287,4 +323,6 @@ class ModelLifecycle:
                 continue
             models.append(trainer.load(self._models_dir / path, item_ids))
             infos.append(info)
-        return TrainedCatalog(catalog, version, item_ids, models, infos)
+        plan_file = self._models_dir / catalog / version / PLAN_FILE
+        plan = plan_from_json(plan_file.read_text()) if plan_file.exists() else None
+        return TrainedCatalog(catalog, version, item_ids, models, infos, plan)
