@@ -22,12 +22,18 @@ FETCH_MOVIELENS = REPO.parent / "shared" / "datasets" / "fetch-movielens-100k"
 
 # Small, deterministic model settings so tests train in a fraction of a second.
 FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_state": 1}
+# Tests of what a model serves pin the serving order with the fixed blending rule rather than
+# the plan Train chooses from evidence (tests/e2e/test_serving_plan.py tests the plan; it
+# passes ``serving={"blend_below_interactions": None}``).
+FIXED_RULE = {"blend_below_interactions": 5}
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Test settings: loopback, any free port, fast LightFM; ``overrides`` win."""
+    """Test settings: loopback, any free port, fast LightFM, the fixed blending rule;
+    ``overrides`` win (``serving`` key by key)."""
     lightfm = {**FAST_LIGHTFM, **overrides.pop("lightfm", {})}
-    defaults = {"host": "127.0.0.1", "port": 0}
+    serving = {**FIXED_RULE, **overrides.pop("serving", {})}
+    defaults = {"host": "127.0.0.1", "port": 0, "serving": serving}
     return load_settings(data_dir=data_dir, lightfm=lightfm, **{**defaults, **overrides})
 
 

@@ -95,6 +95,7 @@ def activity(seed: int = 11) -> tuple[list[dict], list[dict], list[dict]]:
 
 
 SETTINGS = {
+    "serving": {"blend_below_interactions": None},  # the plan, not the tests' fixed rule
     "lifecycle": {"validation_fraction": 0.2},
     "selection": {"min_bucket_users": 5, "cold_validation_fraction": 0.1},
 }
@@ -144,7 +145,7 @@ def test_the_plan_shows_every_bucket_with_its_figures(planned):
 
 
 def test_recommend_serves_each_user_by_their_bucket(planned):
-    client, _, server = planned
+    client = planned[0]
     buckets = client.model_info().serving_plan.buckets
     by_user = {"newcomer": 0, "light-1": 1, "medium-1": 5, "heavy-1": 20}
     for user_id, low in by_user.items():
@@ -164,7 +165,7 @@ def test_the_plan_is_served_again_after_a_restart(planned, start_server):
 
 
 def test_the_fixed_rule_overrides_the_plan(start_server):
-    server = start_server(serving={"blend_below_interactions": 5}, **SETTINGS)
+    server = start_server(**{**SETTINGS, "serving": {"blend_below_interactions": 5}})
     with Client(server.address, timeout=60) as client:
         users, items, events = activity()
         client.upsert_users([*users, {"user_id": "newcomer", "attributes": GROUP}])
@@ -175,3 +176,20 @@ def test_the_fixed_rule_overrides_the_plan(start_server):
         assert not info.HasField("serving_plan") and info.last_decision.HasField("plan")
         assert client.recommend("newcomer", count=4).strategy == "lightfm+popularity"
         assert client.recommend("heavy-1", count=4).strategy == "lightfm"
+
+
+def test_a_refit_serves_models_that_know_every_user(start_server):
+    lifecycle = {**SETTINGS["lifecycle"], "refit_after_validation": True}
+    server = start_server(
+        extra_plugins=[("tags", TagPlugin())], **{**SETTINGS, "lifecycle": lifecycle}
+    )
+    with Client(server.address, timeout=60) as client:
+        users, items, events = activity()
+        client.upsert_users(users)
+        client.upsert_items(items)
+        client.record(events)
+        first = client.train()
+        assert first.decision.plan.buckets[0].validation_users == 13
+        assert {m.strategy: m.user_count for m in first.models}["tags"] == len(users)
+        again = client.train()
+        assert again.decision.promoted and "refit" in again.decision.reason

@@ -244,6 +244,14 @@ class LifecycleSettings(BaseModel):
         description="A new model is promoted unless its validation NDCG@10 is below the serving "
         "model's by more than this fraction of it.",
     )
+    refit_after_validation: bool = Field(
+        default=False,
+        description="After validation, fit every strategy again on all interactions (the "
+        "held-out latest ones and the users held out whole included) and serve those. Doubles "
+        "the fitting time of Train, and every run is promoted: the serving models saw the "
+        "held-out interactions, so they cannot be compared fairly. Off, the validated models "
+        "serve, without what was held out, until the next Train.",
+    )
     max_validation_users: int = Field(default=2000, ge=10)
     validation_seed: int = 42
     retrain_interval_seconds: float | None = Field(

@@ -48,7 +48,7 @@ def test_the_held_out_items_are_each_users_latest():
     assert split.relevant == [latest(data, "heavy", 2), latest(data, "light", 1)]
     assert split.training_interactions == [8, 2]
     train_rows = train.interactions.tocsr()
-    for row, user in enumerate(split.user_ids):
+    for row in range(len(split.user_ids)):
         kept = set(train.item_ids[train_rows[row].indices].tolist())
         assert kept.isdisjoint(split.relevant[row])
         assert kept == set(split.seen_in_training[row].tolist())

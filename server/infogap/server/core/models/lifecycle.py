@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from infogap.server.core.plugins.protocols import (
     ModelTrainer,
     TrainedModel,
     TrainingContext,
+    TrainingData,
     release_through,
 )
 from infogap.server.core.store import Store
@@ -117,66 +119,86 @@ class ModelLifecycle:
         :raises FailedPrecondition: when the catalog has no positive interactions.
         """
         progress(f"loading events of {catalog!r}")
-        data = load_training_data(self._store, catalog, self._settings, self._segments_of)
-        if data.interactions.nnz == 0:
+        everything = load_training_data(self._store, catalog, self._settings, self._segments_of)
+        if everything.interactions.nnz == 0:
             raise FailedPrecondition(
                 f"catalog {catalog!r} has no events that count as positive interactions; "
                 "record some events first"
             )
         lifecycle = self._settings.lifecycle
-        split = None
+        data, split = everything, None
         if lifecycle.validation_fraction > 0:
             data, split = split_for_validation(
-                data,
+                everything,
                 lifecycle.validation_fraction,
                 lifecycle.validation_seed,
                 lifecycle.max_validation_users,
                 self._settings.selection.cold_validation_fraction,
             )
+        refit = split is not None and lifecycle.refit_after_validation
         trained_at = datetime.now(UTC).replace(tzinfo=None)
         version = new_version(trained_at)
         version_dir = self._models_dir / catalog / version
         version_dir.mkdir(parents=True)
         try:
             np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
-            context = TrainingContext(catalog, self.release_aggregate)
-            models, infos = [], []
-            strategies = serving_order(list(self._trainers), self._settings.serving.strategy_order)
-            for strategy in strategies:
-                progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
-                started = time.perf_counter()
-                model = self._trainers[strategy].train(data, context)
-                seconds = time.perf_counter() - started
-                model_dir = version_dir / strategy
-                model_dir.mkdir()
-                model.save(model_dir)
-                models.append(model)
-                infos.append(
-                    ModelInfo(
-                        catalog=catalog,
-                        strategy=strategy,
-                        version=version,
-                        trained_at=trained_at,
-                        training_seconds=seconds,
-                        user_count=model.user_count,
-                        item_count=len(data.item_ids),
-                        event_count=data.event_count,
-                        parameters=dict(model.parameters),
-                        metrics=dict(model.metrics),
-                    )
-                )
-            trained = TrainedCatalog(catalog, version, data.item_ids, models, infos)
+            fit = partial(self._fit, catalog, version, trained_at, version_dir, progress)
+            trained = fit(data, save=not refit)
             progress("validating")
             decision = self._decide(trained, serving, split, load_attributes)
+            if refit:
+                # The plan chooses strategies, not fitted models: the served ones learn from
+                # every interaction, the latest included, and know the users held out whole.
+                trained = fit(everything, save=True)
             if decision.plan is not None:
                 (version_dir / PLAN_FILE).write_text(plan_to_json(decision.plan))
                 trained = replace(trained, plan=decision.plan)
-            paths = [f"{catalog}/{version}/{i.strategy}" for i in infos]
-            self._store.record_training(infos, paths, decision)
+            paths = [f"{catalog}/{version}/{i.strategy}" for i in trained.infos]
+            self._store.record_training(trained.infos, paths, decision)
         except BaseException:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise
         return trained, decision
+
+    def _fit(
+        self,
+        catalog: str,
+        version: str,
+        trained_at: datetime,
+        version_dir: Path,
+        progress: Callable[[str], None],
+        data: TrainingData,
+        save: bool,
+    ) -> TrainedCatalog:
+        """Fits every registered strategy on ``data``, in serving order; with ``save``,
+        writes each model into ``version_dir``."""
+        context = TrainingContext(catalog, self.release_aggregate)
+        models, infos = [], []
+        for strategy in serving_order(list(self._trainers), self._settings.serving.strategy_order):
+            progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
+            started = time.perf_counter()
+            model = self._trainers[strategy].train(data, context)
+            seconds = time.perf_counter() - started
+            if save:
+                model_dir = version_dir / strategy
+                model_dir.mkdir()
+                model.save(model_dir)
+            models.append(model)
+            infos.append(
+                ModelInfo(
+                    catalog=catalog,
+                    strategy=strategy,
+                    version=version,
+                    trained_at=trained_at,
+                    training_seconds=seconds,
+                    user_count=model.user_count,
+                    item_count=len(data.item_ids),
+                    event_count=data.event_count,
+                    parameters=dict(model.parameters),
+                    metrics=dict(model.metrics),
+                )
+            )
+        return TrainedCatalog(catalog, version, data.item_ids, models, infos)
 
     def _decide(
         self,
@@ -201,14 +223,19 @@ class ModelLifecycle:
             )
         plan, candidate = self._choose(trained, split, load_attributes)
         decided = partial(decided, plan=plan)
-        if serving is None:
+        # What serves is what is compared: the plans, or the serving order under the override.
+        overridden = self._settings.serving.blend_below_interactions is not None
+        if overridden:
+            candidate = plan_value(None, trained.models, trained.item_ids, split, load_attributes)
+        if serving is None or self._settings.lifecycle.refit_after_validation:
+            reason = "no model was serving"
+            if serving is not None:
+                reason = "refit after validation: the serving models saw the held-out interactions"
             return decided(
-                promoted=True,
-                candidate_value=candidate,
-                serving_value=None,
-                reason="no model was serving",
+                promoted=True, candidate_value=candidate, serving_value=None, reason=reason
             )
-        current = plan_value(serving.plan, serving.models, serving.item_ids, split, load_attributes)
+        serving_plan = None if overridden else serving.plan
+        current = plan_value(serving_plan, serving.models, serving.item_ids, split, load_attributes)
         promoted = candidate >= current * (1 - tolerance)
         comparison = "within" if promoted else "worse than"
         return decided(
