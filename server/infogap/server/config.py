@@ -246,11 +246,9 @@ class LifecycleSettings(BaseModel):
     )
     refit_after_validation: bool = Field(
         default=False,
-        description="After validation, fit every strategy again on all interactions (the "
-        "held-out latest ones and the users held out whole included) and serve those. Doubles "
-        "the fitting time of Train, and every run is promoted: the serving models saw the "
-        "held-out interactions, so they cannot be compared fairly. Off, the validated models "
-        "serve, without what was held out, until the next Train.",
+        description="Serve models fitted again on all interactions after validation: twice the "
+        "fitting time, and every run promoted (no fair comparison is left). Off, the validated "
+        "models serve, without what was held out, until the next Train.",
     )
     max_validation_users: int = Field(default=2000, ge=10)
     validation_seed: int = 42
@@ -269,14 +267,11 @@ class SelectionSettings(BaseModel):
 
     bucket_edges: list[int] = Field(
         default_factory=lambda: [1, 5, 20],
-        description="Lower bounds of the activity buckets after the first: [1, 5, 20] makes "
-        "0, 1-4, 5-19 and 20+ interactions (validation users count those kept in training; "
-        "served users the items they have seen).",
+        description="Lower bounds of the activity buckets after 0: [1, 5, 20] makes 0, 1-4, "
+        "5-19, 20+ interactions (kept in training; at serving, the items seen).",
     )
     min_bucket_users: int = Field(
-        default=20,
-        ge=1,
-        description="A bucket with fewer validation users takes the best choice over all users.",
+        default=20, ge=1, description="Fewer validation users: the best choice over all users."
     )
     baseline: str = Field(
         default="popularity",
@@ -285,32 +280,26 @@ class SelectionSettings(BaseModel):
     )
     blend_weights: list[float] = Field(
         default_factory=lambda: [0.25, 0.5, 0.75],
-        description="The baseline's shares tried in blends (convex mixes of rank-normalised "
-        "scores); empty tries no blend.",
+        description="The baseline's shares tried in blends (of rank-normalised scores).",
     )
     cold_validation_fraction: float = Field(
         default=0.05,
         ge=0.0,
         lt=0.5,
-        description="Share of users (with two or more positives) held out whole at Train, to "
-        "measure the 0-interaction bucket as new users meet it. They are left out of the "
-        "trained models (served as new users until the next Train); 0 leaves that bucket to "
-        "the best overall choice.",
+        description="Share of users (with 2+ positives) held out whole, to measure the 0 bucket "
+        "as new users meet it; left out of the validated models. 0: that bucket takes the best "
+        "overall choice.",
     )
 
-    @field_validator("bucket_edges")
-    @classmethod
-    def _increasing(cls, value: list[int]) -> list[int]:
-        if any(edge < 1 for edge in value) or value != sorted(set(value)):
+    @model_validator(mode="after")
+    def _valid(self) -> SelectionSettings:
+        if any(e < 1 for e in self.bucket_edges) or self.bucket_edges != sorted(
+            set(self.bucket_edges)
+        ):
             raise ValueError("bucket_edges must be increasing positive interaction counts")
-        return value
-
-    @field_validator("blend_weights")
-    @classmethod
-    def _shares(cls, value: list[float]) -> list[float]:
-        if any(not 0.0 < weight < 1.0 for weight in value):
+        if any(not 0.0 < weight < 1.0 for weight in self.blend_weights):
             raise ValueError("blend_weights must be between 0 and 1 (exclusive)")
-        return value
+        return self
 
 
 class TrainingSettings(BaseModel):
