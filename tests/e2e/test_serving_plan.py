@@ -137,7 +137,10 @@ def test_the_plan_shows_every_bucket_with_its_figures(planned):
     assert {"popularity", "lightfm", "tags", "blend:tags+popularity@0.5"} <= names
     for bucket in plan.buckets:
         figures = {c.candidate: c.value for c in bucket.candidates}
-        assert figures[bucket.choice] == max(figures.values()) >= figures["popularity"]
+        best, baseline = max(figures.values()), figures["popularity"]
+        assert figures[bucket.choice] >= baseline
+        # The best, unless its lead over popularity is within selection.min_gain (2%).
+        assert figures[bucket.choice] == best or best <= baseline * 1.02
         assert bucket.choice.startswith(bucket.model) and bucket.reason
     # Global popularity serves the blue heavy users badly: something personal wins there.
     assert plan.buckets[-1].choice != "popularity"

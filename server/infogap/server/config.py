@@ -273,6 +273,7 @@ class SelectionSettings(BaseModel):
     min_bucket_users: int = Field(
         default=20, ge=1, description="Fewer validation users: the best choice over all users."
     )
+    min_gain: float = Field(default=0.02, ge=0.0, description="Relative lead over baseline.")
     baseline: str = Field(
         default="popularity",
         description="The strategy no bucket may be served worse than; each model is also "
@@ -293,9 +294,8 @@ class SelectionSettings(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> SelectionSettings:
-        if any(e < 1 for e in self.bucket_edges) or self.bucket_edges != sorted(
-            set(self.bucket_edges)
-        ):
+        edges = self.bucket_edges
+        if any(e < 1 for e in edges) or edges != sorted(set(edges)):
             raise ValueError("bucket_edges must be increasing positive interaction counts")
         if any(not 0.0 < weight < 1.0 for weight in self.blend_weights):
             raise ValueError("blend_weights must be between 0 and 1 (exclusive)")

@@ -264,6 +264,7 @@ class ModelLifecycle:
             split.training_interactions,
             selection.bucket_edges,
             selection.min_bucket_users,
+            selection.min_gain,
         )
         return plan, value_of(plan, options, values, split.training_interactions)
 

@@ -127,22 +127,31 @@ def _in_range(interactions: np.ndarray, low: int, high: int | None) -> np.ndarra
     return inside & (interactions <= high) if high is not None else inside
 
 
+def _best(means: np.ndarray, min_gain: float) -> int:
+    """The best of ``means`` (the first on ties), or 0 (the baseline) unless it leads by more
+    than ``min_gain`` of the baseline's value."""
+    best = int(np.argmax(means))
+    return best if means[best] > means[0] * (1.0 + min_gain) else 0
+
+
 def choose_plan(
     options: Sequence[Candidate],
     values: np.ndarray,
     training_interactions: Sequence[int],
     edges: Sequence[int],
     min_bucket_users: int,
+    min_gain: float = 0.0,
 ) -> ServingPlan:
     """Per bucket of ``edges``, the candidate of ``options`` (the baseline first) with the
     best mean of ``values`` (from ``measure``) over the bucket's validation users, bucketed
     by their ``training_interactions``. A bucket with fewer than ``min_bucket_users`` takes
-    the best candidate over all users. Ties go to the earlier candidate, so a candidate is
-    chosen over the baseline only when it did better."""
+    the best candidate over all users. The baseline stays unless a candidate beat it by more
+    than ``min_gain`` of its value (a lead within the noise of a small bucket is no evidence);
+    ties go to the earlier candidate."""
     interactions = np.asarray(training_interactions)
     baseline = options[0]
     overall_means = values.mean(axis=1) if values.shape[1] else np.zeros(len(options))
-    overall = int(np.argmax(overall_means))
+    overall = _best(overall_means, min_gain)
     buckets = []
     for low, high in bucket_ranges(edges):
         members = _in_range(interactions, low, high)
@@ -150,12 +159,14 @@ def choose_plan(
         means = values[:, members].mean(axis=1) if users else np.zeros(len(options))
         scores = tuple(CandidateScore(o.name, float(m)) for o, m in zip(options, means))
         if users >= min_bucket_users and users > 0:
-            best = int(np.argmax(means))
+            best = _best(means, min_gain)
+            top = int(means.argmax())
             reason = (
-                f"{options[best].name}: {VALIDATION_METRIC} {means[best]:.4f}, best of "
-                f"{len(options)} candidates on {users} validation users "
-                f"({baseline.name} {means[0]:.4f})"
+                f"{options[best].name}: {VALIDATION_METRIC} {means[best]:.4f} on {users} "
+                f"validation users, best of {len(options)} ({baseline.name} {means[0]:.4f})"
             )
+            if top != best:
+                reason += f"; {options[top].name} {means[top]:.4f} leads by {min_gain:.0%} or less"
         else:
             best = overall
             reason = (
