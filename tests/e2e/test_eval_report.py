@@ -119,9 +119,10 @@ def test_eval_report(tmp_path: Path, split: str) -> None:
         assert len(candidate["curves"]["precision"]) == 20
     assert set(stored["candidates"]["popularity"]["strategy_share"]) == {"popularity"}
     if split == "random":
-        # The planted tastes are learnable: LightFM beats popularity.
+        # The server's plan never serves below popularity (here popularity within the users'
+        # segments is the planted taste itself, so the plan may well serve it).
         lightfm = stored["candidates"]["lightfm"]["metrics"]["ndcg"]["value"]
-        assert lightfm > stored["candidates"]["popularity"]["metrics"]["ndcg"]["value"]
+        assert lightfm >= stored["candidates"]["popularity"]["metrics"]["ndcg"]["value"]
 
 
 def test_privacy_section(tmp_path: Path) -> None:
