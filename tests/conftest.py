@@ -22,6 +22,10 @@ FETCH_MOVIELENS = REPO.parent / "shared" / "datasets" / "fetch-movielens-100k"
 
 # Small, deterministic model settings so tests train in a fraction of a second.
 FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_state": 1}
+# Tests of what a model serves pin the serving order with the fixed blending rule rather than
+# the plan Train chooses from evidence (tests/e2e/test_serving_plan.py tests the plan; it
+# passes ``serving={"blend_below_interactions": None}``).
+FIXED_RULE = {"blend_below_interactions": 5}
 
 
 # Built-in model plugins the tests leave off unless they name them in ``models``: the tests
@@ -30,14 +34,16 @@ EXTRA_MODEL_PLUGINS = ("item_knn", "als", "ease")
 
 
 def make_settings(data_dir: Path, models: tuple[str, ...] = (), **overrides: Any) -> Settings:
-    """Test settings: loopback, any free port, fast LightFM, the ``EXTRA_MODEL_PLUGINS`` not
-    named in ``models`` disabled; ``overrides`` win."""
+    """Test settings: loopback, any free port, fast LightFM, the fixed blending rule, the
+    ``EXTRA_MODEL_PLUGINS`` not named in ``models`` disabled; ``overrides`` win (``serving``
+    key by key)."""
     lightfm = {**FAST_LIGHTFM, **overrides.pop("lightfm", {})}
+    serving = {**FIXED_RULE, **overrides.pop("serving", {})}
     plugins = dict(overrides.pop("plugins", {}))
     off = [name for name in EXTRA_MODEL_PLUGINS if name not in models]
     plugins["disabled"] = [*plugins.get("disabled", []), *off]
     overrides["plugins"] = plugins
-    defaults = {"host": "127.0.0.1", "port": 0}
+    defaults = {"host": "127.0.0.1", "port": 0, "serving": serving}
     return load_settings(data_dir=data_dir, lightfm=lightfm, **{**defaults, **overrides})
 
 

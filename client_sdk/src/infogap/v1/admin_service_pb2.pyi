@@ -152,6 +152,7 @@ class TrainingDecision(_message.Message):
     TOLERANCE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    PLAN_FIELD_NUMBER: _builtins.int
     candidate_version: _builtins.str
     """Version of the models trained by the run."""
     promoted: _builtins.bool
@@ -174,6 +175,12 @@ class TrainingDecision(_message.Message):
     def decide_time(self) -> _timestamp_pb2.Timestamp:
         """When the decision was made."""
 
+    @_builtins.property
+    def plan(self) -> Global___ServingPlan:
+        """What the run chose to serve each user-activity bucket, with the figures behind it; unset
+        when no validation was made.
+        """
+
     def __init__(
         self,
         *,
@@ -186,16 +193,140 @@ class TrainingDecision(_message.Message):
         tolerance: _builtins.float = ...,
         reason: _builtins.str = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
+        plan: Global___ServingPlan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value", "decide_time", b"decide_time", "serving_value", b"serving_value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value", "decide_time", b"decide_time", "plan", b"plan", "serving_value", b"serving_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value", "candidate_value", b"candidate_value", "candidate_version", b"candidate_version", "decide_time", b"decide_time", "metric", b"metric", "promoted", b"promoted", "reason", b"reason", "serving_value", b"serving_value", "serving_version", b"serving_version", "tolerance", b"tolerance"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value", "candidate_value", b"candidate_value", "candidate_version", b"candidate_version", "decide_time", b"decide_time", "metric", b"metric", "plan", b"plan", "promoted", b"promoted", "reason", b"reason", "serving_value", b"serving_value", "serving_version", b"serving_version", "tolerance", b"tolerance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__serving_value: _TypeAlias = _typing.Literal["serving_value"]  # noqa: Y015
     _WhichOneofArgType__serving_value: _TypeAlias = _typing.Literal["_serving_value", b"_serving_value"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__serving_value) -> _WhichOneofReturnType__serving_value | None: ...
 
 Global___TrainingDecision: _TypeAlias = TrainingDecision  # noqa: Y015
+
+@_typing.final
+class ServingPlan(_message.Message):
+    """What serves each user-activity bucket of a catalog, chosen at Train on a temporal
+    validation split (each validation user's latest interactions held out, and some users held
+    out whole for the bucket of users without interactions). Every trained model is measured
+    alone and blended with the baseline; a bucket never gets a candidate that did worse than
+    the baseline there.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    BASELINE_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """The validation metric, e.g. "ndcg@10"."""
+    baseline: _builtins.str
+    """The strategy no bucket is served worse than, e.g. "popularity"."""
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityBucketPlan]:
+        """One per bucket, by increasing interactions, the first starting at 0."""
+
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        baseline: _builtins.str = ...,
+        buckets: _abc.Iterable[Global___ActivityBucketPlan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline", b"baseline", "buckets", b"buckets", "metric", b"metric"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServingPlan: _TypeAlias = ServingPlan  # noqa: Y015
+
+@_typing.final
+class ActivityBucketPlan(_message.Message):
+    """The choice for the users of one activity bucket."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_INTERACTIONS_FIELD_NUMBER: _builtins.int
+    MAX_INTERACTIONS_FIELD_NUMBER: _builtins.int
+    VALIDATION_USERS_FIELD_NUMBER: _builtins.int
+    CHOICE_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    BLEND_WITH_FIELD_NUMBER: _builtins.int
+    BLEND_WEIGHT_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    min_interactions: _builtins.int
+    """The fewest interactions of a user in the bucket."""
+    max_interactions: _builtins.int
+    """The most interactions of a user in the bucket; unset for the last bucket (no bound)."""
+    validation_users: _builtins.int
+    """Validation users in the bucket (counted by the interactions they kept in training)."""
+    choice: _builtins.str
+    """The chosen candidate, as named in `candidates`, e.g. "lightfm",
+    "blend:lightfm+popularity@0.25" or "popularity".
+    """
+    model: _builtins.str
+    """The strategy asked first (the serving order's fallback for users it cannot score)."""
+    blend_with: _builtins.str
+    """The strategy blended in; empty when none."""
+    blend_weight: _builtins.float
+    """The blended strategy's share of the rank-normalised score, in (0, 1); 0 without a blend."""
+    reason: _builtins.str
+    """Why, in words (a bucket with too few users takes the best candidate over all users)."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CandidateScore]:
+        """The validation metric of every candidate on the bucket's users; empty when it has none."""
+
+    def __init__(
+        self,
+        *,
+        min_interactions: _builtins.int = ...,
+        max_interactions: _builtins.int | None = ...,
+        validation_users: _builtins.int = ...,
+        choice: _builtins.str = ...,
+        model: _builtins.str = ...,
+        blend_with: _builtins.str = ...,
+        blend_weight: _builtins.float = ...,
+        candidates: _abc.Iterable[Global___CandidateScore] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_interactions", b"_max_interactions", "max_interactions", b"max_interactions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_interactions", b"_max_interactions", "blend_weight", b"blend_weight", "blend_with", b"blend_with", "candidates", b"candidates", "choice", b"choice", "max_interactions", b"max_interactions", "min_interactions", b"min_interactions", "model", b"model", "reason", b"reason", "validation_users", b"validation_users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_interactions: _TypeAlias = _typing.Literal["max_interactions"]  # noqa: Y015
+    _WhichOneofArgType__max_interactions: _TypeAlias = _typing.Literal["_max_interactions", b"_max_interactions"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_interactions) -> _WhichOneofReturnType__max_interactions | None: ...
+
+Global___ActivityBucketPlan: _TypeAlias = ActivityBucketPlan  # noqa: Y015
+
+@_typing.final
+class CandidateScore(_message.Message):
+    """One candidate's validation figure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    candidate: _builtins.str
+    """The candidate, e.g. "lightfm" or "blend:lightfm+popularity@0.5"."""
+    value: _builtins.float
+    """Its value of the plan's metric."""
+    def __init__(
+        self,
+        *,
+        candidate: _builtins.str = ...,
+        value: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CandidateScore: _TypeAlias = CandidateScore  # noqa: Y015
 
 @_typing.final
 class GetModelInfoRequest(_message.Message):
@@ -227,6 +358,7 @@ class GetModelInfoResponse(_message.Message):
 
     MODELS_FIELD_NUMBER: _builtins.int
     LAST_DECISION_FIELD_NUMBER: _builtins.int
+    SERVING_PLAN_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """One entry per serving model, in serving order."""
@@ -235,15 +367,22 @@ class GetModelInfoResponse(_message.Message):
     def last_decision(self) -> Global___TrainingDecision:
         """The decision of the catalog's latest training run, promoted or not."""
 
+    @_builtins.property
+    def serving_plan(self) -> Global___ServingPlan:
+        """The plan serving the catalog now (that of the serving models' training run); unset when
+        they were trained without validation, or `serving.blend_below_interactions` overrides it.
+        """
+
     def __init__(
         self,
         *,
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
         last_decision: Global___TrainingDecision | None = ...,
+        serving_plan: Global___ServingPlan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_decision", b"last_decision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_decision", b"last_decision", "serving_plan", b"serving_plan"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_decision", b"last_decision", "models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_decision", b"last_decision", "models", b"models", "serving_plan", b"serving_plan"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -773,7 +912,7 @@ class CandidateResult(_message.Message):
 
     @_builtins.property
     def strategy_shares(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Share of the test users served by each strategy, e.g. {"lightfm+popularity": 0.1}."""
+        """Share of the test users served by each strategy, e.g. {"blend:lightfm+popularity": 0.1}."""
 
     def __init__(
         self,

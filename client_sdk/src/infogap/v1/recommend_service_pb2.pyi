@@ -141,7 +141,10 @@ class RecommendResponse(_message.Message):
     model_version: _builtins.str
     """Version of the model that produced the items."""
     strategy: _builtins.str
-    """The strategy that produced the items, e.g. "lightfm" or "popularity"."""
+    """The strategy that produced the items, e.g. "lightfm", "popularity", or
+    "blend:lightfm+popularity" where the user's activity bucket serves a blend (see
+    AdminService.GetModelInfo's serving_plan).
+    """
     experiment: _builtins.str
     """The experiment that served this response, when the user is in a running experiment of
     the catalog; empty otherwise.

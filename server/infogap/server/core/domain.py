@@ -159,6 +159,67 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CandidateScore:
+    """One serving candidate's validation figure in one activity bucket."""
+
+    candidate: str  # e.g. "lightfm", "popularity", "blend:lightfm+popularity@0.25"
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class BucketPlan:
+    """What serves the users of one activity bucket, and the evidence behind it.
+
+    The bucket holds users with ``min_interactions`` to ``max_interactions`` (inclusive; None:
+    no upper bound) interactions. ``model`` is asked first (the serving order's fallback for a
+    user it cannot score); with ``blend_with``, its list is mixed with that model's, which gets
+    ``blend_weight`` of the rank-normalised score.
+    """
+
+    min_interactions: int
+    max_interactions: int | None
+    validation_users: int
+    model: str
+    blend_with: str
+    blend_weight: float
+    scores: tuple[CandidateScore, ...]
+    reason: str
+
+    @property
+    def label(self) -> str:
+        low, high = self.min_interactions, self.max_interactions
+        if high is None:
+            return f"{low}+"
+        return str(low) if high == low else f"{low}-{high}"
+
+    @property
+    def candidate(self) -> str:
+        """The chosen candidate's name, as in ``scores``."""
+        if not self.blend_with:
+            return self.model
+        return f"blend:{self.model}+{self.blend_with}@{self.blend_weight:g}"
+
+    def holds(self, interactions: int) -> bool:
+        high = self.max_interactions
+        return interactions >= self.min_interactions and (high is None or interactions <= high)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingPlan:
+    """The serving choice per user-activity bucket, chosen on validation at Train."""
+
+    metric: str
+    baseline: str  # the strategy no bucket may do worse than (popularity)
+    buckets: tuple[BucketPlan, ...]  # by increasing interactions, covering 0 and up
+
+    def bucket_of(self, interactions: int) -> BucketPlan:
+        for bucket in self.buckets:
+            if bucket.holds(interactions):
+                return bucket
+        return self.buckets[-1]
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingDecision:
     catalog: str
     candidate_version: str
@@ -170,6 +231,7 @@ class TrainingDecision:
     tolerance: float
     reason: str
     decided_at: datetime
+    plan: ServingPlan | None = None  # the run's serving plan; None without validation
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from infogap.server.core.domain import (
     RecommendationFilter,
     RecordResult,
     Segment,
+    ServingPlan,
     TrainingDecision,
     TrainReport,
     User,
@@ -192,13 +193,19 @@ class InfoGap:
         validation.identifier(user_id, "user_id", self.settings.limits)
         return self._erasure.delete_user(user_id)
 
-    def model_info(self, catalog: str) -> tuple[list[ModelInfo], TrainingDecision | None]:
-        """The serving models of a catalog and the decision of its latest training run."""
+    def model_info(
+        self, catalog: str
+    ) -> tuple[list[ModelInfo], TrainingDecision | None, ServingPlan | None]:
+        """The serving models of a catalog, the decision of its latest training run, and the
+        plan serving it (None when the ``serving.blend_below_interactions`` rule overrides)."""
         catalog = validation.catalog_name(catalog)
         infos = self._registry.model_infos(catalog)
         if not infos:
             raise NotFound(f"catalog {catalog!r} has no trained model")
-        return infos, self._training.decision(catalog)
+        plan = self._registry.serving_plan(catalog)
+        if self.settings.serving.blend_below_interactions is not None:
+            plan = None
+        return infos, self._training.decision(catalog), plan
 
     def plugins(self) -> list[PluginInfo]:
         return self._plugin_infos()

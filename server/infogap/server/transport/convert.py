@@ -27,6 +27,7 @@ from infogap.server.core.domain import (
     RecommendationFilter,
     RecordResult,
     Segment,
+    ServingPlan,
     TrainingDecision,
     User,
     UserPatch,
@@ -217,6 +218,33 @@ def training_decision(value: TrainingDecision | None) -> admin_service_pb2.Train
         tolerance=value.tolerance,
         reason=value.reason,
         decide_time=_timestamp(value.decided_at),
+        plan=serving_plan(value.plan),
+    )
+
+
+def serving_plan(value: ServingPlan | None) -> admin_service_pb2.ServingPlan | None:
+    if value is None:
+        return None
+    return admin_service_pb2.ServingPlan(
+        metric=value.metric,
+        baseline=value.baseline,
+        buckets=[
+            admin_service_pb2.ActivityBucketPlan(
+                min_interactions=b.min_interactions,
+                max_interactions=b.max_interactions,
+                validation_users=b.validation_users,
+                choice=b.candidate,
+                model=b.model,
+                blend_with=b.blend_with,
+                blend_weight=b.blend_weight,
+                candidates=[
+                    admin_service_pb2.CandidateScore(candidate=c.candidate, value=c.value)
+                    for c in b.scores
+                ],
+                reason=b.reason,
+            )
+            for b in value.buckets
+        ],
     )
 
 

@@ -219,10 +219,11 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
     def GetModelInfo(
         self, request: admin_service_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetModelInfoResponse:
-        infos, decision = self._core.model_info(request.catalog)
+        infos, decision, plan = self._core.model_info(request.catalog)
         return admin_service_pb2.GetModelInfoResponse(
             models=[convert.model_info(m) for m in infos],
             last_decision=convert.training_decision(decision),
+            serving_plan=convert.serving_plan(plan),
         )
 
     def DeleteUser(

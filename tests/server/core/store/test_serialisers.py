@@ -15,6 +15,7 @@ from infogap.server.core.domain import (
     Variant,
 )
 from infogap.server.core.store import serialisers
+from tests.server.core.store.conformance.builders import PLAN
 
 T0 = datetime(2024, 3, 10, 12, 0, 0, 123456)
 
@@ -100,6 +101,7 @@ def test_decision_round_trip(serving_value: float | None) -> None:
         tolerance=0.01,
         reason="first model" if serving_value is None else "worse than serving",
         decided_at=T0,
+        plan=PLAN if serving_value is None else None,
     )
     row = serialisers.decision_to_row(decision)
     assert len(row) == len(serialisers.DECISION_COLUMNS)

@@ -14,17 +14,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from infogap.server.config import Settings
-from infogap.server.core.domain import ModelInfo, TrainingDecision
+from infogap.server.core.domain import ModelInfo, ServingPlan, TrainingDecision
 from infogap.server.core.errors import FailedPrecondition, NotFound
 from infogap.server.core.models.holdout import (
     VALIDATION_METRIC,
     ValidationSplit,
-    evaluate,
     split_for_validation,
+)
+from infogap.server.core.models.selection import (
+    candidates,
+    choose_plan,
+    measure,
+    plan_value,
+    value_of,
 )
 from infogap.server.core.models.training_data import load_training_data
 from infogap.server.core.plugins.protocols import (
@@ -34,14 +41,17 @@ from infogap.server.core.plugins.protocols import (
     ModelTrainer,
     TrainedModel,
     TrainingContext,
+    TrainingData,
     release_through,
 )
 from infogap.server.core.store import Store
+from infogap.server.core.store.serialisers import plan_from_json, plan_to_json
 
 log = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
 ITEMS_FILE = "items.npy"
+PLAN_FILE = "plan.json"  # the serving plan chosen for the version, beside its models
 
 
 def serving_order(strategies: Sequence[str], preferred: Sequence[str]) -> list[str]:
@@ -63,6 +73,7 @@ class TrainedCatalog:
     item_ids: np.ndarray
     models: list[TrainedModel]
     infos: list[ModelInfo]
+    plan: ServingPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class ServingModels:
     version: str
     item_ids: np.ndarray
     models: Sequence[TrainedModel]
+    plan: ServingPlan | None = None
 
 
 class ModelLifecycle:
@@ -112,76 +124,104 @@ class ModelLifecycle:
             strategy skipped it.
         """
         progress(f"loading events of {catalog!r}")
-        data = load_training_data(self._store, catalog, self._settings, self._segments_of)
-        if data.interactions.nnz == 0:
+        everything = load_training_data(self._store, catalog, self._settings, self._segments_of)
+        if everything.interactions.nnz == 0:
             raise FailedPrecondition(
                 f"catalog {catalog!r} has no events that count as positive interactions; "
                 "record some events first"
             )
         lifecycle = self._settings.lifecycle
-        split = None
+        data, split = everything, None
         if lifecycle.validation_fraction > 0:
             data, split = split_for_validation(
-                data,
+                everything,
                 lifecycle.validation_fraction,
                 lifecycle.validation_seed,
                 lifecycle.max_validation_users,
+                self._settings.selection.cold_validation_fraction,
             )
+        refit = split is not None and lifecycle.refit_after_validation
         trained_at = datetime.now(UTC).replace(tzinfo=None)
         version = new_version(trained_at)
         version_dir = self._models_dir / catalog / version
         version_dir.mkdir(parents=True)
         try:
             np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
-            context = TrainingContext(catalog, self.release_aggregate)
-            models, infos = [], []
-            skipped: list[str] = []
-            strategies = serving_order(list(self._trainers), self._settings.serving.strategy_order)
-            for strategy in strategies:
-                progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
-                started = time.perf_counter()
-                try:
-                    model = self._trainers[strategy].train(data, context)
-                except ModelSkipped as skip:
-                    # The strategy declined this catalog: the others still train and serve.
-                    log.warning("%s skipped for %r: %s", strategy, catalog, skip.reason)
-                    progress(f"skipped {strategy}: {skip.reason}")
-                    skipped.append(f"skipped: {strategy}: {skip.reason}")
-                    continue
-                seconds = time.perf_counter() - started
-                model_dir = version_dir / strategy
-                model_dir.mkdir()
-                model.save(model_dir)
-                models.append(model)
-                infos.append(
-                    ModelInfo(
-                        catalog=catalog,
-                        strategy=strategy,
-                        version=version,
-                        trained_at=trained_at,
-                        training_seconds=seconds,
-                        user_count=model.user_count,
-                        item_count=len(data.item_ids),
-                        event_count=data.event_count,
-                        parameters=dict(model.parameters),
-                        metrics=dict(model.metrics),
-                    )
-                )
-            if not models:
-                raise FailedPrecondition(
-                    f"no strategy could train on catalog {catalog!r}: {'; '.join(skipped)}"
-                )
-            trained = TrainedCatalog(catalog, version, data.item_ids, models, infos)
+            fit = partial(self._fit, catalog, version, trained_at, version_dir, progress)
+            trained, skipped = fit(data, save=not refit)
             progress("validating")
             decision = self._decide(trained, serving, split, load_attributes)
+            if refit:
+                # The plan chooses strategies, not fitted models: the served ones learn from
+                # every interaction, the latest included, and know the users held out whole.
+                trained, skipped = fit(everything, save=True)
             if skipped:
                 decision = replace(decision, reason="; ".join([decision.reason, *skipped]))
-            paths = [f"{catalog}/{version}/{i.strategy}" for i in infos]
-            self._store.record_training(infos, paths, decision)
+            if decision.plan is not None:
+                (version_dir / PLAN_FILE).write_text(plan_to_json(decision.plan))
+                trained = replace(trained, plan=decision.plan)
+            paths = [f"{catalog}/{version}/{i.strategy}" for i in trained.infos]
+            self._store.record_training(trained.infos, paths, decision)
         except BaseException:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise
         return trained, decision
+
+    def _fit(
+        self,
+        catalog: str,
+        version: str,
+        trained_at: datetime,
+        version_dir: Path,
+        progress: Callable[[str], None],
+        data: TrainingData,
+        save: bool,
+    ) -> tuple[TrainedCatalog, list[str]]:
+        """Fits every registered strategy on ``data``, in serving order; with ``save``,
+        writes each model into ``version_dir``. Also returns why strategies that declined
+        the catalog (``ModelSkipped``) were skipped.
+
+        :raises FailedPrecondition: when every strategy declined.
+        """
+        context = TrainingContext(catalog, self.release_aggregate)
+        models, infos = [], []
+        skipped: list[str] = []
+        for strategy in serving_order(list(self._trainers), self._settings.serving.strategy_order):
+            progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
+            started = time.perf_counter()
+            try:
+                model = self._trainers[strategy].train(data, context)
+            except ModelSkipped as skip:
+                # The strategy declined this catalog: the others still train and serve.
+                log.warning("%s skipped for %r: %s", strategy, catalog, skip.reason)
+                progress(f"skipped {strategy}: {skip.reason}")
+                skipped.append(f"skipped: {strategy}: {skip.reason}")
+                continue
+            seconds = time.perf_counter() - started
+            if save:
+                model_dir = version_dir / strategy
+                model_dir.mkdir()
+                model.save(model_dir)
+            models.append(model)
+            infos.append(
+                ModelInfo(
+                    catalog=catalog,
+                    strategy=strategy,
+                    version=version,
+                    trained_at=trained_at,
+                    training_seconds=seconds,
+                    user_count=model.user_count,
+                    item_count=len(data.item_ids),
+                    event_count=data.event_count,
+                    parameters=dict(model.parameters),
+                    metrics=dict(model.metrics),
+                )
+            )
+        if not models:
+            raise FailedPrecondition(
+                f"no strategy could train on catalog {catalog!r}: {'; '.join(skipped)}"
+            )
+        return TrainedCatalog(catalog, version, data.item_ids, models, infos), skipped
 
     def _decide(
         self,
@@ -204,15 +244,21 @@ class ModelLifecycle:
             return decided(
                 promoted=True, candidate_value=0.0, serving_value=None, reason="validation is off"
             )
-        candidate = evaluate(trained.models, trained.item_ids, split, load_attributes)
-        if serving is None:
+        plan, candidate = self._choose(trained, split, load_attributes)
+        decided = partial(decided, plan=plan)
+        # What serves is what is compared: the plans, or the serving order under the override.
+        overridden = self._settings.serving.blend_below_interactions is not None
+        if overridden:
+            candidate = plan_value(None, trained.models, trained.item_ids, split, load_attributes)
+        if serving is None or self._settings.lifecycle.refit_after_validation:
+            reason = "no model was serving"
+            if serving is not None:
+                reason = "refit after validation: the serving models saw the held-out interactions"
             return decided(
-                promoted=True,
-                candidate_value=candidate,
-                serving_value=None,
-                reason="no model was serving",
+                promoted=True, candidate_value=candidate, serving_value=None, reason=reason
             )
-        current = evaluate(serving.models, serving.item_ids, split, load_attributes)
+        serving_plan = None if overridden else serving.plan
+        current = plan_value(serving_plan, serving.models, serving.item_ids, split, load_attributes)
         promoted = candidate >= current * (1 - tolerance)
         comparison = "within" if promoted else "worse than"
         return decided(
@@ -222,6 +268,28 @@ class ModelLifecycle:
             reason=f"{VALIDATION_METRIC} {candidate:.4f} vs serving {current:.4f}: "
             f"{comparison} the {tolerance:.0%} tolerance",
         )
+
+    def _choose(
+        self,
+        trained: TrainedCatalog,
+        split: ValidationSplit,
+        load_attributes: Callable[[str], Mapping[str, str]],
+    ) -> tuple[ServingPlan, float]:
+        """The serving plan of the new models, chosen on ``split``, and its value there."""
+        selection = self._settings.selection
+        strategies = [model.strategy for model in trained.models]
+        baseline = selection.baseline if selection.baseline in strategies else strategies[-1]
+        options = candidates(strategies, baseline, selection.blend_weights)
+        values = measure(options, trained.models, trained.item_ids, split, load_attributes)
+        plan = choose_plan(
+            options,
+            values,
+            split.training_interactions,
+            selection.bucket_edges,
+            selection.min_bucket_users,
+            selection.min_gain,
+        )
+        return plan, value_of(plan, options, values, split.training_interactions)
 
     def resave(self, catalog: str, version: str, models: Sequence[TrainedModel]) -> None:
         """Rewrites serving models' files (after an erasure), each through a fresh directory
@@ -306,4 +374,6 @@ class ModelLifecycle:
                 continue
             models.append(trainer.load(self._models_dir / path, item_ids))
             infos.append(info)
-        return TrainedCatalog(catalog, version, item_ids, models, infos)
+        plan_file = self._models_dir / catalog / version / PLAN_FILE
+        plan = plan_from_json(plan_file.read_text()) if plan_file.exists() else None
+        return TrainedCatalog(catalog, version, item_ids, models, infos, plan)

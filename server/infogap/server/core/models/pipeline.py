@@ -9,7 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from infogap.server.core.domain import Recommendation, RecommendationFilter, ScoredItem
+from infogap.server.core.domain import (
+    BucketPlan,
+    Recommendation,
+    RecommendationFilter,
+    ScoredItem,
+)
 from infogap.server.core.errors import FailedPrecondition, NotFound
 from infogap.server.core.models.serving import CatalogServing
 from infogap.server.core.plugins.protocols import (
@@ -33,6 +38,31 @@ def top_positions(scores: np.ndarray, eligible: np.ndarray, count: int) -> np.nd
         candidates = np.arange(len(masked))
     ranked = candidates[np.lexsort((candidates, -masked[candidates]))]
     return ranked[masked[ranked] > -np.inf]
+
+
+BLEND_POOL = 100  # at least this many of each list's best enter a blend
+
+
+def blended_positions(
+    primary: np.ndarray, secondary: np.ndarray, weight: float, eligible: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``count`` best eligible positions of a convex mix of two score arrays' rank-
+    normalised scores: ``(1 - weight) * r(primary) + weight * r(secondary)``, where ``r`` is
+    1 for a list's best, falling by equal steps to 0 past its top ``pool`` (the larger of
+    ``BLEND_POOL`` and twice ``count``). Ranks, not raw scores, so scales of different models
+    mix fairly. Returns the positions (best first; equal mixes in position order), their mixed
+    scores, and whether each owes more to ``secondary`` than to ``primary``."""
+    pool = max(BLEND_POOL, 2 * count)
+    tops = top_positions(primary, eligible, pool), top_positions(secondary, eligible, pool)
+    union = np.union1d(*tops)
+    shares = []
+    for top, share in zip(tops, (1.0 - weight, weight)):
+        ranked = np.zeros(len(union))
+        ranked[np.searchsorted(union, top)] = 1.0 - np.arange(len(top)) / pool
+        shares.append(share * ranked)
+    mixed = shares[0] + shares[1]
+    order = np.lexsort((union, -mixed))[:count]
+    return union[order], mixed[order], shares[1][order] > shares[0][order]
 
 
 def new_recommendation_id() -> str:
@@ -85,8 +115,10 @@ class RecommendationPipeline:
         load_attributes: Callable[[str], Mapping[str, str]],
         load_segments: Callable[[str], list[str]],
         rerank_depth_factor: int,
-        blend_below_interactions: int,
+        blend_below_interactions: int | None,
     ) -> None:
+        """``blend_below_interactions`` overrides the serving plans chosen at Train with a
+        fixed rule (``serving.blend_below_interactions``); None serves the plans."""
         self._rerankers = tuple(rerankers)
         self._load_attributes = load_attributes
         self._load_segments = load_segments
@@ -99,8 +131,15 @@ class RecommendationPipeline:
         load_recent = serving.recent_positions if recent is None else lambda _: recent
         return UserQuery(user_id, self._load_attributes, load_recent, self._load_segments)
 
-    def _score(self, serving: CatalogServing, query: UserQuery) -> tuple[TrainedModel, ScoreResult]:
-        for model in serving.models:
+    def _score(
+        self, serving: CatalogServing, query: UserQuery, first: str = ""
+    ) -> tuple[TrainedModel, ScoreResult]:
+        """The first model that scores the user: the one named ``first``, if serving, then
+        the serving order."""
+        models: Sequence[TrainedModel] = serving.models
+        if first:
+            models = sorted(models, key=lambda model: model.strategy != first)
+        for model in models:
             result = model.score_user(query)
             if result is not None:
                 return model, result
@@ -120,9 +159,10 @@ class RecommendationPipeline:
         blend: bool = True,
         excluded_rerankers: tuple[str, ...] = (),
     ) -> Recommendation:
+        """``blend`` False serves the first model alone, where the plan (or the override
+        rule) would mix it with the baseline."""
         recent = serving.recent_positions(user_id)
         query = self._query(serving, user_id, recent)
-        model, result = self._score(serving, query)
         seen = serving.seen_positions(user_id, recent)
         eligible = serving.items.eligible(item_filter)
         if not include_seen:
@@ -131,18 +171,11 @@ class RecommendationPipeline:
         if excluded_rerankers:
             rerankers = tuple(r for r in rerankers if r.name not in excluded_rerankers)
         depth = count * self._rerank_depth_factor if rerankers else count
-        items = _top_items(serving, result, eligible, depth)
-        strategy = model.strategy
-        fallback = serving.models[-1]
-        if blend and len(seen) < self._blend_below and fallback is not model:
-            # Few interactions: the personalized list is uncertain, so it is interleaved with
-            # the cold-start one; the personalized share grows with the interaction count.
-            cold = fallback.score_user(query)
-            if cold is not None:
-                share = 0.5 + 0.5 * len(seen) / self._blend_below
-                cold_items = _top_items(serving, cold, eligible, depth)
-                items = interleave(items, cold_items, share, depth)
-                strategy = f"{model.strategy}+{fallback.strategy}"
+        if self._blend_below is not None or serving.plan is None:
+            strategy, items = self._by_rule(serving, query, len(seen), eligible, depth, blend)
+        else:
+            bucket = serving.plan.bucket_of(len(seen))
+            strategy, items = self._by_plan(serving, query, bucket, eligible, depth, blend)
         if rerankers:
             context = RerankContext(
                 user_id, serving.catalog, count, strategy, serving.items.tags_of
@@ -151,6 +184,63 @@ class RecommendationPipeline:
         return Recommendation(
             new_recommendation_id(), tuple(items[:count]), serving.version, strategy
         )
+
+    def _by_plan(
+        self,
+        serving: CatalogServing,
+        query: UserQuery,
+        bucket: BucketPlan,
+        eligible: np.ndarray,
+        depth: int,
+        blend: bool,
+    ) -> tuple[str, list[ScoredItem]]:
+        """The user's bucket's choice: its model (or the serving order's fallback), mixed
+        with the baseline's list when the bucket says so (as validation measured it)."""
+        model, result = self._score(serving, query, bucket.model)
+        other = next((m for m in serving.models if m.strategy == bucket.blend_with), None)
+        if blend and model.strategy == bucket.model and other is not None and other is not model:
+            mixed_with = other.score_user(query)
+            if mixed_with is not None:
+                positions, scores, from_other = blended_positions(
+                    result.scores, mixed_with.scores, bucket.blend_weight, eligible, depth
+                )
+                item_ids = serving.items.item_ids[positions].tolist()
+                reasons = (result.reason, mixed_with.reason)
+                items = [
+                    ScoredItem(item_id, score, reasons[second])
+                    for item_id, score, second in zip(
+                        item_ids, scores.tolist(), from_other.tolist()
+                    )
+                ]
+                return f"blend:{model.strategy}+{other.strategy}", items
+        return model.strategy, _top_items(serving, result, eligible, depth)
+
+    def _by_rule(
+        self,
+        serving: CatalogServing,
+        query: UserQuery,
+        interactions: int,
+        eligible: np.ndarray,
+        depth: int,
+        blend: bool,
+    ) -> tuple[str, list[ScoredItem]]:
+        """The serving order, interleaved with the cold-start list below
+        ``serving.blend_below_interactions`` when that override is set."""
+        model, result = self._score(serving, query)
+        items = _top_items(serving, result, eligible, depth)
+        strategy = model.strategy
+        blend_below = self._blend_below or 0
+        fallback = serving.models[-1]
+        if blend and interactions < blend_below and fallback is not model:
+            # Few interactions: the personalized list is uncertain, so it is interleaved with
+            # the cold-start one; the personalized share grows with the interaction count.
+            cold = fallback.score_user(query)
+            if cold is not None:
+                share = 0.5 + 0.5 * interactions / blend_below
+                cold_items = _top_items(serving, cold, eligible, depth)
+                items = interleave(items, cold_items, share, depth)
+                strategy = f"{model.strategy}+{fallback.strategy}"
+        return strategy, items
 
     @staticmethod
     def _rerank(

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from infogap.server.core.domain import ModelInfo, Variant
+from infogap.server.core.domain import ModelInfo, ServingPlan, Variant
 from infogap.server.core.errors import FailedPrecondition
 from infogap.server.core.models.lifecycle import ModelLifecycle, ServingModels, TrainedCatalog
 from infogap.server.core.models.serving import (
@@ -89,7 +89,12 @@ class ServingRegistry:
         current = self._serving.get(catalog)
         if current is None:
             return None
-        return ServingModels(current.version, current.items.item_ids, current.models)
+        return ServingModels(current.version, current.items.item_ids, current.models, current.plan)
+
+    def serving_plan(self, catalog: str) -> ServingPlan | None:
+        """The plan serving the catalog now; None before its first model or without one."""
+        current = self._serving.get(catalog)
+        return current.plan if current is not None else None
 
     def model_infos(self, catalog: str) -> list[ModelInfo]:
         """The infos of the catalog's serving models; empty before its first model."""
@@ -242,6 +247,7 @@ class ServingRegistry:
             seen=seen_index(users, items, trained_items.positions),
             seen_sequence=sequence,
             fresh=self._fresh[trained.catalog],
+            plan=trained.plan,
         )
         # Items upserted since (or while the models were training) are taken in at once.
         return serving.with_items(self._item_index(trained.item_ids, trained.catalog))

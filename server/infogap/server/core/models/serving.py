@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from infogap.server.core.domain import RecommendationFilter
+from infogap.server.core.domain import RecommendationFilter, ServingPlan
 from infogap.server.core.plugins.protocols import (
     ExtensibleModel,
     TrainedModel,
@@ -150,6 +150,7 @@ class CatalogServing:
     seen: dict[str, np.ndarray]  # user id -> item positions, as of ``seen_sequence``
     seen_sequence: int
     fresh: FreshInteractions
+    plan: ServingPlan | None = None  # what serves each activity bucket; None: serving order
     # Views of this state for experiment variants, by strategies; a new state starts empty.
     _restricted: dict[tuple[str, ...], CatalogServing] = field(
         default_factory=dict, init=False, repr=False, compare=False

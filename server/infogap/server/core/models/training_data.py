@@ -62,6 +62,13 @@ def load_training_data(
         dtype=np.float32,
     )
 
+    times = None
+    if interactions.last_time_us is not None:
+        times = sp.coo_matrix(
+            (interactions.last_time_us.astype(np.float64), (user_rows, item_cols)),
+            shape=matrix.shape,
+        )
+
     attributes = store.user_attributes(user_ids.tolist())
     user_features = FeatureMatrix.from_rows(
         [user_feature_names(attributes.get(u, {}), features.user_attributes) for u in user_ids]
@@ -84,4 +91,5 @@ def load_training_data(
         item_features=item_features,
         event_count=interactions.event_count,
         user_segments=user_segments,
+        interaction_times=times,
     )

@@ -80,6 +80,9 @@ class TrainingData:
     user_segments: FeatureMatrix = FeatureMatrix((), sp.csr_matrix((0, 0)))
     """Named segments (rule and data-driven) each user belongs to, aligned with user_ids;
     empty when no segment is defined."""
+    interaction_times: sp.coo_matrix | None = None
+    """Where ``interactions`` has an entry, the Unix time (microseconds, float64) of the pair's
+    latest event; None when not known. Validation splits by it (each user's latest)."""
 
 
 @dataclass(frozen=True)

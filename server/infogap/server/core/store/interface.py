@@ -127,8 +127,10 @@ class Store(abc.ABC):
         With ``half_life_days``, an event's signal halves for every that many days it is older
         than the catalog's latest event.
 
-        Returns: the pairs with a positive sum (in no particular order) and ``event_count``, the
-        number of the catalog's events of a weighted type, those of dropped pairs included.
+        Returns: the pairs with a positive sum (in no particular order), with the time of each
+        pair's latest event of a weighted type (``last_time_us``, Unix microseconds: what a
+        temporal validation split orders by), and ``event_count``, the number of the catalog's
+        events of a weighted type, those of dropped pairs included.
         """
 
     @abc.abstractmethod

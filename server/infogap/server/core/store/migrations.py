@@ -188,12 +188,19 @@ def m005_experiments(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m006_serving_plans(db: duckdb.DuckDBPyConnection) -> None:
+    # The serving plan a training run chose per activity bucket, with its figures (JSON text
+    # of serialisers.plan_to_json); NULL for runs without validation and runs before it.
+    db.execute("ALTER TABLE training_runs ADD COLUMN plan VARCHAR")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_training_runs,
     m003_profiles_and_segments,
     m004_privacy_ledger,
     m005_experiments,
+    m006_serving_plans,
 )
 
 

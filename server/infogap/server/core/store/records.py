@@ -60,6 +60,7 @@ class Interactions:
     item_ids: np.ndarray
     weights: np.ndarray  # float32
     event_count: int
+    last_time_us: np.ndarray | None = None  # int64 Unix microseconds of each pair's latest event
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infogap.server.core.domain import (
+    BucketPlan,
+    CandidateScore,
     Experiment,
     ExperimentStatus,
     ModelInfo,
+    ServingPlan,
     TrainingDecision,
     Variant,
 )
@@ -55,6 +58,7 @@ DECISION_COLUMNS = (
     "tolerance",
     "reason",
     "decided_at",
+    "plan",
 )
 
 
@@ -177,6 +181,47 @@ def model_from_row(row: Sequence[Any]) -> tuple[ModelInfo, str]:
     return info, row[10]
 
 
+def plan_to_json(plan: ServingPlan) -> str:
+    """A serving plan as JSON text (the ``plan`` column, and ``plan.json`` beside the models)."""
+    return json.dumps(
+        {
+            "metric": plan.metric,
+            "baseline": plan.baseline,
+            "buckets": [
+                {
+                    "min_interactions": b.min_interactions,
+                    "max_interactions": b.max_interactions,
+                    "validation_users": b.validation_users,
+                    "model": b.model,
+                    "blend_with": b.blend_with,
+                    "blend_weight": b.blend_weight,
+                    "scores": [[c.candidate, c.value] for c in b.scores],
+                    "reason": b.reason,
+                }
+                for b in plan.buckets
+            ],
+        }
+    )
+
+
+def plan_from_json(text: str) -> ServingPlan:
+    value = json.loads(text)
+    buckets = tuple(
+        BucketPlan(
+            min_interactions=b["min_interactions"],
+            max_interactions=b["max_interactions"],
+            validation_users=b["validation_users"],
+            model=b["model"],
+            blend_with=b["blend_with"],
+            blend_weight=b["blend_weight"],
+            scores=tuple(CandidateScore(name, figure) for name, figure in b["scores"]),
+            reason=b["reason"],
+        )
+        for b in value["buckets"]
+    )
+    return ServingPlan(value["metric"], value["baseline"], buckets)
+
+
 def decision_to_row(decision: TrainingDecision) -> tuple[Any, ...]:
     """A training run's promotion decision as a row of ``DECISION_COLUMNS``."""
     return (
@@ -190,8 +235,12 @@ def decision_to_row(decision: TrainingDecision) -> tuple[Any, ...]:
         decision.tolerance,
         decision.reason,
         decision.decided_at,
+        plan_to_json(decision.plan) if decision.plan is not None else None,
     )
 
 
 def decision_from_row(row: Sequence[Any]) -> TrainingDecision:
-    return TrainingDecision(*row)
+    """A row of the training runs table (``decision_to_row``'s columns) as the decision."""
+    values = dict(zip(DECISION_COLUMNS, row, strict=True))
+    plan = values.pop("plan")
+    return TrainingDecision(**values, plan=plan_from_json(plan) if plan is not None else None)

@@ -11,9 +11,12 @@ import numpy as np
 import pyarrow as pa
 
 from infogap.server.core.domain import (
+    BucketPlan,
+    CandidateScore,
     Experiment,
     ExperimentStatus,
     ModelInfo,
+    ServingPlan,
     TrainingDecision,
     Variant,
 )
@@ -83,7 +86,27 @@ def model(strategy: str, version: str, catalog: str = "c") -> ModelInfo:
     )
 
 
+PLAN = ServingPlan(
+    "ndcg@10",
+    "popularity",
+    (
+        BucketPlan(0, 4, 30, "popularity", "", 0.0, (CandidateScore("popularity", 0.2),), "r0"),
+        BucketPlan(
+            5,
+            None,
+            0,
+            "als",
+            "popularity",
+            0.25,
+            (CandidateScore("als", 0.3), CandidateScore("blend:als+popularity@0.25", 0.31)),
+            "r1",
+        ),
+    ),
+)
+
+
 def decision(version: str, promoted: bool, at: datetime = T0, catalog: str = "c"):
+    """A training decision; promoted ones carry ``PLAN``."""
     return TrainingDecision(
         catalog=catalog,
         candidate_version=version,
@@ -95,6 +118,7 @@ def decision(version: str, promoted: bool, at: datetime = T0, catalog: str = "c"
         tolerance=0.01,
         reason="why",
         decided_at=at,
+        plan=PLAN if promoted else None,
     )
 
 

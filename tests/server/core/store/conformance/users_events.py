@@ -138,6 +138,21 @@ class UsersItemsAndEvents:
         empty = store.interactions("none", TYPE_WEIGHTS)
         assert empty.user_ids.tolist() == [] and empty.event_count == 0
 
+    def test_interactions_carry_each_pairs_latest_event_time(self, store: Store) -> None:
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u", "item_id": "a", "event_time": T0 - DAY},
+                {"event_id": "e2", "user_id": "u", "item_id": "a", "event_time": T0},
+                {"event_id": "e3", "user_id": "u", "item_id": "b", "event_time": T0 - 2 * DAY},
+            )
+        )
+        found = store.interactions("c", TYPE_WEIGHTS)
+        assert found.last_time_us is not None and found.last_time_us.dtype == np.int64
+        by_item = dict(zip(found.item_ids.tolist(), found.last_time_us.tolist()))
+        micro = timedelta(microseconds=1)
+        epoch = datetime(1970, 1, 1)
+        assert by_item == {"a": (T0 - epoch) // micro, "b": (T0 - 2 * DAY - epoch) // micro}
+
     def test_interactions_decay_from_the_latest_event(self, store: Store) -> None:
         store.insert_events(
             events(

@@ -36,7 +36,8 @@ _DECAY = (
     "(SELECT max(event_time) FROM events WHERE catalog = ?)) / ?)"
 )
 _INTERACTIONS = """
-    SELECT user_id, item_id, SUM(({weight}) * {decay})::FLOAT AS weight, COUNT(*) AS events
+    SELECT user_id, item_id, SUM(({weight}) * {decay})::FLOAT AS weight, COUNT(*) AS events,
+           MAX(epoch_us(e.event_time)) AS last_time_us
     FROM events e JOIN type_weights w ON e.type = w.type
     WHERE e.catalog = ?
     GROUP BY user_id, item_id
@@ -101,6 +102,7 @@ class Events(DuckDBConnection):
             item_ids=table.column("item_id").to_numpy(zero_copy_only=False)[keep],
             weights=weights[keep].astype(np.float32),
             event_count=int(table.column("events").to_numpy().sum()),
+            last_time_us=table.column("last_time_us").to_numpy().astype(np.int64)[keep],
         )
 
     def seen_pairs(self, catalog: str, seen_types: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from infogap.server.core.store.serialisers import (
 
 _RETIRE = "UPDATE models SET serving = false WHERE catalog = ? AND strategy = ?"
 _INSERT_MODEL = "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_DECISION = "INSERT INTO training_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_DECISION = "INSERT INTO training_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _LAST_DECISIONS = (
     "SELECT * FROM training_runs QUALIFY row_number() OVER "
     "(PARTITION BY catalog ORDER BY decided_at DESC, candidate_version DESC) = 1"

@@ -19,6 +19,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# Defined in their own module, part of this one's interface.
+from infogap.server.config.experiments import ExperimentDefinition as ExperimentDefinition
+from infogap.server.config.experiments import ExperimentSettings as ExperimentSettings
+from infogap.server.config.experiments import VariantSettings as VariantSettings
+
 CONFIG_FILE_ENV = "INFOGAP_CONFIG"
 FEATURE_KEYS = ("user_attributes", "item_attributes")
 
@@ -98,11 +103,13 @@ class ServingSettings(BaseModel):
         "recent events, so the strategies after it answer only when it is disabled.",
     )
     default_count: int = Field(default=10, ge=1)
-    blend_below_interactions: int = Field(
-        default=5,
+    blend_below_interactions: int | None = Field(
+        default=None,
         ge=0,
-        description="Users with fewer interactions get the personalized list interleaved with "
-        "the cold-start one (half and half at 0, fully personalized at this count); 0 disables.",
+        description="An override of the serving plan chosen at Train (see [selection]): users "
+        "with fewer interactions get the first model's list interleaved with the cold-start one "
+        "(half and half at 0, fully personalized at this count), the others the serving order; "
+        "0 serves the serving order to everyone. None serves the plan.",
     )
     rerank_depth_factor: int = Field(
         default=3, ge=1, description="Candidates handed to rerankers, as a multiple of count."
@@ -240,9 +247,10 @@ class LifecycleSettings(BaseModel):
         default=0.1,
         ge=0.0,
         lt=0.5,
-        description="Share of positive interactions held out to validate a new model against the "
-        "serving one (the new model is fitted on the rest). 0 turns validation off: every new "
-        "model is promoted.",
+        description="Share of each validation user's positive interactions held out, their "
+        "latest by event time (at least one), to choose the serving plan and validate the new "
+        "models against the serving ones (the new models are fitted on the rest). 0 turns "
+        "validation off: every new model is promoted and served in the serving order.",
     )
     promotion_tolerance: float = Field(
         default=0.05,
@@ -250,6 +258,12 @@ class LifecycleSettings(BaseModel):
         le=1.0,
         description="A new model is promoted unless its validation NDCG@10 is below the serving "
         "model's by more than this fraction of it.",
+    )
+    refit_after_validation: bool = Field(
+        default=False,
+        description="Serve models fitted again on all interactions after validation: twice the "
+        "fitting time, and every run promoted (no fair comparison is left). Off, the validated "
+        "models serve, without what was held out, until the next Train.",
     )
     max_validation_users: int = Field(default=2000, ge=10)
     validation_seed: int = 42
@@ -261,6 +275,46 @@ class LifecycleSettings(BaseModel):
         ge=1,
         description="Retrain a catalog in the background after this many new events.",
     )
+
+
+class SelectionSettings(BaseModel):
+    """How Train chooses what serves each user-activity bucket, on the validation split."""
+
+    bucket_edges: list[int] = Field(
+        default_factory=lambda: [1, 5, 20],
+        description="Lower bounds of the activity buckets after 0: [1, 5, 20] makes 0, 1-4, "
+        "5-19, 20+ interactions (kept in training; at serving, the items seen).",
+    )
+    min_bucket_users: int = Field(
+        default=20, ge=1, description="Fewer validation users: the best choice over all users."
+    )
+    min_gain: float = Field(default=0.02, ge=0.0, description="Relative lead over baseline.")
+    baseline: str = Field(
+        default="popularity",
+        description="The strategy no bucket may be served worse than; each model is also "
+        "tried blended with it. Without it, the serving order's last strategy.",
+    )
+    blend_weights: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75],
+        description="The baseline's shares tried in blends (of rank-normalised scores).",
+    )
+    cold_validation_fraction: float = Field(
+        default=0.05,
+        ge=0.0,
+        lt=0.5,
+        description="Share of users (with 2+ positives) held out whole, to measure the 0 bucket "
+        "as new users meet it; left out of the validated models. 0: that bucket takes the best "
+        "overall choice.",
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> SelectionSettings:
+        edges = self.bucket_edges
+        if any(e < 1 for e in edges) or edges != sorted(set(edges)):
+            raise ValueError("bucket_edges must be increasing positive interaction counts")
+        if any(not 0.0 < weight < 1.0 for weight in self.blend_weights):
+            raise ValueError("blend_weights must be between 0 and 1 (exclusive)")
+        return self
 
 
 class TrainingSettings(BaseModel):
@@ -287,87 +341,6 @@ class FeatureSettings(BaseModel):
     )
 
 
-class VariantSettings(BaseModel):
-    """One arm of an experiment defined in the config file (or for ``infogap experiments
-    create``): the TOML validation of the domain ``Variant``, into which
-    ``core.experiments.definitions.variant_from_config`` turns it. The fields are the
-    domain's, with the same defaults (a test holds them together)."""
-
-    name: str
-    share: float = Field(gt=0, le=1, description="Share of the users it gets.")
-    strategies: list[str] = Field(
-        default_factory=list,
-        description='Serve only these strategies, in this order (e.g. ["popularity"]); empty: '
-        "the catalog's serving order.",
-    )
-    blend: bool = Field(
-        default=True, description="Interleave cold-start items for users with few interactions."
-    )
-    model_version: str = Field(
-        default="", description="Serve this trained model version; empty: the current one."
-    )
-    excluded_rerankers: list[str] = Field(
-        default_factory=list,
-        description="Registered rerankers (by name) this variant does without, e.g. to measure "
-        "what a reranking plugin is worth.",
-    )
-
-
-class ExperimentDefinition(BaseModel):
-    """An experiment created at start if no experiment of that name exists yet; the domain
-    ``Experiment`` comes from ``core.experiments.definitions.experiment_from_config``."""
-
-    name: str
-    catalog: str = "default"
-    description: str = ""
-    variants: list[VariantSettings] = Field(min_length=2, description="The first is the control.")
-    attribution_window_hours: float | None = Field(
-        default=None, gt=0, description="None: experiments.attribution_window_hours."
-    )
-    start: bool = Field(default=False, description="Start it right away (if still a draft).")
-
-
-class ExperimentSettings(BaseModel):
-    """Online experiments: attribution of feedback and the statistics of their reports."""
-
-    attribution_window_hours: float = Field(
-        default=24.0,
-        gt=0,
-        description="Feedback carrying a recommendation_id counts for the variant that served "
-        "it if it happens within this long after the response.",
-    )
-    click_types: list[str] = Field(
-        default_factory=lambda: ["click"],
-        description="Event types that count as a click on a served item (CTR).",
-    )
-    conversion_types: list[str] = Field(
-        default_factory=lambda: ["purchase"],
-        description="Event types that count as a conversion; their values add up to revenue.",
-    )
-    primary_metric: Literal["ctr", "conversion_rate", "revenue_per_user"] = Field(
-        default="ctr", description="The metric that decides the winner."
-    )
-    significance_level: float = Field(
-        default=0.05,
-        gt=0,
-        lt=1,
-        description="Two-sided, split (Bonferroni) over the variants compared with the control.",
-    )
-    sample_ratio_p_value: float = Field(
-        default=0.001,
-        gt=0,
-        lt=1,
-        description="A chi-square p-value of users per variant below this flags a sample-ratio "
-        "mismatch: the split is not what was configured, so the comparison cannot be trusted.",
-    )
-    impression_flush_seconds: float = Field(
-        default=1.0,
-        gt=0,
-        description="Served lists are written in the background at least this often.",
-    )
-    definitions: list[ExperimentDefinition] = Field(default_factory=list)
-
-
 class Settings(BaseSettings):
     """Everything the server can be told. See README, "Configuration"."""
 
@@ -391,6 +364,7 @@ class Settings(BaseSettings):
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
     popularity: dict[str, Any] = Field(
         default_factory=dict,
         description="Options of the built-in popularity plugin, validated by it at start "
