@@ -142,7 +142,9 @@ def new_customer_targets(figures: Mapping[str, Any], target: Any) -> list[dict]:
 def new_customer_rows(figures: Mapping[str, Any], metric_row: Any) -> list[list[Any]]:
     rows = []
     for fold_in in FOLD_INS:
-        label = "fitted (serving)" if fold_in == SERVING_FOLD_IN else "mean of item vectors (former)"
+        label = (
+            "fitted (serving)" if fold_in == SERVING_FOLD_IN else "mean of item vectors (former)"
+        )
         rows.append(metric_row(f"InfoGap after, fold-in {label}", figures[fold_in]["after"]))
         rows.append(metric_row(f"InfoGap before, fold-in {label}", figures[fold_in]["before"]))
     rows.append(metric_row("popularity (without those items)", figures["popularity"]))

@@ -6,6 +6,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .new_customer import new_customer_rows, new_customer_targets, new_customer_title
 from .protocol import FRESH_EVENTS, FRESH_MIN_POSITIVES, NUM_THREADS, K
 
 # --- targets and report -----------------------------------------------------------------------
@@ -56,6 +57,8 @@ def targets_of(figures: dict) -> list[dict]:
             freshness["popularity"][ndcg],
         ),
     ]
+    if "new_customer" in figures:
+        targets += new_customer_targets(figures["new_customer"], target)
     for name, timing in figures["training_time"].items():
         name = f"training time {name}: InfoGap / raw LightFM <= 1.3"
         targets.append(target(name, timing["ratio"], "<=", 1.3))
@@ -133,6 +136,9 @@ def print_report(figures: dict) -> None:
             _metric_row("popularity (without those items)", freshness["popularity"]),
         ],
     )
+    if "new_customer" in figures:
+        new = figures["new_customer"]
+        print_table(new_customer_title(new), METRIC_HEADER, new_customer_rows(new, _metric_row))
     items = figures["cold_items"]
     print_table(
         f"Cold-start items: {items['held_out_items']} items held out, genres only; RankItems "

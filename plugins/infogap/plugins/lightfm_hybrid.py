@@ -134,7 +134,9 @@ class LightFMModel:
         self.user_count = len(user_ids)
         self._fold_in_settings = fold_in
         self._fitter = (
-            None if fold_in is None else SoftmaxFoldIn(self._item_vectors, self._item_biases, fold_in)
+            None
+            if fold_in is None
+            else SoftmaxFoldIn(self._item_vectors, self._item_biases, fold_in)
         )
 
     def score_user(self, user: UserQuery) -> ScoreResult | None:

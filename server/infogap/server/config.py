@@ -83,7 +83,7 @@ class ServingSettings(BaseModel):
     """How recommendations are served."""
 
     strategy_order: list[str] = Field(
-        default_factory=lambda: ["lightfm", "popularity"],
+        default_factory=lambda: ["buy_again", "lightfm", "popularity"],
         description="Fallback order of model strategies: the first that can score a user answers. "
         "Strategies of plugins not named here are tried after these, in name order.",
     )
