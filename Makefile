@@ -60,7 +60,8 @@ fuzz: install
 
 # BENCH_ARGS="--large" adds the synthetic 1M-event training run; "--only quality" one part.
 bench: install
-	$(PY) -m bench --dataset "$$($(DATASETS)/fetch-movielens-100k)" $(BENCH_ARGS)
+	$(PY) -m bench --dataset "$$($(DATASETS)/fetch-movielens-100k)" \
+		--instacart "$$($(DATASETS)/fetch-instacart-sample)" $(BENCH_ARGS)
 
 serve: install
 	$(VENV)/bin/infogap serve --data-dir data

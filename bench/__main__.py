@@ -54,6 +54,9 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="quality: also train on a synthetic 1,000,000-event catalogue (a few minutes)",
     )
+    parser.add_argument(
+        "--instacart", type=Path, help="quality: the Instacart sample folder, for buy-again"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     return parser.parse_args()
 
@@ -80,7 +83,9 @@ def main() -> None:
             results["profiles"] = benchmark_profiles(args.dataset, work_dir, progress)
     if args.only in ("quality", "all"):
         # Prints its own report (accuracy, cold start, freshness, training time).
-        results["quality"] = run_quality(args.dataset, include_large=args.large)
+        results["quality"] = run_quality(
+            args.dataset, include_large=args.large, instacart=args.instacart
+        )
     if args.only in ("privacy", "all"):
         # Prints its own epsilon-vs-NDCG table.
         results["privacy"] = run_privacy(args.dataset)

@@ -39,6 +39,7 @@ from typing import Any
 from .data import load_movielens, split_positives
 from .new_customer import new_customer
 from .protocol import TEST_FRACTION, K, progress
+from .repeat_purchases import repeat_purchases
 from .report import print_report, targets_of
 from .scenarios import (
     accuracy,
@@ -52,7 +53,9 @@ from .through_api import quality_settings, settings_report
 # --- entry point ------------------------------------------------------------------------------
 
 
-def run_quality(dataset: Path, *, include_large: bool, seed: int = 42) -> dict:
+def run_quality(
+    dataset: Path, *, include_large: bool, seed: int = 42, instacart: Path | None = None
+) -> dict:
     """Runs every scenario, prints the report and returns the figures (JSON-ready)."""
     started = time.perf_counter()
     settings = quality_settings()
@@ -65,6 +68,9 @@ def run_quality(dataset: Path, *, include_large: bool, seed: int = 42) -> dict:
     figures["cold_users"], figures["freshness"] = cold_users_and_freshness(data, seed)
     progress("new customer, five events")
     figures["new_customer"] = new_customer(dataset, seed)
+    if instacart is not None:
+        progress("buy again on the Instacart sample")
+        figures["buy_again"] = repeat_purchases(instacart)
     progress("cold-start items")
     figures["cold_items"] = cold_items(data, seed)
     progress("training time on MovieLens")
@@ -89,8 +95,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--large", action="store_true", help="also time training on 1M synthetic events (minutes)"
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--instacart", type=Path, help="the Instacart sample, for buy-again")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    figures = run_quality(args.dataset, include_large=args.large, seed=args.seed)
+    figures = run_quality(
+        args.dataset, include_large=args.large, seed=args.seed, instacart=args.instacart
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
