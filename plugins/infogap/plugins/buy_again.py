@@ -334,4 +334,6 @@ def infogap_plugin_config_model() -> type[BaseModel]:
 def infogap_register_models(
     register: Callable[[ModelTrainer], None], config: BuyAgainConfig
 ) -> None:
-    register(BuyAgainTrainer(config))
+    # Without a catalog of consumables named, nothing is trained, listed or served.
+    if config.catalogs:
+        register(BuyAgainTrainer(config))

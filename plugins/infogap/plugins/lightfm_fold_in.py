@@ -15,7 +15,12 @@ alone. Catalogues larger than ``max_negatives`` items are scored on a fixed samp
 
 With no positive the minimum is ``u0`` itself, and the regularisation keeps a handful of
 events from throwing away what the attributes said: the more events, the further the vector
-moves.
+moves. The defaults (``reg`` 1, ``t`` 4) were the best of a small grid on MovieLens 100K's
+held-out users with raw CRM attributes and five events (NDCG@10 0.376 offline, against 0.370
+for the former mean of item vectors and 0.332 for the attribute vector alone). For known
+users only the recent items are positives, from the trained vector: adding their training
+history as positives drowned the new events (0.086 against 0.115, users whose five latest
+positives arrive after training; the trained vector without them scored 0.088).
 """
 
 from __future__ import annotations
