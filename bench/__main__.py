@@ -58,7 +58,7 @@ def parse_args() -> argparse.Namespace:
         "--retail",
         type=Path,
         help="quality: the Instacart sample's folder (fetch-instacart-sample), for the retail "
-        "purchase protocol (about a minute); skipped without it",
+        "purchase and buy-again protocols (about two minutes); skipped without them",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     return parser.parse_args()

@@ -17,6 +17,9 @@ Protocol (every figure comes from this one run, on splits drawn from ``seed``):
 - Cold-start users: 20 % of the users held out entirely (their attributes are known); NDCG
   against all their positives. Freshness: those of them with at least 10 positives record
   their 5 earliest positives (no retraining) and are scored on the rest.
+- New customer, five events (``new_customer.py``): the same with raw CRM attributes (age
+  unbanded, no zip code) and every held-out user with more than five positives, once per
+  LightFM fold-in; acting must not make the list worse than before, nor than popularity.
 - Cold-start items: 20 % of the items held out entirely (their genres are known); RankItems
   over them, AUC per user against the held-out items the user did not rate.
 - Training time: InfoGap's Train against a raw LightFM fit with the same hyper-parameters on
@@ -40,8 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from .data import load_movielens, split_positives
+from .new_customer import new_customer
 from .protocol import TEST_FRACTION, K, progress
 from .protocols import retail_purchases, temporal_movielens
+from .repeat_purchases import repeat_purchases
 from .report import print_report, targets_of
 from .scenarios import (
     accuracy,
@@ -59,7 +64,7 @@ def run_quality(
     dataset: Path, *, include_large: bool, retail: Path | None = None, seed: int = 42
 ) -> dict:
     """Runs every scenario, prints the report and returns the figures (JSON-ready). The retail
-    protocol runs when ``retail`` (the Instacart sample's folder) is given."""
+    and buy-again protocols run when ``retail`` (the Instacart sample's folder) is given."""
     started = time.perf_counter()
     settings = quality_settings()
     data = load_movielens(dataset)
@@ -76,6 +81,11 @@ def run_quality(
         figures["retail_skipped"] = "no --retail folder given"
     progress("cold-start users and freshness")
     figures["cold_users"], figures["freshness"] = cold_users_and_freshness(data, seed)
+    progress("new customer, five events")
+    figures["new_customer"] = new_customer(dataset, seed)
+    if retail is not None:
+        progress("buy again on the Instacart sample")
+        figures["buy_again"] = repeat_purchases(retail)
     progress("cold-start items")
     figures["cold_items"] = cold_items(data, seed)
     progress("training time on MovieLens")

@@ -6,8 +6,10 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .new_customer import new_customer_rows, new_customer_targets, new_customer_title
 from .protocol import FRESH_EVENTS, FRESH_MIN_POSITIVES, NUM_THREADS, K
 from .protocols_report import PROTOCOL_HEADER, print_protocols, protocol_row, protocol_targets
+from .repeat_purchases import buy_again_rows, buy_again_targets, buy_again_title
 
 # --- targets and report -----------------------------------------------------------------------
 
@@ -53,6 +55,10 @@ def targets_of(figures: dict) -> list[dict]:
             freshness["popularity"][ndcg],
         ),
     ]
+    if "new_customer" in figures:
+        targets += new_customer_targets(figures["new_customer"], target)
+    if "buy_again" in figures:
+        targets += buy_again_targets(figures["buy_again"], target)
     for name, timing in figures["training_time"].items():
         name = f"training time {name}: InfoGap / raw LightFM <= 1.3"
         targets.append(target(name, timing["ratio"], "<=", 1.3))
@@ -131,6 +137,12 @@ def print_report(figures: dict) -> None:
             _metric_row("popularity (without those items)", freshness["popularity"]),
         ],
     )
+    if "new_customer" in figures:
+        new = figures["new_customer"]
+        print_table(new_customer_title(new), METRIC_HEADER, new_customer_rows(new, _metric_row))
+    if "buy_again" in figures:
+        again = figures["buy_again"]
+        print_table(buy_again_title(again), METRIC_HEADER, buy_again_rows(again, _metric_row))
     items = figures["cold_items"]
     print_table(
         f"Cold-start items: {items['held_out_items']} items held out, genres only; RankItems "

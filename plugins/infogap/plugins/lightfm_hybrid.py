@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +35,8 @@ from infogap.server.plugin import (
     hookimpl,
     user_feature_names,
 )
+
+from .lightfm_fold_in import FoldInSettings, SoftmaxFoldIn
 
 STRATEGY = "lightfm"
 # Interactions since training after which they count as much as the trained user vector.
@@ -63,6 +65,22 @@ class LightFMConfig(BaseModel):
     max_sampled: int = Field(default=10, ge=1)
     num_threads: int = Field(default=2, ge=1)
     random_state: int | None = Field(default=42, description="Fixed seed; None for a random one.")
+    fold_in: Literal["softmax", "mean"] = Field(
+        default="softmax",
+        description="How events since training move a user's vector: 'softmax' fits the vector "
+        "to them against the fixed item vectors (lightfm_fold_in.py); 'mean' is the former "
+        "nudge towards the centred mean of their item vectors, kept for comparison.",
+    )
+    fold_in_regularisation: float = Field(
+        default=1.0, gt=0, description="Pull of the starting vector (trained or attributes)."
+    )
+    fold_in_temperature: float = Field(
+        default=4.0, gt=0, description="Softness of the fold-in's ranking objective."
+    )
+    fold_in_steps: int = Field(default=5, ge=1, description="Newton steps per fold-in.")
+    fold_in_max_negatives: int = Field(
+        default=4096, ge=1, description="Larger catalogues fold in over a fixed sample of items."
+    )
 
     @field_validator("loss")
     @classmethod
@@ -92,6 +110,7 @@ class LightFMModel:
         user_attributes: list[str] | None,
         parameters: Mapping[str, str],
         metrics: Mapping[str, float],
+        fold_in: FoldInSettings | None = None,
     ) -> None:
         self._user_index = {user_id: row for row, user_id in enumerate(user_ids.tolist())}
         self._user_ids = user_ids
@@ -113,8 +132,16 @@ class LightFMModel:
         self.parameters = parameters
         self.metrics = metrics
         self.user_count = len(user_ids)
+        self._fold_in_settings = fold_in
+        self._fitter = (
+            None
+            if fold_in is None
+            else SoftmaxFoldIn(self._item_vectors, self._item_biases, fold_in)
+        )
 
     def score_user(self, user: UserQuery) -> ScoreResult | None:
+        if self._fitter is not None:
+            return self._score_fitted(user)
         recent = user.recent_item_positions
         row = self._user_index.get(user.user_id)
         if row is not None:
@@ -134,8 +161,33 @@ class LightFMModel:
             vector = vector + from_attributes
         return ScoreResult(self._scores(vector), "based on what you just did")
 
+    def _score_fitted(self, user: UserQuery) -> ScoreResult | None:
+        """Scores with the user's vector fitted to what they did since training
+        (``lightfm_fold_in``), starting from their trained or attribute vector."""
+        assert self._fitter is not None
+        recent = user.recent_item_positions
+        row = self._user_index.get(user.user_id)
+        if row is not None:
+            start = self._user_vectors[row]
+            if not len(recent):
+                return ScoreResult(self._scores(start), "matches your activity")
+            # The trained vector stands for the training history: refitting on that history
+            # as well drowned the new events (NDCG@10 0.086 against 0.115 with the recent
+            # items alone, for users whose 5 latest positives arrive after training).
+            vector = self._fitter.fit(start, recent)
+            return ScoreResult(self._scores(vector), "matches your activity")
+        from_attributes = self._vector_from_attributes(user.attributes)
+        if not len(recent):
+            if from_attributes is None:
+                return None
+            return ScoreResult(self._scores(from_attributes), "liked by customers like you")
+        if from_attributes is None:
+            from_attributes = np.zeros(self._item_vectors.shape[1], dtype=np.float32)
+        vector = self._fitter.fit(from_attributes, recent)
+        return ScoreResult(self._scores(vector), "based on what you just did")
+
     def _fold_in(self, item_positions: np.ndarray) -> np.ndarray:
-        """A user vector from items they touched, without retraining: their mean item vector,
+        """The former fold-in (``fold_in = "mean"``): the mean vector of the items touched,
         centred on the catalogue's mean and scaled like a trained user's vector."""
         direction = self._item_vectors[item_positions].mean(axis=0) - self._mean_item_vector
         norm = float(np.linalg.norm(direction))
@@ -170,6 +222,7 @@ class LightFMModel:
             "user_attributes": self._user_attributes,
             "parameters": self.parameters,
             "metrics": self.metrics,
+            "fold_in": self._fold_in_settings,
         }
         return LightFMModel(**{**arrays, **changes})
 
@@ -196,6 +249,10 @@ class LightFMModel:
         norms = np.linalg.norm(self._item_vectors, axis=1, keepdims=True)
         self._item_unit_vectors = self._item_vectors / np.maximum(norms, 1e-12)
         self._mean_item_vector = self._item_vectors.mean(axis=0)
+        if self._fold_in_settings is not None:
+            self._fitter = SoftmaxFoldIn(
+                self._item_vectors, self._item_biases, self._fold_in_settings
+            )
 
     def feature_representations(self, rows: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors and biases of items known only by features: what LightFM computes for an
@@ -255,6 +312,16 @@ class LightFMTrainer:
     def __init__(self, config: LightFMConfig, features: FeatureSettings | None = None) -> None:
         self._settings = config
         self._user_attributes = (features or FeatureSettings()).user_attributes
+        self._fold_in = (
+            None
+            if config.fold_in == "mean"
+            else FoldInSettings(
+                regularisation=config.fold_in_regularisation,
+                temperature=config.fold_in_temperature,
+                steps=config.fold_in_steps,
+                max_negatives=config.fold_in_max_negatives,
+            )
+        )
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
         s = self._settings
@@ -306,6 +373,7 @@ class LightFMTrainer:
             user_attributes=self._user_attributes,
             parameters=parameters,
             metrics={"fit_seconds": fit_seconds},
+            fold_in=self._fold_in,
         )
         # An item without interactions has an untrained identity embedding (random noise), so
         # it is represented by its features alone, like an item added after training.
@@ -336,6 +404,7 @@ class LightFMTrainer:
                 user_attributes=meta["user_attributes"],
                 parameters=meta["parameters"],
                 metrics=meta["metrics"],
+                fold_in=self._fold_in,
             )
         if model._item_vectors.shape[0] != len(item_ids):
             raise ValueError(f"{directory}: model has a different item count than its catalog")

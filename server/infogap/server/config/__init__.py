@@ -89,6 +89,7 @@ class ServingSettings(BaseModel):
 
     strategy_order: list[str] = Field(
         default_factory=lambda: [
+            "buy_again",
             "lightfm",
             "ease",
             "item_knn",

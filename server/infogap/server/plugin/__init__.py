@@ -27,7 +27,8 @@ What is here:
   ``Reranker``, ``AggregateGuard``, ``PrivacyGuard``, ``ProfileContributor``; the optional
   model capabilities ``ExtensibleModel`` (takes new items) and ``ForgetfulModel`` (forgets a
   user).
-- The data they receive: ``TrainingData``, ``TrainingContext``, ``FeatureMatrix``,
+- The data they receive: ``TrainingData`` (with ``TimedEvents``, ``no_timed_events``),
+  ``TrainingContext``, ``FeatureMatrix``,
   ``UserQuery``, ``ScoreResult``, ``RerankContext``, ``ScoredItem``, ``Aggregate``,
   ``ProfileDraft`` with ``ProfileFacts`` and the domain types contributors build
   (``Behaviour``, ``EventTypeCount``, ``WindowCounts``, ``Rfm``, ``Interest``...).
@@ -84,11 +85,13 @@ from infogap.server.core.plugins.protocols import (
     RerankContext,
     Reranker,
     ScoreResult,
+    TimedEvents,
     TrainedModel,
     TrainingContext,
     TrainingData,
     UserQuery,
     item_feature_names,
+    no_timed_events,
     user_feature_names,
 )
 from infogap.server.core.privacy.ledger import BudgetExhausted, BudgetLedger, ReleasedValues
@@ -131,6 +134,7 @@ __all__ = [
     "ScoreResult",
     "ScoredItem",
     "SegmentMembership",
+    "TimedEvents",
     "TrainedModel",
     "TrainingContext",
     "TrainingData",
@@ -139,5 +143,6 @@ __all__ = [
     "WindowCounts",
     "hookimpl",
     "item_feature_names",
+    "no_timed_events",
     "user_feature_names",
 ]

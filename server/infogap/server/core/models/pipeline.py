@@ -126,10 +126,20 @@ class RecommendationPipeline:
         self._blend_below = blend_below_interactions
 
     def _query(
-        self, serving: CatalogServing, user_id: str, recent: np.ndarray | None = None
+        self,
+        serving: CatalogServing,
+        user_id: str,
+        recent: np.ndarray | None = None,
+        include_seen: bool = False,
     ) -> UserQuery:
         load_recent = serving.recent_positions if recent is None else lambda _: recent
-        return UserQuery(user_id, self._load_attributes, load_recent, self._load_segments)
+        return UserQuery(
+            user_id,
+            self._load_attributes,
+            load_recent,
+            self._load_segments,
+            include_seen=include_seen,
+        )
 
     def _score(
         self, serving: CatalogServing, query: UserQuery, first: str = ""
@@ -162,7 +172,7 @@ class RecommendationPipeline:
         """``blend`` False serves the first model alone, where the plan (or the override
         rule) would mix it with the baseline."""
         recent = serving.recent_positions(user_id)
-        query = self._query(serving, user_id, recent)
+        query = self._query(serving, user_id, recent, include_seen)
         seen = serving.seen_positions(user_id, recent)
         eligible = serving.items.eligible(item_filter)
         if not include_seen:

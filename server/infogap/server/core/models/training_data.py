@@ -12,8 +12,10 @@ import scipy.sparse as sp
 from infogap.server.config import EventTypeSettings, Settings
 from infogap.server.core.plugins.protocols import (
     FeatureMatrix,
+    TimedEvents,
     TrainingData,
     item_feature_names,
+    no_timed_events,
     user_feature_names,
 )
 from infogap.server.core.store import Store
@@ -79,6 +81,26 @@ def load_training_data(
     ] + [[] for _ in event_only]
     item_features = FeatureMatrix.from_rows(item_rows)
 
+    def load_timed_positives() -> TimedEvents:
+        if not len(user_ids):
+            return no_timed_events()
+        table = store.weighted_events(catalog, event_type_weights(settings.event_types))
+        positive = table.column("positive").to_numpy(zero_copy_only=False).astype(bool)
+        users = table.column("user_id").to_numpy(zero_copy_only=False).astype(str)[positive]
+        items = table.column("item_id").to_numpy(zero_copy_only=False).astype(str)[positive]
+        times = table.column("time_us").to_numpy(zero_copy_only=False)[positive]
+        rows = np.minimum(np.searchsorted(user_ids, users), len(user_ids) - 1)
+        columns = item_order[
+            np.minimum(np.searchsorted(item_ids, items, sorter=item_order), len(item_ids) - 1)
+        ]
+        # Users whose signals summed to nothing are not in user_ids: their events are dropped.
+        kept = (user_ids[rows] == users) & (item_ids[columns] == items)
+        return TimedEvents(
+            rows[kept].astype(np.int64),
+            columns[kept].astype(np.int64),
+            times[kept].astype(np.int64),
+        )
+
     memberships = segments_of(user_ids.tolist())
     user_segments = FeatureMatrix.from_rows([memberships.get(u, []) for u in user_ids])
 
@@ -92,4 +114,5 @@ def load_training_data(
         event_count=interactions.event_count,
         user_segments=user_segments,
         interaction_times=times,
+        load_timed_positives=load_timed_positives,
     )

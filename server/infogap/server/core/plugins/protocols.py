@@ -62,6 +62,26 @@ class FeatureMatrix:
 
 
 @dataclass(frozen=True)
+class TimedEvents:
+    """Events with a positive training signal, column-wise and oldest first: row ``n`` is
+    the user ``user_ids[user_rows[n]]`` touching the item ``item_ids[item_columns[n]]`` at
+    ``time_us[n]`` (Unix microseconds).
+
+    .. versionadded:: 0.3
+    """
+
+    user_rows: np.ndarray  # int64
+    item_columns: np.ndarray  # int64
+    time_us: np.ndarray  # int64
+
+
+def no_timed_events() -> TimedEvents:
+    """The timed events of a data set that has none (the default of ``TrainingData``)."""
+    empty = np.empty(0, dtype=np.int64)
+    return TimedEvents(empty, empty, empty)
+
+
+@dataclass(frozen=True)
 class TrainingData:
     """One catalog's stored history, ready for fitting.
 
@@ -83,6 +103,9 @@ class TrainingData:
     interaction_times: sp.coo_matrix | None = None
     """Where ``interactions`` has an entry, the Unix time (microseconds, float64) of the pair's
     latest event; None when not known. Validation splits by it (each user's latest)."""
+    load_timed_positives: Callable[[], TimedEvents] = no_timed_events
+    """The positive events one by one with their times, read from the store only when a model
+    calls it (e.g. buy-again's repurchase cycles); ``interactions`` has their sums."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +165,13 @@ class UserQuery:
         load_attributes: Callable[[str], Mapping[str, str]],
         load_recent_items: Callable[[str], np.ndarray] = lambda _: np.empty(0, dtype=np.int64),
         load_segments: Callable[[str], list[str]] = lambda _: [],
+        *,
+        include_seen: bool = False,
     ) -> None:
         self.user_id = user_id
+        self.include_seen = include_seen
+        """Whether the request asked for items the user already interacted with
+        (``RecommendRequest.include_seen``): a repeat-purchase model serves only then."""
         self._load_attributes = load_attributes
         self._load_recent_items = load_recent_items
         self._load_segments = load_segments
