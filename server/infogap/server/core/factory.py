@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -15,6 +15,8 @@ from infogap.server.core.errors import StartupError
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.explanations import EventTypesOf
+from infogap.server.core.models.exposure import StoredItemFeedback
 from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.pipeline import RecommendationPipeline
 from infogap.server.core.models.recommend import Recommendations
@@ -54,7 +56,7 @@ def build_core(
         store = DuckDBStore(settings.data_dir)
         resources.callback(store.close)
         ledger = PrivacyLedger(store, settings.privacy)
-        registrations = plugins.collect_registrations(ledger)
+        registrations = plugins.collect_registrations(ledger, StoredItemFeedback(store))
         if settings.privacy.enabled and registrations.privacy_guard is None:
             # Fail closed: privacy asked for but no guard to give it would release raw counts.
             raise StartupError(
@@ -123,6 +125,8 @@ def build_core(
             profiles.segment_names_of,
             settings.serving.rerank_depth_factor,
             settings.serving.blend_below_interactions,
+            _event_types_of(store, [n for n, t in settings.event_types.items() if t.marks_seen]),
+            settings.serving.explanation_evidence,
         )
         retrainer = BackgroundRetrainer(training.catalogs_due, training.train, settings.lifecycle)
         resources.callback(retrainer.stop)
@@ -150,5 +154,14 @@ def _attributes_of(store: Store) -> Callable[[str], Mapping[str, str]]:
     def read(user_id: str) -> Mapping[str, str]:
         stored = store.get_user(user_id)
         return stored[0] if stored is not None else {}
+
+    return read
+
+
+def _event_types_of(store: Store, types: list[str]) -> EventTypesOf:
+    """What a user last did with items, among the event types that mark items seen."""
+
+    def read(user_id: str, catalog: str, item_ids: Sequence[str]) -> Mapping[str, str]:
+        return store.user_item_event_types(catalog, user_id, item_ids, types)
 
     return read

@@ -25,14 +25,16 @@ What is here:
 - ``hookimpl``, the marker for hook implementations (see ``docs/plugins.md`` for every hook).
 - The protocols of what plugins register: ``ModelTrainer`` and the ``TrainedModel`` it returns,
   ``Reranker``, ``AggregateGuard``, ``PrivacyGuard``, ``ProfileContributor``; the optional
-  model capabilities ``ExtensibleModel`` (takes new items) and ``ForgetfulModel`` (forgets a
-  user).
+  model capabilities ``ExtensibleModel`` (takes new items), ``ForgetfulModel`` (forgets a
+  user), ``ExplainingModel`` (names the evidence behind its items, as ``Contribution``s) and
+  ``ItemVectorModel`` (offers its item representations to rerankers).
 - The data they receive: ``TrainingData``, ``TrainingContext``, ``FeatureMatrix``,
   ``UserQuery``, ``ScoreResult``, ``RerankContext``, ``ScoredItem``, ``Aggregate``,
   ``ProfileDraft`` with ``ProfileFacts`` and the domain types contributors build
   (``Behaviour``, ``EventTypeCount``, ``WindowCounts``, ``Rfm``, ``Interest``...).
 - Host facts handed to hooks: ``FeatureSettings`` (the feature selection) and
-  ``PrivacySettings`` (the privacy policy), with the ledger a privacy guard spends from
+  ``PrivacySettings`` (the privacy policy), ``ItemFeedback`` (impressions, clicks and other
+  events per item, as ``ItemExposure``, for rerankers), with the ledger a privacy guard spends from
   (``BudgetLedger``, ``ReleasedValues``, ``BudgetExhausted``).
 - Helpers: ``user_feature_names``, ``item_feature_names``.
 - The domain errors a plugin may raise (``InfoGapError`` subclasses, each mapped to a gRPC
@@ -51,6 +53,7 @@ from infogap.server.core.domain import (
     Behaviour,
     CatalogActivity,
     EventTypeCount,
+    Evidence,
     Interest,
     ProfileFacts,
     Rfm,
@@ -66,6 +69,13 @@ from infogap.server.core.errors import (
     NotFound,
     ResourceExhausted,
     Unavailable,
+)
+from infogap.server.core.plugins.capabilities import (
+    Contribution,
+    ExplainingModel,
+    ItemExposure,
+    ItemFeedback,
+    ItemVectorModel,
 )
 from infogap.server.core.plugins.hookspecs import hookimpl
 from infogap.server.core.plugins.protocols import (
@@ -91,7 +101,7 @@ from infogap.server.core.plugins.protocols import (
 )
 from infogap.server.core.privacy.ledger import BudgetExhausted, BudgetLedger, ReleasedValues
 
-API_VERSION = "0.3"
+API_VERSION = "0.4"
 """The version of this surface, as the hook reference's ``versionadded`` notes count it."""
 
 __all__ = [
@@ -104,7 +114,10 @@ __all__ = [
     "BudgetExhausted",
     "BudgetLedger",
     "CatalogActivity",
+    "Contribution",
     "EventTypeCount",
+    "Evidence",
+    "ExplainingModel",
     "ExtensibleModel",
     "FailedPrecondition",
     "FeatureMatrix",
@@ -113,6 +126,9 @@ __all__ = [
     "InfoGapError",
     "Interest",
     "InvalidArgument",
+    "ItemExposure",
+    "ItemFeedback",
+    "ItemVectorModel",
     "ModelTrainer",
     "NotFound",
     "PrivacyGuard",

@@ -11,7 +11,9 @@ import numpy as np
 
 from infogap.server.core.domain import Recommendation, RecommendationFilter, ScoredItem
 from infogap.server.core.errors import FailedPrecondition, NotFound
+from infogap.server.core.models.explanations import EventTypesOf, explain_items
 from infogap.server.core.models.serving import CatalogServing
+from infogap.server.core.plugins.capabilities import ItemVectorModel
 from infogap.server.core.plugins.protocols import (
     RerankContext,
     Reranker,
@@ -76,6 +78,36 @@ def _top_items(
     ]
 
 
+def _vectors_of(
+    serving: CatalogServing, model: TrainedModel
+) -> Callable[[Sequence[str]], np.ndarray | None]:
+    if not isinstance(model, ItemVectorModel):
+        return lambda _: None
+    positions = serving.items.positions
+
+    def vectors(item_ids: Sequence[str]) -> np.ndarray:
+        return model.item_vectors(np.array([positions[i] for i in item_ids], dtype=np.int64))
+
+    return vectors
+
+
+def _eligible_items(
+    serving: CatalogServing, result: ScoreResult, eligible: np.ndarray, given: set[str]
+) -> Callable[[Sequence[str]], list[ScoredItem]]:
+    positions = serving.items.positions
+
+    def eligible_items(item_ids: Sequence[str]) -> list[ScoredItem]:
+        found = []
+        for item_id in item_ids:
+            position = positions.get(item_id)
+            if position is not None and eligible[position]:
+                found.append(ScoredItem(item_id, float(result.scores[position]), result.reason))
+                given.add(item_id)
+        return found
+
+    return eligible_items
+
+
 class RecommendationPipeline:
     """Serves Recommend, SimilarItems and RankItems from a ``CatalogServing``."""
 
@@ -86,18 +118,28 @@ class RecommendationPipeline:
         load_segments: Callable[[str], list[str]],
         rerank_depth_factor: int,
         blend_below_interactions: int,
+        event_types_of: EventTypesOf = lambda _user, _catalog, _items: {},
+        explanation_evidence: int = 0,
     ) -> None:
         self._rerankers = tuple(rerankers)
         self._load_attributes = load_attributes
         self._load_segments = load_segments
         self._rerank_depth_factor = rerank_depth_factor
         self._blend_below = blend_below_interactions
+        self._event_types_of = event_types_of
+        self._explanation_evidence = explanation_evidence
 
     def _query(
         self, serving: CatalogServing, user_id: str, recent: np.ndarray | None = None
     ) -> UserQuery:
         load_recent = serving.recent_positions if recent is None else lambda _: recent
-        return UserQuery(user_id, self._load_attributes, load_recent, self._load_segments)
+        return UserQuery(
+            user_id,
+            self._load_attributes,
+            load_recent,
+            self._load_segments,
+            load_history=lambda user: serving.seen_positions(user, recent),
+        )
 
     def _score(self, serving: CatalogServing, query: UserQuery) -> tuple[TrainedModel, ScoreResult]:
         for model in serving.models:
@@ -119,6 +161,7 @@ class RecommendationPipeline:
         include_seen: bool,
         blend: bool = True,
         excluded_rerankers: tuple[str, ...] = (),
+        diversity: float | None = None,
     ) -> Recommendation:
         recent = serving.recent_positions(user_id)
         query = self._query(serving, user_id, recent)
@@ -132,6 +175,8 @@ class RecommendationPipeline:
             rerankers = tuple(r for r in rerankers if r.name not in excluded_rerankers)
         depth = count * self._rerank_depth_factor if rerankers else count
         items = _top_items(serving, result, eligible, depth)
+        # Item id -> the model whose list it came from; items rerankers add have none.
+        sources: dict[str, TrainedModel] = dict.fromkeys((item.item_id for item in items), model)
         strategy = model.strategy
         fallback = serving.models[-1]
         if blend and len(seen) < self._blend_below and fallback is not model:
@@ -142,23 +187,47 @@ class RecommendationPipeline:
                 share = 0.5 + 0.5 * len(seen) / self._blend_below
                 cold_items = _top_items(serving, cold, eligible, depth)
                 items = interleave(items, cold_items, share, depth)
+                from_cold = {id(item) for item in cold_items}  # interleave keeps the objects
+                sources = {i.item_id: fallback if id(i) in from_cold else model for i in items}
                 strategy = f"{model.strategy}+{fallback.strategy}"
         if rerankers:
+            given = {item.item_id for item in items}
             context = RerankContext(
-                user_id, serving.catalog, count, strategy, serving.items.tags_of
+                user_id,
+                serving.catalog,
+                count,
+                strategy,
+                serving.items.tags_of,
+                diversity=diversity,
+                item_vectors=_vectors_of(serving, model),
+                eligible_items=_eligible_items(serving, result, eligible, given),
             )
-            items = self._rerank(rerankers, context, items)
-        return Recommendation(
-            new_recommendation_id(), tuple(items[:count]), serving.version, strategy
-        )
+            items = self._rerank(rerankers, context, items, given)
+        final = items[:count]
+        if self._explanation_evidence:
+            final = explain_items(
+                final,
+                sources,
+                query,
+                serving.catalog,
+                serving.items.positions,
+                serving.items.item_ids,
+                serving.items.title_of,
+                self._event_types_of,
+                self._explanation_evidence,
+            )
+        return Recommendation(new_recommendation_id(), tuple(final), serving.version, strategy)
 
     @staticmethod
     def _rerank(
-        rerankers: Sequence[Reranker], context: RerankContext, items: list[ScoredItem]
+        rerankers: Sequence[Reranker],
+        context: RerankContext,
+        items: list[ScoredItem],
+        given: set[str],
     ) -> list[ScoredItem]:
-        given = {item.item_id for item in items}
         for reranker in rerankers:
-            # A reranker may reorder and drop candidates, never invent them.
+            # A reranker may reorder and drop candidates, and add only what
+            # ``context.eligible_items`` handed it (``given`` grows with those), never invent.
             items = [item for item in reranker.rerank(context, items) if item.item_id in given]
         return items
 

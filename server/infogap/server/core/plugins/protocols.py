@@ -7,7 +7,7 @@ The serving path calls them directly; no hook is called per request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -139,11 +139,13 @@ class UserQuery:
         load_attributes: Callable[[str], Mapping[str, str]],
         load_recent_items: Callable[[str], np.ndarray] = lambda _: np.empty(0, dtype=np.int64),
         load_segments: Callable[[str], list[str]] = lambda _: [],
+        load_history: Callable[[str], np.ndarray] | None = None,
     ) -> None:
         self.user_id = user_id
         self._load_attributes = load_attributes
         self._load_recent_items = load_recent_items
         self._load_segments = load_segments
+        self._load_history = load_history
 
     @cached_property
     def attributes(self) -> Mapping[str, str]:
@@ -155,6 +157,16 @@ class UserQuery:
         """Items (positions in the index space) the user interacted with since the model was
         trained, oldest first: what a model folds in to stay fresh without retraining."""
         return self._load_recent_items(self.user_id)
+
+    @cached_property
+    def history_item_positions(self) -> np.ndarray:
+        """Every item (position) the user interacted with, those known at training first, then
+        the recent ones: what an ``ExplainingModel`` names as evidence.
+
+        .. versionadded:: 0.4"""
+        if self._load_history is None:
+            return self.recent_item_positions
+        return self._load_history(self.user_id)
 
     @cached_property
     def segments(self) -> list[str]:
@@ -289,6 +301,22 @@ class RerankContext:
     strategy: str
     tags_of: Callable[[str], tuple[str, ...]]
     """The tags of a candidate item."""
+    diversity: float | None = None
+    """The request's diversity knob in [0, 1] (0 off), or None when the request leaves it to
+    the configured default.
+
+    .. versionadded:: 0.4"""
+    item_vectors: Callable[[Sequence[str]], np.ndarray | None] = lambda _: None
+    """The serving model's representations of the given items (one row each), or None when
+    it offers none (``ItemVectorModel``).
+
+    .. versionadded:: 0.4"""
+    eligible_items: Callable[[Sequence[str]], list[ScoredItem]] = lambda _: []
+    """Of the given item ids, those this request may return (known, active, unseen, through
+    the filters), scored by the serving model. A reranker may add these to the candidates
+    (e.g. exploration slots); nothing else.
+
+    .. versionadded:: 0.4"""
 
 
 @runtime_checkable
@@ -300,7 +328,8 @@ class Reranker(Protocol):
     """Rerankers run in ascending ``order``."""
 
     def rerank(self, context: RerankContext, candidates: list[ScoredItem]) -> list[ScoredItem]:
-        """Returns the candidates to keep, best first. Must not add items it was not given."""
+        """Returns the candidates to keep, best first. Must not add items it was not given,
+        except those ``context.eligible_items`` returned."""
 
 
 @runtime_checkable
