@@ -57,7 +57,9 @@ def cosine_similarity(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(unit @ unit.T)
 
 
-def mmr_order(scores: np.ndarray, similarity: np.ndarray, diversity: float, count: int) -> list[int]:
+def mmr_order(
+    scores: np.ndarray, similarity: np.ndarray, diversity: float, count: int
+) -> list[int]:
     """Indices of the ``count`` MMR picks, in pick order.
 
     :param scores: relevance of each candidate (any scale; rescaled to [0, 1] here).

@@ -41,8 +41,12 @@ class ExplorationConfig(BaseModel):
     slots: int = Field(
         default=0, ge=0, description="Places for new items per `per` items of a list; 0 is off."
     )
-    per: int = Field(default=10, ge=1, description="A list of `count` items gets "
-                     "slots * count // per exploration places (1 of 10 by default).")
+    per: int = Field(
+        default=10,
+        ge=1,
+        description="A list of `count` items gets "
+        "slots * count // per exploration places (1 of 10 by default).",
+    )
     max_impressions: int = Field(default=100, ge=1, description="New below this many impressions.")
     max_events: int = Field(
         default=5, ge=1, description="New below this many events of other types."
@@ -111,7 +115,9 @@ class ExplorationReranker:
                 return cached
             c = self._config
             exposure = self._feedback.exposure(catalog, c.impression_types, c.click_types)
-            new = (exposure.impressions < c.max_impressions) & (exposure.other_events < c.max_events)
+            new = (exposure.impressions < c.max_impressions) & (
+                exposure.other_events < c.max_events
+            )
             clicks = np.minimum(exposure.clicks[new], exposure.impressions[new])
             fresh = NewItems(
                 now, exposure.item_ids[new], clicks, exposure.impressions[new] - clicks

@@ -81,17 +81,17 @@ def explain_items(
     model), when that model is an ``ExplainingModel``; the others as they are."""
     by_model: dict[int, tuple[ExplainingModel, list[int]]] = {}
     for index, item in enumerate(items):
-        model = sources.get(item.item_id)
-        if isinstance(model, ExplainingModel) and item.item_id in positions:
-            by_model.setdefault(id(model), (model, []))[1].append(index)
+        source = sources.get(item.item_id)
+        if isinstance(source, ExplainingModel) and item.item_id in positions:
+            by_model.setdefault(id(source), (source, []))[1].append(index)
     if not by_model:
         return list(items)
     found: dict[int, list[Contribution]] = {}
     leads: dict[int, str] = {}
-    for model, indices in by_model.values():
+    for explaining, indices in by_model.values():
         wanted = np.array([positions[items[i].item_id] for i in indices], dtype=np.int64)
-        lead = str(getattr(model, "explanation_lead", DEFAULT_LEAD))
-        for index, contributions in zip(indices, model.explain(query, wanted, limit)):
+        lead = str(getattr(explaining, "explanation_lead", DEFAULT_LEAD))
+        for index, contributions in zip(indices, explaining.explain(query, wanted, limit)):
             found[index] = contributions[:limit]
             leads[index] = lead
     own_items = {

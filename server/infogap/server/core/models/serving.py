@@ -22,7 +22,6 @@ from infogap.server.core.plugins.protocols import (
 )
 from infogap.server.core.store import CatalogItems
 
-
 TITLE_ATTRIBUTE = "title"
 
 
