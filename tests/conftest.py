@@ -24,9 +24,19 @@ FETCH_MOVIELENS = REPO.parent / "shared" / "datasets" / "fetch-movielens-100k"
 FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_state": 1}
 
 
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Test settings: loopback, any free port, fast LightFM; ``overrides`` win."""
+# Built-in model plugins the tests leave off unless they name them in ``models``: the tests
+# written for LightFM and popularity keep their serving stack (their own tests enable them).
+EXTRA_MODEL_PLUGINS = ("item_knn", "als", "ease")
+
+
+def make_settings(data_dir: Path, models: tuple[str, ...] = (), **overrides: Any) -> Settings:
+    """Test settings: loopback, any free port, fast LightFM, the ``EXTRA_MODEL_PLUGINS`` not
+    named in ``models`` disabled; ``overrides`` win."""
     lightfm = {**FAST_LIGHTFM, **overrides.pop("lightfm", {})}
+    plugins = dict(overrides.pop("plugins", {}))
+    off = [name for name in EXTRA_MODEL_PLUGINS if name not in models]
+    plugins["disabled"] = [*plugins.get("disabled", []), *off]
+    overrides["plugins"] = plugins
     defaults = {"host": "127.0.0.1", "port": 0}
     return load_settings(data_dir=data_dir, lightfm=lightfm, **{**defaults, **overrides})
 

@@ -9,7 +9,7 @@ import pytest
 from infogap.client import Client, InvalidArgumentError
 from infogap.plugins.exploration import REASON as EXPLORATION_REASON
 
-from ..conftest import load
+from ..conftest import EXTRA_MODEL_PLUGINS, load
 from ..synthetic import TwoTastes
 
 
@@ -107,3 +107,27 @@ def test_exploration_slots_show_new_items_until_they_have_impressions(start_serv
             ]
         )
         assert "fresh-item" not in {i.item_id for i in client.recommend("red-user-0").items}
+
+
+@pytest.mark.parametrize("strategy", ["item_knn", "als", "ease"])
+def test_neighbour_and_factor_models_name_the_users_own_items(start_server, tastes, strategy):
+    server = start_server(
+        models=EXTRA_MODEL_PLUGINS,
+        plugins={"disabled": ["lightfm"]},
+        serving={"strategy_order": [strategy, "popularity"], "blend_below_interactions": 0},
+        plugin_config={"als": {"factors": 8, "iterations": 15, "regularization": 1.0}},
+    )
+    with Client(server.address, timeout=60) as client:
+        load(client, tastes)
+        client.train()
+        clicked = ["blue-item-0", "blue-item-1"]
+        client.record([{"user_id": "red-user-5", "item_id": i, "type": "click"} for i in clicked])
+        own = {e["item_id"] for e in tastes.events if e["user_id"] == "red-user-5"}
+        response = client.recommend("red-user-5", count=5, diversity=0.5)
+        assert response.strategy == strategy
+        for item in response.items:
+            assert item.evidence and item.reason.startswith("because you ")
+            assert {e.item_id for e in item.evidence} <= own | set(clicked)
+            types = {e.item_id: e.event_type for e in item.evidence}
+            assert all(types[i] == "click" for i in types if i in clicked)
+            assert all(types[i] == "purchase" for i in types if i not in clicked)

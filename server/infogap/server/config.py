@@ -83,9 +83,19 @@ class ServingSettings(BaseModel):
     """How recommendations are served."""
 
     strategy_order: list[str] = Field(
-        default_factory=lambda: ["lightfm", "popularity"],
+        default_factory=lambda: [
+            "lightfm",
+            "ease",
+            "item_knn",
+            "item_knn_bm25",
+            "als",
+            "popularity",
+        ],
         description="Fallback order of model strategies: the first that can score a user answers. "
-        "Strategies of plugins not named here are tried after these, in name order.",
+        "Strategies of plugins not named here are tried after these, in name order. The last "
+        "one is the cold-start list that few-interaction users' lists are blended with, so "
+        "popularity stays last. LightFM scores every user it knows or who has attributes or "
+        "recent events, so the strategies after it answer only when it is disabled.",
     )
     default_count: int = Field(default=10, ge=1)
     blend_below_interactions: int = Field(

@@ -16,7 +16,12 @@ from infogap.server.config import Settings
 from infogap.server.core.plugins.host import ENTRY_POINT_GROUP
 from infogap.server.evaluation.data import Dataset
 from infogap.server.evaluation.metrics import ndcg_at_k, recall_at_k
-from infogap.server.evaluation.servers import send_dataset, serve_split, throwaway_client
+from infogap.server.evaluation.servers import (
+    PERSONAL_MODEL_PLUGINS,
+    send_dataset,
+    serve_split,
+    throwaway_client,
+)
 from infogap.server.evaluation.splits import EvaluationSplit
 
 PLUGIN = "differential_privacy"
@@ -69,7 +74,10 @@ def popularity_draws(
     if split.candidate_items is not None:
         raise ValueError("the popularity list is measured with Recommend, not on cold items")
     overrides: dict[str, dict[str, Any]] = {
-        "plugins": {"autoload": False, "disabled": [*settings.plugins.disabled, "lightfm"]},
+        "plugins": {
+            "autoload": False,
+            "disabled": [*settings.plugins.disabled, *PERSONAL_MODEL_PLUGINS],
+        },
         "profiles": {"clusters": 0},
         "lifecycle": {"validation_fraction": 0.0},
         "privacy": privacy,

@@ -30,7 +30,13 @@ from infogap.server.evaluation.privacy import (
     measure_privacy,
     privacy_plugin_available,
 )
-from infogap.server.evaluation.servers import Rankings, send_dataset, serve_split, throwaway_client
+from infogap.server.evaluation.servers import (
+    PERSONAL_MODEL_PLUGINS,
+    Rankings,
+    send_dataset,
+    serve_split,
+    throwaway_client,
+)
 from infogap.server.evaluation.splits import SPLITS, EvaluationSplit, make_split
 
 CURVE_K = 20  # precision/recall curves run over k = 1..CURVE_K
@@ -68,19 +74,58 @@ class Candidate:
     key: str
     label: str
     lightfm: dict[str, Any] = field(default_factory=dict)
-    lightfm_enabled: bool = True
+    disabled_plugins: tuple[str, ...] = ()  # besides those the settings disable
     user_attributes: bool = True
     item_features: bool = True  # tags and attributes
     strategy_order: tuple[str, ...] = ()  # the serving fallback order; () the settings'
 
 
+def alone(plugin: str, strategy: str, label: str) -> Candidate:
+    """A candidate serving one built-in model, popularity behind it (the other personal
+    models off, so that none answers in its place)."""
+    return Candidate(
+        strategy,
+        label,
+        disabled_plugins=tuple(p for p in PERSONAL_MODEL_PLUGINS if p != plugin),
+        strategy_order=(strategy, "popularity"),
+    )
+
+
+# The LightFM candidates measure LightFM: the other personal models are not trained for them.
+WITHOUT_OTHER_MODELS = tuple(p for p in PERSONAL_MODEL_PLUGINS if p != "lightfm")
+
 CANDIDATES = (
-    Candidate("popularity", "Popularity (LightFM plugin disabled)", lightfm_enabled=False),
-    Candidate("lightfm", "LightFM, current settings"),
-    Candidate("lightfm_bpr", "LightFM, loss bpr", {"loss": "bpr"}),
-    Candidate("lightfm_16", "LightFM, no_components 16", {"no_components": 16}),
-    Candidate("lightfm_no_user_features", "LightFM, no user features", user_attributes=False),
-    Candidate("lightfm_no_item_features", "LightFM, no item features", item_features=False),
+    Candidate(
+        "popularity",
+        "Popularity (personal model plugins disabled)",
+        disabled_plugins=PERSONAL_MODEL_PLUGINS,
+    ),
+    Candidate("lightfm", "LightFM, current settings", disabled_plugins=WITHOUT_OTHER_MODELS),
+    Candidate(
+        "lightfm_bpr", "LightFM, loss bpr", {"loss": "bpr"}, disabled_plugins=WITHOUT_OTHER_MODELS
+    ),
+    Candidate(
+        "lightfm_16",
+        "LightFM, no_components 16",
+        {"no_components": 16},
+        disabled_plugins=WITHOUT_OTHER_MODELS,
+    ),
+    Candidate(
+        "lightfm_no_user_features",
+        "LightFM, no user features",
+        user_attributes=False,
+        disabled_plugins=WITHOUT_OTHER_MODELS,
+    ),
+    Candidate(
+        "lightfm_no_item_features",
+        "LightFM, no item features",
+        item_features=False,
+        disabled_plugins=WITHOUT_OTHER_MODELS,
+    ),
+    alone("ease", "ease", "EASE, then popularity"),
+    alone("item_knn", "item_knn", "Item-kNN cosine, then popularity"),
+    alone("item_knn", "item_knn_bm25", "Item-kNN BM25, then popularity"),
+    alone("als", "als", "implicit ALS, then popularity"),
 )
 
 
@@ -102,10 +147,7 @@ def serve_candidate(
 ) -> Served:
     overrides: dict[str, dict[str, Any]] = {
         "lightfm": {"num_threads": NUM_THREADS, **lightfm_overrides, **candidate.lightfm},
-        "plugins": {
-            "disabled": settings.plugins.disabled
-            + ([] if candidate.lightfm_enabled else ["lightfm"])
-        },
+        "plugins": {"disabled": [*settings.plugins.disabled, *candidate.disabled_plugins]},
     }
     if candidate.strategy_order:
         overrides["serving"] = {"strategy_order": list(candidate.strategy_order)}
@@ -226,7 +268,7 @@ def plugin_candidates(settings: Settings) -> tuple[Candidate, ...]:
                     Candidate(
                         f"{PLUGIN_CANDIDATE_PREFIX}{strategy}",
                         f"Plugin {plugin.name}: {strategy}, then popularity",
-                        lightfm_enabled=False,
+                        disabled_plugins=PERSONAL_MODEL_PLUGINS,
                         strategy_order=(strategy, "popularity"),
                     )
                 )

@@ -40,6 +40,9 @@ CARRIED_SETTINGS = (
 )
 
 Rankings = dict[int, list[int]]  # user index -> item indices, best first
+# The built-in plugins whose models personalise (all but popularity): off for a candidate
+# that measures popularity alone, or one model alone.
+PERSONAL_MODEL_PLUGINS = ("lightfm", "item_knn", "als", "ease")
 
 
 def server_settings(

@@ -38,7 +38,8 @@ What is here:
   (``BudgetLedger``, ``ReleasedValues``, ``BudgetExhausted``).
 - Helpers: ``user_feature_names``, ``item_feature_names``.
 - The domain errors a plugin may raise (``InfoGapError`` subclasses, each mapped to a gRPC
-  status by the server).
+  status by the server), and ``ModelSkipped``, which a trainer raises to decline a catalog it
+  does not fit (the run goes on without it, and the decision says why).
 
 The conformance test kit for model plugins is ``infogap.server.plugin.testing`` (it needs
 pytest; this module does not).
@@ -85,6 +86,7 @@ from infogap.server.core.plugins.protocols import (
     ExtensibleModel,
     FeatureMatrix,
     ForgetfulModel,
+    ModelSkipped,
     ModelTrainer,
     PrivacyGuard,
     ProfileContributor,
@@ -129,6 +131,7 @@ __all__ = [
     "ItemExposure",
     "ItemFeedback",
     "ItemVectorModel",
+    "ModelSkipped",
     "ModelTrainer",
     "NotFound",
     "PrivacyGuard",

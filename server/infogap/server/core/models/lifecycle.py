@@ -11,7 +11,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -30,6 +30,7 @@ from infogap.server.core.models.training_data import load_training_data
 from infogap.server.core.plugins.protocols import (
     Aggregate,
     AggregateStage,
+    ModelSkipped,
     ModelTrainer,
     TrainedModel,
     TrainingContext,
@@ -104,7 +105,11 @@ class ModelLifecycle:
         """Fits every registered strategy on the catalog's stored events, validates the result
         against ``serving`` on held-out interactions, and records models and decision.
 
-        :raises FailedPrecondition: when the catalog has no positive interactions.
+        A trainer raising ``ModelSkipped`` is left out of the run, and the decision's reason
+        ends with ``skipped: <strategy>: <reason>``.
+
+        :raises FailedPrecondition: when the catalog has no positive interactions, or every
+            strategy skipped it.
         """
         progress(f"loading events of {catalog!r}")
         data = load_training_data(self._store, catalog, self._settings, self._segments_of)
@@ -130,11 +135,19 @@ class ModelLifecycle:
             np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
             context = TrainingContext(catalog, self.release_aggregate)
             models, infos = [], []
+            skipped: list[str] = []
             strategies = serving_order(list(self._trainers), self._settings.serving.strategy_order)
             for strategy in strategies:
                 progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
                 started = time.perf_counter()
-                model = self._trainers[strategy].train(data, context)
+                try:
+                    model = self._trainers[strategy].train(data, context)
+                except ModelSkipped as skip:
+                    # The strategy declined this catalog: the others still train and serve.
+                    log.warning("%s skipped for %r: %s", strategy, catalog, skip.reason)
+                    progress(f"skipped {strategy}: {skip.reason}")
+                    skipped.append(f"skipped: {strategy}: {skip.reason}")
+                    continue
                 seconds = time.perf_counter() - started
                 model_dir = version_dir / strategy
                 model_dir.mkdir()
@@ -154,9 +167,15 @@ class ModelLifecycle:
                         metrics=dict(model.metrics),
                     )
                 )
+            if not models:
+                raise FailedPrecondition(
+                    f"no strategy could train on catalog {catalog!r}: {'; '.join(skipped)}"
+                )
             trained = TrainedCatalog(catalog, version, data.item_ids, models, infos)
             progress("validating")
             decision = self._decide(trained, serving, split, load_attributes)
+            if skipped:
+                decision = replace(decision, reason="; ".join([decision.reason, *skipped]))
             paths = [f"{catalog}/{version}/{i.strategy}" for i in infos]
             self._store.record_training(infos, paths, decision)
         except BaseException:

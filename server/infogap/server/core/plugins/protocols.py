@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -256,6 +256,33 @@ class PaddedModel:
     def save(self, directory: Path) -> None:
         self._model.save(directory)
 
+    def __getattr__(self, name: str) -> Any:
+        # The wrapped model's explanations and item vectors stay available (``isinstance``
+        # finds them only if it has them), answering for the positions it knows.
+        if name == "explain" and hasattr(self._model, "explain"):
+            return self._explain
+        if name == "item_vectors" and hasattr(self._model, "item_vectors"):
+            return self._item_vectors
+        if name == "explanation_lead" and hasattr(self._model, "explanation_lead"):
+            return self._model.explanation_lead
+        raise AttributeError(name)
+
+    def _explain(self, user: UserQuery, item_positions: np.ndarray, limit: int) -> list[Any]:
+        known = item_positions < self._base_item_count
+        explained: list[Any] = [[] for _ in item_positions]
+        if known.any():
+            inner = self._model.explain(user, item_positions[known], limit)  # type: ignore[attr-defined]
+            for index, contributions in zip(np.flatnonzero(known), inner):
+                explained[index] = contributions
+        return explained
+
+    def _item_vectors(self, item_positions: np.ndarray) -> np.ndarray:
+        known = item_positions < self._base_item_count
+        inner = self._model.item_vectors(item_positions[known])  # type: ignore[attr-defined]
+        vectors = np.zeros((len(item_positions), inner.shape[1]), dtype=np.float32)
+        vectors[known] = inner
+        return vectors
+
 
 class ForgetfulPaddedModel(PaddedModel):
     """A ``PaddedModel`` around a ``ForgetfulModel``: it forgets users too."""
@@ -277,6 +304,20 @@ def padded(model: TrainedModel, base_item_count: int, new_item_count: int) -> Pa
     return PaddedModel(model, base_item_count, new_item_count)
 
 
+class ModelSkipped(Exception):
+    """Raised by ``ModelTrainer.train`` when the strategy does not fit this catalog (too many
+    items for a dense model, too little data...). The host trains the other strategies, leaves
+    this one out of the run and records ``skipped: <strategy>: <reason>`` in the training
+    decision; ``Train`` does not fail.
+
+    .. versionadded:: 0.4
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @runtime_checkable
 class ModelTrainer(Protocol):
     """A recommendation strategy, registered through ``infogap_register_models``."""
@@ -285,7 +326,8 @@ class ModelTrainer(Protocol):
     """Unique name, shown as the response's ``strategy`` (e.g. "lightfm", "popularity")."""
 
     def train(self, data: TrainingData, context: TrainingContext) -> TrainedModel:
-        """Fits a model on ``data``. May raise ``InfoGapError`` subclasses."""
+        """Fits a model on ``data``. May raise ``InfoGapError`` subclasses, or ``ModelSkipped``
+        when the strategy does not fit this catalog."""
 
     def load(self, directory: Path, item_ids: np.ndarray) -> TrainedModel:
         """Reads back what ``TrainedModel.save`` wrote; ``item_ids`` is its index space."""
