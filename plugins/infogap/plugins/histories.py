@@ -93,14 +93,11 @@ def history_contributions(
     """For each row of ``pull`` (recommended items x the history's ``positions``: how much each
     own item pulls the recommended one up), the ``limit`` strongest positive ones, as the
     ``ExplainingModel`` evidence of the neighbour, EASE and ALS models."""
-    explained = []
-    for row in np.asarray(pull, dtype=np.float64):
-        best = np.argsort(-row, kind="stable")[:limit]
-        explained.append(
-            [
-                Contribution(float(row[b]), item_position=int(positions[b]))
-                for b in best
-                if row[b] > 0
-            ]
-        )
-    return explained
+    pull = np.asarray(pull, dtype=np.float64)
+    best = np.argsort(-pull, axis=1, kind="stable")[:, :limit]
+    chosen = np.take_along_axis(pull, best, axis=1).tolist()
+    items = positions.tolist()
+    return [
+        [Contribution(v, item_position=items[c]) for c, v in zip(columns, values) if v > 0]
+        for columns, values in zip(best.tolist(), chosen)
+    ]

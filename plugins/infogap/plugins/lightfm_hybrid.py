@@ -272,18 +272,19 @@ def _strongest(
 ) -> list[list[Contribution]]:
     """Per row of ``weights`` (recommended items x evidence), the ``limit`` largest positive
     entries as contributions of ``items`` (positions) or ``features`` (names)."""
-    explained = []
-    for row in weights:
-        best = np.argsort(-row, kind="stable")[:limit]
-        explained.append(
-            [
-                Contribution(float(row[b]), item_position=int(items[b]))
-                if items is not None
-                else Contribution(float(row[b]), feature=(features or [])[b])
-                for b in best
-                if row[b] > 0
-            ]
-        )
+    explained: list[list[Contribution]] = []
+    best = np.argsort(-weights, axis=1, kind="stable")[:, :limit]
+    chosen = np.take_along_axis(weights, best, axis=1).tolist()
+    names = items.tolist() if items is not None else features or []
+    for columns, values in zip(best.tolist(), chosen):
+        if items is not None:
+            explained.append(
+                [Contribution(v, item_position=names[c]) for c, v in zip(columns, values) if v > 0]
+            )
+        else:
+            explained.append(
+                [Contribution(v, feature=names[c]) for c, v in zip(columns, values) if v > 0]
+            )
     return explained
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
@@ -15,7 +15,7 @@ from infogap.server.core.errors import StartupError
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
-from infogap.server.core.models.explanations import EventTypesOf
+from infogap.server.core.models.event_types import CachedEventTypes
 from infogap.server.core.models.exposure import StoredItemFeedback
 from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.pipeline import RecommendationPipeline
@@ -78,6 +78,10 @@ def build_core(
             registrations.aggregate_stages(),
             profiles.segment_members_of,
         )
+        # What users did with their items, for the reasons of explanations.
+        event_types = CachedEventTypes(
+            store, [name for name, t in settings.event_types.items() if t.marks_seen]
+        )
         registry = ServingRegistry(
             store,
             lifecycle,
@@ -88,7 +92,9 @@ def build_core(
         def on_stored(events: pa.Table, sequence: int) -> None:
             # Bound late to ``training``, built next: no event is stored before build_core
             # returns, and training reads the writer's sequence.
-            profiles.invalidate(set(events.column("user_id").to_pylist()))
+            users = set(events.column("user_id").to_pylist())
+            profiles.invalidate(users)
+            event_types.forget(users)
             training.note_stored(events)
             registry.note_stored(events, sequence)
 
@@ -125,7 +131,7 @@ def build_core(
             profiles.segment_names_of,
             settings.serving.rerank_depth_factor,
             settings.serving.blend_below_interactions,
-            _event_types_of(store, [n for n, t in settings.event_types.items() if t.marks_seen]),
+            event_types,
             settings.serving.explanation_evidence,
         )
         retrainer = BackgroundRetrainer(training.catalogs_due, training.train, settings.lifecycle)
@@ -140,7 +146,7 @@ def build_core(
             training=training,
             recommendations=Recommendations(pipeline, registry, experiments),
             experiments=experiments,
-            erasure=Erasure(store, experiments, registry, profiles, training),
+            erasure=Erasure(store, experiments, registry, profiles, training, event_types),
             plugin_infos=lambda: plugins.plugin_infos(registrations),
             evaluator=evaluator,
             resources=resources.pop_all(),
@@ -154,14 +160,5 @@ def _attributes_of(store: Store) -> Callable[[str], Mapping[str, str]]:
     def read(user_id: str) -> Mapping[str, str]:
         stored = store.get_user(user_id)
         return stored[0] if stored is not None else {}
-
-    return read
-
-
-def _event_types_of(store: Store, types: list[str]) -> EventTypesOf:
-    """What a user last did with items, among the event types that mark items seen."""
-
-    def read(user_id: str, catalog: str, item_ids: Sequence[str]) -> Mapping[str, str]:
-        return store.user_item_event_types(catalog, user_id, item_ids, types)
 
     return read
