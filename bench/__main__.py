@@ -15,6 +15,7 @@ from .ingestion import benchmark_ingestion
 from .privacy import run_privacy
 from .profiles import benchmark_profiles
 from .quality import run_quality
+from .rerankers import run_rerankers
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
 
@@ -46,7 +47,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["recommend", "ingest", "profiles", "quality", "privacy", "all"],
+        choices=["recommend", "ingest", "profiles", "quality", "privacy", "rerankers", "all"],
         default="all",
     )
     parser.add_argument(
@@ -90,6 +91,9 @@ def main() -> None:
     if args.only in ("privacy", "all"):
         # Prints its own epsilon-vs-NDCG table.
         results["privacy"] = run_privacy(args.dataset)
+    if args.only in ("rerankers", "all"):
+        # Prints its own tables (diversity knob, exploration); the summary repeats them.
+        results["rerankers"] = run_rerankers(args.dataset)
     results["seconds"] = time.perf_counter() - started
     print(report.summary(results))
     if args.json:

@@ -157,6 +157,10 @@ def summary(results: dict[str, Any]) -> str:
         sections.append(_ingest_section(results["ingestion"]))
     if "profiles" in results:
         sections.append(_profiles_section(results["profiles"]))
+    if "rerankers" in results:
+        from .rerankers import report_lines  # the module that measures them formats them
+
+        sections.append(report_lines(results["rerankers"]))
     for section in sections:
         lines += ["", *section]
     return "\n".join(lines)

@@ -418,7 +418,7 @@ def test_a_variant_can_do_without_a_reranking_plugin(start_server, tastes):
                 ],
             )
         assert error.value.field_violations[0][0] == "experiment.variants[0].excluded_rerankers[0]"
-        assert "the registered ones are: reverse" in error.value.message
+        assert "the registered ones are: diversity, reverse" in error.value.message
         client.create_experiment(
             "rerank",
             [

@@ -56,7 +56,8 @@ def test_a_known_user_gets_their_taste(start_server, tastes, strategy):
         response = client.recommend("blue-user-3", count=5)
         assert response.strategy == strategy
         assert all(item.item_id.startswith("blue-") for item in response.items[:3])
-        assert response.items[0].reason.startswith("because you liked blue-item-")
+        assert response.items[0].reason.startswith("because you bought blue-item-")
+        assert all(e.item_id.startswith("blue-item-") for e in response.items[0].evidence)
 
 
 @pytest.mark.parametrize("strategy", NEW_STRATEGIES)

@@ -80,18 +80,22 @@ def test_new_user_with_attributes_gets_personal_results(trained_client):
     blue = trained_client.recommend("new-blue", count=10)
     # No interactions yet: the personalized half is blended with the popular half.
     assert red.strategy == blue.strategy == "lightfm+popularity"
-    personal_red = [i for i in red.items if i.reason == "liked by customers like you"]
-    personal_blue = [i for i in blue.items if i.reason == "liked by customers like you"]
+    personal_red = [i for i in red.items if i.reason.startswith("liked by customers")]
+    personal_blue = [i for i in blue.items if i.reason.startswith("liked by customers")]
     assert len(personal_red) == len(personal_blue) == 5
     assert {i.item_id.split("-")[0] for i in personal_red} == {"red"}
     assert {i.item_id.split("-")[0] for i in personal_blue} == {"blue"}
+    # A cold user's reasons name their feature, carried as evidence too.
+    assert {i.reason for i in personal_red} == {"liked by customers in segment=red"}
+    assert all([e.feature for e in i.evidence] == ["segment=red"] for i in personal_red)
+    assert all(e.weight > 0 and not e.item_id for i in personal_red for e in i.evidence)
 
 
 def test_blending_fades_out_as_interactions_grow(trained_client):
     trained_client.upsert_users([{"user_id": "newcomer", "attributes": {"segment": "blue"}}])
     reasons = lambda response: [i.reason for i in response.items]  # noqa: E731
     first = trained_client.recommend("newcomer", count=10)
-    assert reasons(first).count("liked by customers like you") == 5
+    assert sum(r.startswith("liked by customers") for r in reasons(first)) == 5
     assert sum("popular" in r for r in reasons(first)) == 5
     clicked = [f"blue-item-{n}" for n in range(5)]
     trained_client.record([{"user_id": "newcomer", "item_id": i, "type": "click"} for i in clicked])
@@ -104,7 +108,16 @@ def test_a_new_user_is_personalized_from_fresh_clicks_before_any_retrain(trained
     trained_client.record([{"user_id": "walk-in", "item_id": i, "type": "click"} for i in clicked])
     response = trained_client.recommend("walk-in", count=5)
     assert response.strategy == "lightfm"
-    assert all(i.reason == "based on what you just did" for i in response.items)
+    # Each reason names clicked items, strongest first, and carries them as evidence.
+    for item in response.items:
+        assert item.reason.startswith("because you clicked red-item-")
+        assert 1 <= len(item.evidence) <= 3
+        assert {e.item_id for e in item.evidence} <= set(clicked)
+        assert {e.event_type for e in item.evidence} == {"click"}
+        weights = [e.weight for e in item.evidence]
+        assert weights == sorted(weights, reverse=True) and weights[-1] > 0
+        named = item.reason.removeprefix("because you clicked ").split(" and ")
+        assert named == [e.item_id for e in item.evidence[:2]]
     assert colours(response) == {"red"} and not set(clicked) & {i.item_id for i in response.items}
 
 
@@ -174,7 +187,9 @@ def test_popularity_within_the_segment_for_new_users_with_attributes(start_serve
         )
         red = client.recommend("new-red", count=5)
         assert red.strategy == "popularity" and colours(red) == {"red"}
-        assert red.items[0].reason == "popular with customers like you (segment=red)"
+        assert red.items[0].reason == "popular in segment=red"
+        assert [e.feature for e in red.items[0].evidence] == ["segment=red"]
+        assert red.items[0].evidence[0].weight == 1.0  # the segment's most popular item
         green = client.recommend("new-green", count=5)
         assert green.items[0].reason == "popular in default"
 
@@ -197,5 +212,6 @@ def test_cold_start_popularity_reads_the_profile_segments(start_server, tastes):
         client.train()
         client.upsert_users([{"user_id": "new-vip", "attributes": {"vip": "yes"}}])
         response = client.recommend("new-vip", count=5)
-        assert response.items[0].reason == "popular with customers like you (segment:vips)"
+        assert response.items[0].reason == "popular in segment vips"
+        assert "segment:vips" in [e.feature for e in response.items[0].evidence]
         assert colours(response) == {"blue"}

@@ -20,9 +20,13 @@ from infogap.server.core.privacy.ledger import PrivacyLedger
 from infogap.server.core.store import DuckDBStore
 from infogap.server.plugin import (
     Aggregate,
+    Contribution,
+    ExplainingModel,
     FeatureSettings,
     ForgetfulModel,
+    ItemVectorModel,
     PrivacySettings,
+    UserQuery,
     hookimpl,
 )
 
@@ -272,6 +276,28 @@ class Forgetful(Unforgetful):
 def test_padding_keeps_the_forgetting_capability_and_adds_none():
     assert isinstance(padded(Forgetful(), 3, 2), ForgetfulModel)
     assert not isinstance(padded(Unforgetful(), 3, 2), ForgetfulModel)
+
+
+class Explaining(Unforgetful):
+    explanation_lead = "liked by"
+
+    def explain(self, user, item_positions, limit):
+        return [[Contribution(float(p), item_position=0)] for p in item_positions]
+
+    def item_vectors(self, item_positions):
+        return np.ones((len(item_positions), 2), dtype=np.float32) * item_positions[:, None]
+
+
+def test_padding_keeps_explanations_and_vectors_for_the_items_the_model_knows():
+    wrapped = padded(Explaining(), 3, 2)
+    assert isinstance(wrapped, ExplainingModel) and isinstance(wrapped, ItemVectorModel)
+    assert not isinstance(padded(Unforgetful(), 3, 2), ExplainingModel)
+    assert not isinstance(padded(Unforgetful(), 3, 2), ItemVectorModel)
+    assert wrapped.explanation_lead == "liked by"
+    positions = np.array([4, 2, 3, 1])
+    explained = wrapped.explain(UserQuery("u", lambda _: {}), positions, 1)
+    assert explained == [[], [Contribution(2.0, item_position=0)], [], [Contribution(1.0, 0)]]
+    assert wrapped.item_vectors(positions).tolist() == [[0, 0], [2, 2], [0, 0], [1, 1]]
 
 
 def test_options_from_the_environment_are_validated_by_the_plugin(tmp_path, monkeypatch, ledger):

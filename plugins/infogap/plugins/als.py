@@ -23,8 +23,14 @@ from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
-from infogap.plugins.histories import Histories, training_rows, user_reason
+from infogap.plugins.histories import (
+    Histories,
+    history_contributions,
+    training_rows,
+    user_reason,
+)
 from infogap.server.plugin import (
+    Contribution,
     ModelTrainer,
     ScoreResult,
     TrainingContext,
@@ -108,6 +114,21 @@ class ALSModel:
 
     def similar_items(self, item_index: int) -> np.ndarray:
         return self._item_unit_vectors @ self._item_unit_vectors[item_index]
+
+    def item_vectors(self, item_positions: np.ndarray) -> np.ndarray:
+        """The items' factors (``ItemVectorModel``, for diversity)."""
+        return self._item_factors[item_positions]
+
+    def explain(
+        self, user: UserQuery, item_positions: np.ndarray, limit: int
+    ) -> list[list[Contribution]]:
+        """The user's items whose factors have the largest dot products with each item's."""
+        history = self._histories.current(user)
+        if history is None:
+            return [[] for _ in item_positions]
+        positions = history[0]
+        pull = self._item_factors[item_positions] @ self._item_factors[positions].T
+        return history_contributions(pull, positions, limit)
 
     def without_user(self, user_id: str) -> ALSModel:
         """The model without the user's vector, history and id (erasure)."""

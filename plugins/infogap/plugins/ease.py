@@ -21,8 +21,14 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.linalg import lapack
 
-from infogap.plugins.histories import Histories, training_rows, user_reason
+from infogap.plugins.histories import (
+    Histories,
+    history_contributions,
+    training_rows,
+    user_reason,
+)
 from infogap.server.plugin import (
+    Contribution,
     ModelSkipped,
     ModelTrainer,
     ScoreResult,
@@ -120,6 +126,21 @@ class EASEModel:
         # EASE is fit on binary rows: an item counts once, however often it was touched.
         covered = self._weights[columns[known]].sum(axis=0)
         return ScoreResult(self._spread(covered), user_reason(positions, weights, self._item_ids))
+
+    def explain(
+        self, user: UserQuery, item_positions: np.ndarray, limit: int
+    ) -> list[list[Contribution]]:
+        """The user's items whose weight in B towards each item is largest: the terms of the
+        sum ``score_user`` computes (items B does not cover have none)."""
+        history = self._histories.current(user)
+        if history is None:
+            return [[] for _ in item_positions]
+        positions = history[0][self._column_of[history[0]] >= 0]
+        targets = self._column_of[item_positions]
+        pull = np.zeros((len(item_positions), len(positions)), dtype=np.float64)
+        covered = targets >= 0
+        pull[covered] = self._weights[np.ix_(self._column_of[positions], targets[covered])].T
+        return history_contributions(pull, positions, limit)
 
     def similar_items(self, item_index: int) -> np.ndarray | None:
         column = self._column_of[item_index]

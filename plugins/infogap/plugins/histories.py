@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from infogap.server.plugin import UserQuery
+from infogap.server.plugin import Contribution, UserQuery
 
 RECENT_WEIGHT = 1.0  # an event since training counts as one interaction of weight 1
 ROWS_FILE = "histories.npz"  # scipy sparse, saved without pickle
@@ -85,3 +85,19 @@ def user_reason(positions: np.ndarray, weights: np.ndarray, item_ids: np.ndarray
     order = np.argsort(-weights, kind="stable")[:2]
     named = [str(item_ids[p]) for p in positions[order] if p < len(item_ids)]
     return "because you liked " + " and ".join(named) if named else "matches your activity"
+
+
+def history_contributions(
+    pull: np.ndarray, positions: np.ndarray, limit: int
+) -> list[list[Contribution]]:
+    """For each row of ``pull`` (recommended items x the history's ``positions``: how much each
+    own item pulls the recommended one up), the ``limit`` strongest positive ones, as the
+    ``ExplainingModel`` evidence of the neighbour, EASE and ALS models."""
+    pull = np.asarray(pull, dtype=np.float64)
+    best = np.argsort(-pull, axis=1, kind="stable")[:, :limit]
+    chosen = np.take_along_axis(pull, best, axis=1).tolist()
+    items = positions.tolist()
+    return [
+        [Contribution(v, item_position=items[c]) for c, v in zip(columns, values) if v > 0]
+        for columns, values in zip(best.tolist(), chosen)
+    ]

@@ -22,8 +22,14 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
 from pydantic import BaseModel, ConfigDict, Field
 
-from infogap.plugins.histories import Histories, training_rows, user_reason
+from infogap.plugins.histories import (
+    Histories,
+    history_contributions,
+    training_rows,
+    user_reason,
+)
 from infogap.server.plugin import (
+    Contribution,
     ModelTrainer,
     ScoreResult,
     TrainingContext,
@@ -87,6 +93,18 @@ class ItemKNNModel:
 
     def similar_items(self, item_index: int) -> np.ndarray:
         return self._similarity[item_index].toarray().ravel()
+
+    def explain(
+        self, user: UserQuery, item_positions: np.ndarray, limit: int
+    ) -> list[list[Contribution]]:
+        """The user's items whose similarity (times their weight) adds most to each item's
+        score: the terms of the sum ``score_user`` computes."""
+        history = self._histories.current(user)
+        if history is None:
+            return [[] for _ in item_positions]
+        positions, weights = history
+        pull = self._similarity[positions][:, item_positions].toarray() * weights[:, None]
+        return history_contributions(pull.T, positions, limit)
 
     def without_user(self, user_id: str) -> ItemKNNModel:
         """The model without the user's history and id (erasure)."""

@@ -24,6 +24,7 @@ from lightfm import LightFM
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from infogap.server.plugin import (
+    Contribution,
     FeatureMatrix,
     FeatureSettings,
     ModelTrainer,
@@ -41,6 +42,8 @@ from .lightfm_fold_in import FoldInSettings, SoftmaxFoldIn
 STRATEGY = "lightfm"
 # Interactions since training after which they count as much as the trained user vector.
 FOLD_IN_FULL_WEIGHT_AT = 10
+# Explanations compare a recommended item with at most this many of the user's latest items.
+EXPLAINED_HISTORY = 500
 ARRAYS_FILE = "lightfm.npz"
 META_FILE = "meta.json"
 LOSSES = ("warp", "bpr", "logistic", "warp-kos")
@@ -94,6 +97,7 @@ class LightFMModel:
     """Extracted representations of a fitted LightFM model; scoring is pure numpy."""
 
     strategy = STRATEGY
+    explanation_lead = "liked by customers"  # "liked by customers aged 25-34"
 
     def __init__(
         self,
@@ -195,6 +199,28 @@ class LightFMModel:
             return np.zeros_like(direction)
         return direction * (self._typical_user_norm / norm)
 
+    def item_vectors(self, item_positions: np.ndarray) -> np.ndarray:
+        """The items' LightFM representations (``ItemVectorModel``, for diversity)."""
+        return self._item_vectors[item_positions]
+
+    def explain(
+        self, user: UserQuery, item_positions: np.ndarray, limit: int
+    ) -> list[list[Contribution]]:
+        """For a user with a history (trained or recent): their items whose vectors have the
+        largest dot products with each recommended item's vector. Otherwise their attribute
+        features by contribution to the item's score (feature vector . item vector / n)."""
+        targets = self._item_vectors[item_positions]
+        history = user.history_item_positions
+        history = np.unique(history[-EXPLAINED_HISTORY:]) if len(history) else history
+        if len(history):
+            return _strongest(targets @ self._item_vectors[history].T, limit, items=history)
+        names = user_feature_names(user.attributes, self._user_attributes)
+        known = [n for n in names if n in self._attribute_index]
+        if not known:
+            return [[] for _ in item_positions]
+        vectors = self._attribute_vectors[[self._attribute_index[n] for n in known]]
+        return _strongest(targets @ vectors.T / len(known), limit, features=known)
+
     def _scores(self, user_vector: np.ndarray) -> np.ndarray:
         return self._item_vectors @ user_vector + self._item_biases
 
@@ -293,6 +319,30 @@ class LightFMModel:
             "user_attributes": self._user_attributes,
         }
         (directory / META_FILE).write_text(json.dumps(meta))
+
+
+def _strongest(
+    weights: np.ndarray,
+    limit: int,
+    items: np.ndarray | None = None,
+    features: list[str] | None = None,
+) -> list[list[Contribution]]:
+    """Per row of ``weights`` (recommended items x evidence), the ``limit`` largest positive
+    entries as contributions of ``items`` (positions) or ``features`` (names)."""
+    explained: list[list[Contribution]] = []
+    best = np.argsort(-weights, axis=1, kind="stable")[:, :limit]
+    chosen = np.take_along_axis(weights, best, axis=1).tolist()
+    names = items.tolist() if items is not None else features or []
+    for columns, values in zip(best.tolist(), chosen):
+        if items is not None:
+            explained.append(
+                [Contribution(v, item_position=names[c]) for c, v in zip(columns, values) if v > 0]
+            )
+        else:
+            explained.append(
+                [Contribution(v, feature=names[c]) for c, v in zip(columns, values) if v > 0]
+            )
+    return explained
 
 
 def _with_identity(features: FeatureMatrix) -> sp.csr_matrix:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from infogap.server.plugin import (
     Aggregate,
+    Contribution,
     FeatureSettings,
     ModelTrainer,
     ResourceExhausted,
@@ -114,17 +115,43 @@ class PopularityModel:
         self.parameters: Mapping[str, str] = {"segments": str(len(segment_names))}
         self.metrics: Mapping[str, float] = {}
 
+    def _segment_rows(self, user: UserQuery) -> list[int]:
+        """The rows of the segments the user is in that have a list of their own."""
+        if not (self._segment_index and user.attributes):
+            return []
+        names = user_feature_names(user.attributes, self._user_attributes)
+        if self._has_named_segments:
+            names += [f"{NAMED_SEGMENT_PREFIX}{name}" for name in user.segments]
+        return [self._segment_index[n] for n in names if n in self._segment_index]
+
     def score_user(self, user: UserQuery) -> ScoreResult:
-        if self._segment_index and user.attributes:
-            names = user_feature_names(user.attributes, self._user_attributes)
-            if self._has_named_segments:
-                names += [f"{NAMED_SEGMENT_PREFIX}{name}" for name in user.segments]
-            rows = [self._segment_index[n] for n in names if n in self._segment_index]
-            if rows:
-                scores = self._segment_scores[rows].mean(axis=0)
-                shown = ", ".join(self._segment_names[r] for r in rows[:2])
-                return ScoreResult(scores, f"popular with customers like you ({shown})")
+        rows = self._segment_rows(user)
+        if rows:
+            scores = self._segment_scores[rows].mean(axis=0)
+            shown = ", ".join(self._segment_names[r] for r in rows[:2])
+            return ScoreResult(scores, f"popular with customers like you ({shown})")
         return ScoreResult(self._scores, self._reason)
+
+    def explain(
+        self, user: UserQuery, item_positions: np.ndarray, limit: int
+    ) -> list[list[Contribution]]:
+        """The user's segments (``age=25-34``, ``segment:loyal``...) in which each item is most
+        popular, by its share of the segment's top item; nothing for the global list."""
+        rows = np.array(self._segment_rows(user), dtype=np.int64)
+        if not len(rows):
+            return [[] for _ in item_positions]
+        shares = self._segment_scores[rows][:, item_positions]  # segments x items
+        explained = []
+        for column in shares.T:
+            best = np.argsort(-column, kind="stable")[:limit]
+            explained.append(
+                [
+                    Contribution(float(column[b]), feature=str(self._segment_names[rows[b]]))
+                    for b in best
+                    if column[b] > 0
+                ]
+            )
+        return explained
 
     def similar_items(self, item_index: int) -> None:
         return None

@@ -300,6 +300,7 @@ class AsyncClient:
         exclude_tags: Iterable[str] = (),
         exclude_item_ids: Iterable[str] = (),
         include_seen: bool = False,
+        diversity: float | None = None,
         timeout: float | None = None,
     ) -> RecommendResponse:
         """The top items of a catalog for a user; see :meth:`Client.recommend`."""
@@ -311,6 +312,7 @@ class AsyncClient:
             exclude_tags=exclude_tags,
             exclude_item_ids=exclude_item_ids,
             include_seen=include_seen,
+            diversity=diversity,
         )
         return await self._call(self._connection.recommend.Recommend, request, timeout)
 

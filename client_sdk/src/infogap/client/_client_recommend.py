@@ -29,6 +29,7 @@ class RecommendMethods(ClientBase):
         exclude_tags: Iterable[str] = (),
         exclude_item_ids: Iterable[str] = (),
         include_seen: bool = False,
+        diversity: float | None = None,
         timeout: float | None = None,
     ) -> RecommendResponse:
         """The top items of a catalog for a user, best first.
@@ -44,6 +45,8 @@ class RecommendMethods(ClientBase):
             exclude_tags: Never items with any of these tags.
             exclude_item_ids: Never these items.
             include_seen: Also items the user already interacted with.
+            diversity: From 0 (the list as scored) to 1 (as varied as possible); None for the
+                server's configured default. Each item's ``evidence`` says what is behind it.
             timeout: Deadline of the call, in seconds.
         """
         request = build.recommend_request(
@@ -54,6 +57,7 @@ class RecommendMethods(ClientBase):
             exclude_tags=exclude_tags,
             exclude_item_ids=exclude_item_ids,
             include_seen=include_seen,
+            diversity=diversity,
         )
         return self._call(self._recommend.Recommend, request, timeout)
 

@@ -304,14 +304,18 @@ def recommend_request(
     exclude_tags: Iterable[str],
     exclude_item_ids: Iterable[str],
     include_seen: bool,
+    diversity: float | None = None,
 ) -> RecommendRequest:
-    return RecommendRequest(
+    request = RecommendRequest(
         user_id=user_id,
         catalog=catalog,
         count=count,
         filter=_filter(include_tags, exclude_tags, exclude_item_ids),
         include_seen=include_seen,
     )
+    if diversity is not None:
+        request.diversity = diversity
+    return request
 
 
 def similar_items_request(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"infogap/v1/recommend_service.proto\x12\ninfogap.v1\"\\\n\x14RecommendationFilter\x12\x14\n\x0cinclude_tags\x18\x01 \x03(\t\x12\x14\n\x0c\x65xclude_tags\x18\x02 \x03(\t\x12\x18\n\x10\x65xclude_item_ids\x18\x03 \x03(\t\"<\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8b\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61talog\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x30\n\x06\x66ilter\x18\x04 \x01(\x0b\x32 .infogap.v1.RecommendationFilter\x12\x14\n\x0cinclude_seen\x18\x05 \x01(\x08\"\xa3\x01\n\x11RecommendResponse\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.infogap.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12\x12\n\nexperiment\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t\"x\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61talog\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x30\n\x06\x66ilter\x18\x04 \x01(\x0b\x32 .infogap.v1.RecommendationFilter\"f\n\x14SimilarItemsResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.infogap.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x10\n\x08strategy\x18\x03 \x01(\t\"F\n\x10RankItemsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61talog\x18\x02 \x01(\t\x12\x10\n\x08item_ids\x18\x03 \x03(\t\"\xa3\x01\n\x11RankItemsResponse\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.infogap.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12\x12\n\nexperiment\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t2\xf9\x01\n\x10RecommendService\x12H\n\tRecommend\x12\x1c.infogap.v1.RecommendRequest\x1a\x1d.infogap.v1.RecommendResponse\x12Q\n\x0cSimilarItems\x12\x1f.infogap.v1.SimilarItemsRequest\x1a .infogap.v1.SimilarItemsResponse\x12H\n\tRankItems\x12\x1c.infogap.v1.RankItemsRequest\x1a\x1d.infogap.v1.RankItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"infogap/v1/recommend_service.proto\x12\ninfogap.v1\"\\\n\x14RecommendationFilter\x12\x14\n\x0cinclude_tags\x18\x01 \x03(\t\x12\x14\n\x0c\x65xclude_tags\x18\x02 \x03(\t\x12\x18\n\x10\x65xclude_item_ids\x18\x03 \x03(\t\"d\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x08\x65vidence\x18\x04 \x03(\x0b\x32\x14.infogap.v1.Evidence\"P\n\x08\x45vidence\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x01\x12\x12\n\nevent_type\x18\x04 \x01(\t\"\xb1\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61talog\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x30\n\x06\x66ilter\x18\x04 \x01(\x0b\x32 .infogap.v1.RecommendationFilter\x12\x14\n\x0cinclude_seen\x18\x05 \x01(\x08\x12\x16\n\tdiversity\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\x0c\n\n_diversity\"\xa3\x01\n\x11RecommendResponse\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.infogap.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12\x12\n\nexperiment\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t\"x\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61talog\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x30\n\x06\x66ilter\x18\x04 \x01(\x0b\x32 .infogap.v1.RecommendationFilter\"f\n\x14SimilarItemsResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.infogap.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x10\n\x08strategy\x18\x03 \x01(\t\"F\n\x10RankItemsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61talog\x18\x02 \x01(\t\x12\x10\n\x08item_ids\x18\x03 \x03(\t\"\xa3\x01\n\x11RankItemsResponse\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.infogap.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12\x12\n\nexperiment\x18\x05 \x01(\t\x12\x0f\n\x07variant\x18\x06 \x01(\t2\xf9\x01\n\x10RecommendService\x12H\n\tRecommend\x12\x1c.infogap.v1.RecommendRequest\x1a\x1d.infogap.v1.RecommendResponse\x12Q\n\x0cSimilarItems\x12\x1f.infogap.v1.SimilarItemsRequest\x1a .infogap.v1.SimilarItemsResponse\x12H\n\tRankItems\x12\x1c.infogap.v1.RankItemsRequest\x1a\x1d.infogap.v1.RankItemsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDATIONFILTER']._serialized_start=50
   _globals['_RECOMMENDATIONFILTER']._serialized_end=142
   _globals['_SCOREDITEM']._serialized_start=144
-  _globals['_SCOREDITEM']._serialized_end=204
-  _globals['_RECOMMENDREQUEST']._serialized_start=207
-  _globals['_RECOMMENDREQUEST']._serialized_end=346
-  _globals['_RECOMMENDRESPONSE']._serialized_start=349
-  _globals['_RECOMMENDRESPONSE']._serialized_end=512
-  _globals['_SIMILARITEMSREQUEST']._serialized_start=514
-  _globals['_SIMILARITEMSREQUEST']._serialized_end=634
-  _globals['_SIMILARITEMSRESPONSE']._serialized_start=636
-  _globals['_SIMILARITEMSRESPONSE']._serialized_end=738
-  _globals['_RANKITEMSREQUEST']._serialized_start=740
-  _globals['_RANKITEMSREQUEST']._serialized_end=810
-  _globals['_RANKITEMSRESPONSE']._serialized_start=813
-  _globals['_RANKITEMSRESPONSE']._serialized_end=976
-  _globals['_RECOMMENDSERVICE']._serialized_start=979
-  _globals['_RECOMMENDSERVICE']._serialized_end=1228
+  _globals['_SCOREDITEM']._serialized_end=244
+  _globals['_EVIDENCE']._serialized_start=246
+  _globals['_EVIDENCE']._serialized_end=326
+  _globals['_RECOMMENDREQUEST']._serialized_start=329
+  _globals['_RECOMMENDREQUEST']._serialized_end=506
+  _globals['_RECOMMENDRESPONSE']._serialized_start=509
+  _globals['_RECOMMENDRESPONSE']._serialized_end=672
+  _globals['_SIMILARITEMSREQUEST']._serialized_start=674
+  _globals['_SIMILARITEMSREQUEST']._serialized_end=794
+  _globals['_SIMILARITEMSRESPONSE']._serialized_start=796
+  _globals['_SIMILARITEMSRESPONSE']._serialized_end=898
+  _globals['_RANKITEMSREQUEST']._serialized_start=900
+  _globals['_RANKITEMSREQUEST']._serialized_end=970
+  _globals['_RANKITEMSRESPONSE']._serialized_start=973
+  _globals['_RANKITEMSRESPONSE']._serialized_end=1136
+  _globals['_RECOMMENDSERVICE']._serialized_start=1139
+  _globals['_RECOMMENDSERVICE']._serialized_end=1388
 # @@protoc_insertion_point(module_scope)

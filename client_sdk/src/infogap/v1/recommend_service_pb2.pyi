@@ -63,26 +63,77 @@ class ScoredItem(_message.Message):
     ITEM_ID_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
     """The item's id."""
     score: _builtins.float
     """The strategy's score; higher is better. Comparable only within one response."""
     reason: _builtins.str
-    """A short human-readable reason, e.g. "popular in products" or "liked by users like you"."""
+    """A short human-readable reason naming what is behind the item, e.g. "because you rated
+    Star Wars and Fargo" or "popular with customers aged 25-34"; generic ("popular in
+    products") when the strategy gives no evidence.
+    """
+    @_builtins.property
+    def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evidence]:
+        """What the reason is made of, strongest first: the user's own items or features. Empty
+        when the strategy does not explain itself (and for SimilarItems and RankItems).
+        """
+
     def __init__(
         self,
         *,
         item_id: _builtins.str = ...,
         score: _builtins.float = ...,
         reason: _builtins.str = ...,
+        evidence: _abc.Iterable[Global___Evidence] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "reason", b"reason", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence", "item_id", b"item_id", "reason", b"reason", "score", b"score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ScoredItem: _TypeAlias = ScoredItem  # noqa: Y015
+
+@_typing.final
+class Evidence(_message.Message):
+    """One thing behind a recommended item: an item of the user's own history, or a feature."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """An item the user interacted with that pulls this one up; empty for a feature."""
+    feature: _builtins.str
+    """A feature behind the item, e.g. "age=25-34", "occupation=student" or
+    "segment:loyal"; empty for an item.
+    """
+    weight: _builtins.float
+    """How much it contributed (e.g. the dot product of the two items' vectors, or the item's
+    share of the segment's most popular item); higher is more. Comparable within one item.
+    """
+    event_type: _builtins.str
+    """What the user last did with item_id (an event type such as "purchase" or "rating");
+    empty for a feature.
+    """
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        weight: _builtins.float = ...,
+        event_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_type", b"event_type", "feature", b"feature", "item_id", b"item_id", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
 
 @_typing.final
 class RecommendRequest(_message.Message):
@@ -95,6 +146,7 @@ class RecommendRequest(_message.Message):
     COUNT_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
     INCLUDE_SEEN_FIELD_NUMBER: _builtins.int
+    DIVERSITY_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user to recommend to. An unknown id is allowed and gets cold-start recommendations."""
     catalog: _builtins.str
@@ -103,6 +155,12 @@ class RecommendRequest(_message.Message):
     """How many items, 1 to the configured maximum (1,000 by default). 0 means 10."""
     include_seen: _builtins.bool
     """Also return items the user already interacted with."""
+    diversity: _builtins.float
+    """How much to diversify the list, from 0 (off: the list as scored) to 1 (the best item,
+    then the least similar ones), by maximal marginal relevance over the model's item vectors
+    or the items' tags. Unset means the server's configured default
+    ([plugin_config.diversity] default, 0 unless set). Outside [0, 1] is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def filter(self) -> Global___RecommendationFilter:
         """Optional restrictions."""
@@ -115,12 +173,15 @@ class RecommendRequest(_message.Message):
         count: _builtins.int = ...,
         filter: Global___RecommendationFilter | None = ...,
         include_seen: _builtins.bool = ...,
+        diversity: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_diversity", b"_diversity", "diversity", b"diversity", "filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog", b"catalog", "count", b"count", "filter", b"filter", "include_seen", b"include_seen", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_diversity", b"_diversity", "catalog", b"catalog", "count", b"count", "diversity", b"diversity", "filter", b"filter", "include_seen", b"include_seen", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__diversity: _TypeAlias = _typing.Literal["diversity"]  # noqa: Y015
+    _WhichOneofArgType__diversity: _TypeAlias = _typing.Literal["_diversity", b"_diversity"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__diversity) -> _WhichOneofReturnType__diversity | None: ...
 
 Global___RecommendRequest: _TypeAlias = RecommendRequest  # noqa: Y015
 

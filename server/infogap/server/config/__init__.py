@@ -115,6 +115,12 @@ class ServingSettings(BaseModel):
     rerank_depth_factor: int = Field(
         default=3, ge=1, description="Candidates handed to rerankers, as a multiple of count."
     )
+    explanation_evidence: int = Field(
+        default=3,
+        ge=0,
+        description="Evidence (own items or features) given per recommended item by models that "
+        "explain themselves; the reason names the first two. 0 keeps the models' generic reasons.",
+    )
     blas_threads: int = Field(
         default=1, ge=1, description="BLAS threads per process, so concurrent requests don't fight."
     )

@@ -45,10 +45,23 @@ class RecommendationFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """One thing behind a recommended item: an item of the user's own history (``item_id``,
+    with ``event_type``, what they did with it) or a feature (``feature``, e.g.
+    ``age=25-34``); ``weight`` is how much it contributed, higher is more."""
+
+    weight: float
+    item_id: str = ""
+    feature: str = ""
+    event_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredItem:
     item_id: str
     score: float
     reason: str
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

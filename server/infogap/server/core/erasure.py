@@ -7,6 +7,7 @@ import logging
 from infogap.server.core.domain import ErasureReceipt, utc_now
 from infogap.server.core.errors import NotFound
 from infogap.server.core.experiments.service import Experiments
+from infogap.server.core.models.event_types import CachedEventTypes
 from infogap.server.core.models.registry import ServingRegistry
 from infogap.server.core.models.train import Training
 from infogap.server.core.profiles.service import Profiles
@@ -25,8 +26,10 @@ class Erasure:
         registry: ServingRegistry,
         profiles: Profiles,
         training: Training,
+        event_types: CachedEventTypes | None = None,
     ) -> None:
         self._store = store
+        self._event_types = event_types
         self._experiments = experiments
         self._registry = registry
         self._profiles = profiles
@@ -45,6 +48,8 @@ class Erasure:
         from_models, to_retrain = self._registry.forget_user(user_id)
         removed.update(from_models)
         self._profiles.invalidate([user_id])
+        if self._event_types is not None:
+            self._event_types.forget([user_id])
         if to_retrain:
             log.warning("a model of %s cannot forget users; retraining", sorted(to_retrain))
             self._training.retrain_later(to_retrain)

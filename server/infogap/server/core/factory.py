@@ -15,6 +15,8 @@ from infogap.server.core.errors import StartupError
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.event_types import CachedEventTypes
+from infogap.server.core.models.exposure import StoredItemFeedback
 from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.pipeline import RecommendationPipeline
 from infogap.server.core.models.recommend import Recommendations
@@ -54,7 +56,7 @@ def build_core(
         store = DuckDBStore(settings.data_dir)
         resources.callback(store.close)
         ledger = PrivacyLedger(store, settings.privacy)
-        registrations = plugins.collect_registrations(ledger)
+        registrations = plugins.collect_registrations(ledger, StoredItemFeedback(store))
         if settings.privacy.enabled and registrations.privacy_guard is None:
             # Fail closed: privacy asked for but no guard to give it would release raw counts.
             raise StartupError(
@@ -76,6 +78,10 @@ def build_core(
             registrations.aggregate_stages(),
             profiles.segment_members_of,
         )
+        # What users did with their items, for the reasons of explanations.
+        event_types = CachedEventTypes(
+            store, [name for name, t in settings.event_types.items() if t.marks_seen]
+        )
         registry = ServingRegistry(
             store,
             lifecycle,
@@ -86,7 +92,9 @@ def build_core(
         def on_stored(events: pa.Table, sequence: int) -> None:
             # Bound late to ``training``, built next: no event is stored before build_core
             # returns, and training reads the writer's sequence.
-            profiles.invalidate(set(events.column("user_id").to_pylist()))
+            users = set(events.column("user_id").to_pylist())
+            profiles.invalidate(users)
+            event_types.forget(users)
             training.note_stored(events)
             registry.note_stored(events, sequence)
 
@@ -123,6 +131,8 @@ def build_core(
             profiles.segment_names_of,
             settings.serving.rerank_depth_factor,
             settings.serving.blend_below_interactions,
+            event_types,
+            settings.serving.explanation_evidence,
         )
         retrainer = BackgroundRetrainer(training.catalogs_due, training.train, settings.lifecycle)
         resources.callback(retrainer.stop)
@@ -136,7 +146,7 @@ def build_core(
             training=training,
             recommendations=Recommendations(pipeline, registry, experiments),
             experiments=experiments,
-            erasure=Erasure(store, experiments, registry, profiles, training),
+            erasure=Erasure(store, experiments, registry, profiles, training, event_types),
             plugin_infos=lambda: plugins.plugin_infos(registrations),
             evaluator=evaluator,
             resources=resources.pop_all(),

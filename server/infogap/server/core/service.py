@@ -152,10 +152,22 @@ class InfoGap:
         count: int,
         item_filter: RecommendationFilter,
         include_seen: bool,
+        diversity: float | None = None,
     ) -> Recommendation:
+        """The user's recommendations; ``diversity`` in [0, 1], None for the configured default.
+
+        :raises InvalidArgument: naming ``diversity`` when it is outside [0, 1] or NaN.
+        """
         validation.identifier(user_id, "user_id", self.settings.limits)
+        if diversity is not None:
+            validation.unit_interval(diversity, "diversity")
         return self._recommendations.recommend(
-            user_id, validation.catalog_name(catalog), self._count(count), item_filter, include_seen
+            user_id,
+            validation.catalog_name(catalog),
+            self._count(count),
+            item_filter,
+            include_seen,
+            diversity,
         )
 
     def similar_items(

@@ -52,6 +52,13 @@ def as_of_time(value: datetime, field: str, windows_days: Iterable[int]) -> date
     return value
 
 
+def unit_interval(value: float, field: str) -> float:
+    """``value`` if it is a number in [0, 1]."""
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise InvalidArgument(field, f"must be between 0 and 1, got {value}")
+    return value
+
+
 def batch_size(size: int, field: str, limits: LimitSettings) -> None:
     if not 1 <= size <= limits.max_batch_size:
         raise InvalidArgument(field, f"must hold 1 to {limits.max_batch_size} entries, got {size}")

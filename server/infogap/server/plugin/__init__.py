@@ -25,15 +25,16 @@ What is here:
 - ``hookimpl``, the marker for hook implementations (see ``docs/plugins.md`` for every hook).
 - The protocols of what plugins register: ``ModelTrainer`` and the ``TrainedModel`` it returns,
   ``Reranker``, ``AggregateGuard``, ``PrivacyGuard``, ``ProfileContributor``; the optional
-  model capabilities ``ExtensibleModel`` (takes new items) and ``ForgetfulModel`` (forgets a
-  user).
-- The data they receive: ``TrainingData`` (with ``TimedEvents``, ``no_timed_events``),
-  ``TrainingContext``, ``FeatureMatrix``,
+  model capabilities ``ExtensibleModel`` (takes new items), ``ForgetfulModel`` (forgets a
+  user), ``ExplainingModel`` (names the evidence behind its items, as ``Contribution``s) and
+  ``ItemVectorModel`` (offers its item representations to rerankers).
+- The data they receive: ``TrainingData`` (with ``TimedEvents``, ``no_timed_events``), ``TrainingContext``, ``FeatureMatrix``,
   ``UserQuery``, ``ScoreResult``, ``RerankContext``, ``ScoredItem``, ``Aggregate``,
   ``ProfileDraft`` with ``ProfileFacts`` and the domain types contributors build
   (``Behaviour``, ``EventTypeCount``, ``WindowCounts``, ``Rfm``, ``Interest``...).
 - Host facts handed to hooks: ``FeatureSettings`` (the feature selection) and
-  ``PrivacySettings`` (the privacy policy), with the ledger a privacy guard spends from
+  ``PrivacySettings`` (the privacy policy), ``ItemFeedback`` (impressions, clicks and other
+  events per item, as ``ItemExposure``, for rerankers), with the ledger a privacy guard spends from
   (``BudgetLedger``, ``ReleasedValues``, ``BudgetExhausted``).
 - Helpers: ``user_feature_names``, ``item_feature_names``.
 - The domain errors a plugin may raise (``InfoGapError`` subclasses, each mapped to a gRPC
@@ -53,6 +54,7 @@ from infogap.server.core.domain import (
     Behaviour,
     CatalogActivity,
     EventTypeCount,
+    Evidence,
     Interest,
     ProfileFacts,
     Rfm,
@@ -68,6 +70,13 @@ from infogap.server.core.errors import (
     NotFound,
     ResourceExhausted,
     Unavailable,
+)
+from infogap.server.core.plugins.capabilities import (
+    Contribution,
+    ExplainingModel,
+    ItemExposure,
+    ItemFeedback,
+    ItemVectorModel,
 )
 from infogap.server.core.plugins.hookspecs import hookimpl
 from infogap.server.core.plugins.protocols import (
@@ -109,7 +118,10 @@ __all__ = [
     "BudgetExhausted",
     "BudgetLedger",
     "CatalogActivity",
+    "Contribution",
     "EventTypeCount",
+    "Evidence",
+    "ExplainingModel",
     "ExtensibleModel",
     "FailedPrecondition",
     "FeatureMatrix",
@@ -118,6 +130,9 @@ __all__ = [
     "InfoGapError",
     "Interest",
     "InvalidArgument",
+    "ItemExposure",
+    "ItemFeedback",
+    "ItemVectorModel",
     "ModelSkipped",
     "ModelTrainer",
     "NotFound",

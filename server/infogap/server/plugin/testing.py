@@ -17,7 +17,9 @@ save/load round trip giving the same scores, written as ``.npz``/``.npy``/``.jso
 no file that unpickles; forgetting a user (``ForgetfulModel``: the user is gone from the model
 and its files, others keep their scores); new items (``ExtensibleModel``: the index space
 grows); fold-in (when ``folds_in`` is set: recent items change the scores of a known and of an
-unknown user). Checks of capabilities a model lacks are skipped, saying why.
+unknown user); explanations (``ExplainingModel``: one list per item, at most ``limit``, strongest
+first, each an item of the user's history or a feature). Checks of capabilities a model lacks
+are skipped, saying why.
 
 This module imports pytest; ``infogap.server.plugin`` itself does not.
 
@@ -39,6 +41,7 @@ import pytest
 import scipy.sparse as sp
 
 from infogap.server.plugin import (
+    ExplainingModel,
     ExtensibleModel,
     FeatureMatrix,
     ForgetfulModel,
@@ -64,14 +67,18 @@ class ConformanceData:
     training: TrainingData
     user_attributes: Mapping[str, Mapping[str, str]]
 
-    def query(self, user_id: str, recent: Sequence[int] = ()) -> UserQuery:
+    def query(
+        self, user_id: str, recent: Sequence[int] = (), history: Sequence[int] | None = None
+    ) -> UserQuery:
         """The request of ``user_id`` having touched items ``recent`` (positions) since
-        training."""
+        training; ``history`` is every item they touched (default: ``recent``)."""
         positions = np.asarray(recent, dtype=np.int64)
+        touched = positions if history is None else np.asarray(history, dtype=np.int64)
         return UserQuery(
             user_id,
             lambda u: self.user_attributes.get(u, {}),
             lambda _: positions,
+            load_history=lambda _: touched,
         )
 
 
@@ -350,3 +357,31 @@ class ModelConformance:
             assert plain is None or not np.allclose(plain.scores, folded.scores), (
                 f"{user_id}: recent items did not change the scores"
             )
+
+    def test_explanations_name_the_history_or_features(
+        self, model: TrainedModel, data: ConformanceData
+    ) -> None:
+        if not isinstance(model, ExplainingModel):
+            pytest.skip("not an ExplainingModel: items keep the ScoreResult's reason")
+        interactions = sp.csr_matrix(data.training.interactions)
+        user_id = str(data.training.user_ids[0])
+        history = interactions[0].indices.astype(np.int64)
+        cases = [(user_id, history), (STRANGER, np.empty(0, dtype=np.int64))]
+        for who, touched in cases:
+            query = data.query(who, history=touched)
+            if model.score_user(query) is None:
+                continue
+            wanted = np.array([0, 1, 2], dtype=np.int64)
+            explained = model.explain(query, wanted, 2)
+            assert len(explained) == len(wanted), f"{who}: one list per item expected"
+            for contributions in explained:
+                assert len(contributions) <= 2, f"{who}: more than limit contributions"
+                weights = [c.weight for c in contributions]
+                assert weights == sorted(weights, reverse=True), f"{who}: not strongest first"
+                for c in contributions:
+                    assert np.isfinite(c.weight)
+                    assert (c.item_position >= 0) != bool(c.feature), "item or feature, not both"
+                    if c.item_position >= 0:
+                        assert c.item_position in set(touched.tolist()), (
+                            f"{who}: item {c.item_position} is not in the user's history"
+                        )

@@ -187,7 +187,18 @@ def add_scored_items(items: Any, value: Recommendation) -> None:
     them in place: half the cost of building messages and copying them in)."""
     add = items.add
     for item in value.items:
-        add(item_id=item.item_id, score=item.score, reason=item.reason)
+        added = add(item_id=item.item_id, score=item.score, reason=item.reason)
+        if item.evidence:
+            add_evidence = added.evidence.add
+            for e in item.evidence:
+                add_evidence(
+                    item_id=e.item_id, feature=e.feature, weight=e.weight, event_type=e.event_type
+                )
+
+
+def diversity(request: recommend_service_pb2.RecommendRequest) -> float | None:
+    """The request's diversity knob, None when unset (the configured default applies)."""
+    return request.diversity if request.HasField("diversity") else None
 
 
 def model_info(value: ModelInfo) -> admin_service_pb2.ModelInfo:

@@ -161,6 +161,7 @@ class RecommendServicer(recommend_service_pb2_grpc.RecommendServiceServicer):
             request.count,
             convert.item_filter(request.filter),
             request.include_seen,
+            convert.diversity(request),
         )
         response = recommend_service_pb2.RecommendResponse(
             recommendation_id=result.recommendation_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,7 +17,9 @@ from infogap.server.core.domain import (
     ScoredItem,
 )
 from infogap.server.core.errors import FailedPrecondition, NotFound
+from infogap.server.core.models.explanations import EventTypesOf, explain_items
 from infogap.server.core.models.serving import CatalogServing
+from infogap.server.core.plugins.capabilities import ItemVectorModel
 from infogap.server.core.plugins.protocols import (
     RerankContext,
     Reranker,
@@ -106,6 +109,54 @@ def _top_items(
     ]
 
 
+def _vectors_of(
+    serving: CatalogServing, model: TrainedModel
+) -> Callable[[Sequence[str]], np.ndarray | None]:
+    if not isinstance(model, ItemVectorModel):
+        return lambda _: None
+    positions = serving.items.positions
+
+    def vectors(item_ids: Sequence[str]) -> np.ndarray:
+        return model.item_vectors(np.array([positions[i] for i in item_ids], dtype=np.int64))
+
+    return vectors
+
+
+def _eligible_items(
+    serving: CatalogServing, result: ScoreResult, eligible: np.ndarray, given: set[str]
+) -> Callable[[Sequence[str]], list[ScoredItem]]:
+    positions = serving.items.positions
+
+    def eligible_items(item_ids: Sequence[str]) -> list[ScoredItem]:
+        found = []
+        for item_id in item_ids:
+            position = positions.get(item_id)
+            if position is not None and eligible[position]:
+                found.append(ScoredItem(item_id, float(result.scores[position]), result.reason))
+                given.add(item_id)
+        return found
+
+    return eligible_items
+
+
+@dataclass(frozen=True)
+class _Served:
+    """A list before reranking: what served it, and which model each item came from
+    (explanations ask that model)."""
+
+    strategy: str
+    items: list[ScoredItem]
+    sources: dict[str, TrainedModel]
+    model: TrainedModel  # the first model: rerankers get its item vectors and scores
+    result: ScoreResult
+
+    @classmethod
+    def alone(cls, model: TrainedModel, result: ScoreResult, items: list[ScoredItem]) -> _Served:
+        return cls(
+            model.strategy, items, dict.fromkeys((i.item_id for i in items), model), model, result
+        )
+
+
 class RecommendationPipeline:
     """Serves Recommend, SimilarItems and RankItems from a ``CatalogServing``."""
 
@@ -116,6 +167,8 @@ class RecommendationPipeline:
         load_segments: Callable[[str], list[str]],
         rerank_depth_factor: int,
         blend_below_interactions: int | None,
+        event_types_of: EventTypesOf = lambda _user, _catalog, _items: {},
+        explanation_evidence: int = 0,
     ) -> None:
         """``blend_below_interactions`` overrides the serving plans chosen at Train with a
         fixed rule (``serving.blend_below_interactions``); None serves the plans."""
@@ -124,6 +177,8 @@ class RecommendationPipeline:
         self._load_segments = load_segments
         self._rerank_depth_factor = rerank_depth_factor
         self._blend_below = blend_below_interactions
+        self._event_types_of = event_types_of
+        self._explanation_evidence = explanation_evidence
 
     def _query(
         self,
@@ -138,6 +193,7 @@ class RecommendationPipeline:
             self._load_attributes,
             load_recent,
             self._load_segments,
+            load_history=lambda user: serving.seen_positions(user, recent),
             include_seen=include_seen,
         )
 
@@ -168,6 +224,7 @@ class RecommendationPipeline:
         include_seen: bool,
         blend: bool = True,
         excluded_rerankers: tuple[str, ...] = (),
+        diversity: float | None = None,
     ) -> Recommendation:
         """``blend`` False serves the first model alone, where the plan (or the override
         rule) would mix it with the baseline."""
@@ -182,18 +239,39 @@ class RecommendationPipeline:
             rerankers = tuple(r for r in rerankers if r.name not in excluded_rerankers)
         depth = count * self._rerank_depth_factor if rerankers else count
         if self._blend_below is not None or serving.plan is None:
-            strategy, items = self._by_rule(serving, query, len(seen), eligible, depth, blend)
+            served = self._by_rule(serving, query, len(seen), eligible, depth, blend)
         else:
             bucket = serving.plan.bucket_of(len(seen))
-            strategy, items = self._by_plan(serving, query, bucket, eligible, depth, blend)
+            served = self._by_plan(serving, query, bucket, eligible, depth, blend)
+        strategy, items, sources = served.strategy, served.items, served.sources
+        model, result = served.model, served.result
         if rerankers:
+            given = {item.item_id for item in items}
             context = RerankContext(
-                user_id, serving.catalog, count, strategy, serving.items.tags_of
+                user_id,
+                serving.catalog,
+                count,
+                strategy,
+                serving.items.tags_of,
+                diversity=diversity,
+                item_vectors=_vectors_of(serving, model),
+                eligible_items=_eligible_items(serving, result, eligible, given),
             )
-            items = self._rerank(rerankers, context, items)
-        return Recommendation(
-            new_recommendation_id(), tuple(items[:count]), serving.version, strategy
-        )
+            items = self._rerank(rerankers, context, items, given)
+        final = items[:count]
+        if self._explanation_evidence:
+            final = explain_items(
+                final,
+                sources,
+                query,
+                serving.catalog,
+                serving.items.positions,
+                serving.items.item_ids,
+                serving.items.title_of,
+                self._event_types_of,
+                self._explanation_evidence,
+            )
+        return Recommendation(new_recommendation_id(), tuple(final), serving.version, strategy)
 
     def _by_plan(
         self,
@@ -203,7 +281,7 @@ class RecommendationPipeline:
         eligible: np.ndarray,
         depth: int,
         blend: bool,
-    ) -> tuple[str, list[ScoredItem]]:
+    ) -> _Served:
         """The user's bucket's choice: its model (or the serving order's fallback), mixed
         with the baseline's list when the bucket says so (as validation measured it)."""
         model, result = self._score(serving, query, bucket.model)
@@ -222,8 +300,13 @@ class RecommendationPipeline:
                         item_ids, scores.tolist(), from_other.tolist()
                     )
                 ]
-                return f"blend:{model.strategy}+{other.strategy}", items
-        return model.strategy, _top_items(serving, result, eligible, depth)
+                sources = {
+                    item_id: other if second else model
+                    for item_id, second in zip(item_ids, from_other.tolist())
+                }
+                strategy = f"blend:{model.strategy}+{other.strategy}"
+                return _Served(strategy, items, sources, model, result)
+        return _Served.alone(model, result, _top_items(serving, result, eligible, depth))
 
     def _by_rule(
         self,
@@ -233,12 +316,11 @@ class RecommendationPipeline:
         eligible: np.ndarray,
         depth: int,
         blend: bool,
-    ) -> tuple[str, list[ScoredItem]]:
+    ) -> _Served:
         """The serving order, interleaved with the cold-start list below
         ``serving.blend_below_interactions`` when that override is set."""
         model, result = self._score(serving, query)
-        items = _top_items(serving, result, eligible, depth)
-        strategy = model.strategy
+        served = _Served.alone(model, result, _top_items(serving, result, eligible, depth))
         blend_below = self._blend_below or 0
         fallback = serving.models[-1]
         if blend and interactions < blend_below and fallback is not model:
@@ -248,17 +330,23 @@ class RecommendationPipeline:
             if cold is not None:
                 share = 0.5 + 0.5 * interactions / blend_below
                 cold_items = _top_items(serving, cold, eligible, depth)
-                items = interleave(items, cold_items, share, depth)
+                items = interleave(served.items, cold_items, share, depth)
+                from_cold = {id(item) for item in cold_items}  # interleave keeps the objects
+                sources = {i.item_id: fallback if id(i) in from_cold else model for i in items}
                 strategy = f"{model.strategy}+{fallback.strategy}"
-        return strategy, items
+                return _Served(strategy, items, sources, model, result)
+        return served
 
     @staticmethod
     def _rerank(
-        rerankers: Sequence[Reranker], context: RerankContext, items: list[ScoredItem]
+        rerankers: Sequence[Reranker],
+        context: RerankContext,
+        items: list[ScoredItem],
+        given: set[str],
     ) -> list[ScoredItem]:
-        given = {item.item_id for item in items}
         for reranker in rerankers:
-            # A reranker may reorder and drop candidates, never invent them.
+            # A reranker may reorder and drop candidates, and add only what
+            # ``context.eligible_items`` handed it (``given`` grows with those), never invent.
             items = [item for item in reranker.rerank(context, items) if item.item_id in given]
         return items
 

@@ -31,15 +31,22 @@ class Recommendations:
         count: int,
         item_filter: RecommendationFilter,
         include_seen: bool,
+        diversity: float | None = None,
     ) -> Recommendation:
-        """The user's top ``count`` items of the catalog.
+        """The user's top ``count`` items of the catalog; ``diversity`` in [0, 1] is handed to
+        the rerankers (None: their configured default).
 
         :raises FailedPrecondition: when the catalog has no trained model.
         """
         assignment = self._experiments.assign(catalog, user_id)
         if assignment is None:
             return self._pipeline.recommend(
-                self._registry.serving_of(catalog), user_id, count, item_filter, include_seen
+                self._registry.serving_of(catalog),
+                user_id,
+                count,
+                item_filter,
+                include_seen,
+                diversity=diversity,
             )
         recommendation = self._pipeline.recommend(
             self._registry.variant_serving(catalog, assignment.variant),
@@ -49,6 +56,7 @@ class Recommendations:
             include_seen,
             blend=assignment.variant.blend,
             excluded_rerankers=assignment.variant.excluded_rerankers,
+            diversity=diversity,
         )
         return self._experiments.served(recommendation, assignment, user_id, catalog)
 

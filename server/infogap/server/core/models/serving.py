@@ -22,6 +22,8 @@ from infogap.server.core.plugins.protocols import (
 )
 from infogap.server.core.store import CatalogItems
 
+TITLE_ATTRIBUTE = "title"
+
 
 @dataclass(frozen=True)
 class ItemIndex:
@@ -33,10 +35,15 @@ class ItemIndex:
     tag_positions: dict[str, np.ndarray]
     item_tags: list[tuple[str, ...]]
     features: list[list[str]]  # feature names per item, for models taking in new items
+    titles: dict[str, str] = field(default_factory=dict)  # item id -> its "title" attribute
 
     def tags_of(self, item_id: str) -> tuple[str, ...]:
         position = self.positions.get(item_id)
         return () if position is None else self.item_tags[position]
+
+    def title_of(self, item_id: str) -> str:
+        """How a reason names the item: its ``title`` attribute, else its id."""
+        return self.titles.get(item_id, item_id)
 
     @classmethod
     def build(
@@ -57,6 +64,7 @@ class ItemIndex:
         tag_lists: defaultdict[str, list[int]] = defaultdict(list)
         item_tags: list[tuple[str, ...]] = [()] * len(item_ids)
         features: list[list[str]] = [[] for _ in range(len(item_ids))]
+        titles: dict[str, str] = {}
         for item_id, tags, attributes, is_active in zip(
             catalog_items.item_ids.tolist(),
             catalog_items.tags,
@@ -69,6 +77,8 @@ class ItemIndex:
             active[position] = is_active
             item_tags[position] = tuple(tags)
             features[position] = item_feature_names(tags, attributes, feature_attributes)
+            if attributes.get(TITLE_ATTRIBUTE):
+                titles[item_id] = attributes[TITLE_ATTRIBUTE]
             for tag in tags:
                 tag_lists[tag].append(position)
         return cls(
@@ -78,6 +88,7 @@ class ItemIndex:
             tag_positions={tag: np.array(p, dtype=np.int64) for tag, p in tag_lists.items()},
             item_tags=item_tags,
             features=features,
+            titles=titles,
         )
 
     def eligible(self, item_filter: RecommendationFilter) -> np.ndarray:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from infogap.server.config import FeatureSettings, PrivacySettings
+    from infogap.server.core.plugins.capabilities import ItemFeedback
     from infogap.server.core.plugins.protocols import (
         AggregateGuard,
         ModelTrainer,
@@ -107,9 +108,9 @@ def infogap_register_models(
 
 @hookspec
 def infogap_register_rerankers(
-    register: Callable[[Reranker], None], config: BaseModel | None
+    register: Callable[[Reranker], None], config: BaseModel | None, item_feedback: ItemFeedback
 ) -> None:
-    """Register rerankers: business rules, diversity, boosting, applied after scoring.
+    """Register rerankers: business rules, diversity, exploration, applied after scoring.
 
     Called once at start. For each Recommend call the top ``count * serving.rerank_depth_factor``
     eligible candidates (already filtered: active, not seen, tag and id filters) pass through every
@@ -117,11 +118,16 @@ def infogap_register_rerankers(
 
     :param register: call with each ``Reranker`` to add.
     :param config: this plugin's options (see ``infogap_plugin_config_model``), or None.
+    :param item_feedback: reads each item's impressions, clicks and other events from the store
+        (``ItemFeedback.exposure``); one query over the catalog's events, so a reranker calls it
+        periodically and keeps the counts, never per request.
     :return: nothing; results are collected through ``register``.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.3
        ``config`` replaces ``settings``.
+    .. versionchanged:: 0.4
+       The ``item_feedback`` argument.
     """
 
 

@@ -27,6 +27,7 @@ from infogap.server.config import Settings
 from infogap.server.core.domain import PluginInfo
 from infogap.server.core.errors import StartupError
 from infogap.server.core.plugins import hookspecs
+from infogap.server.core.plugins.capabilities import ItemFeedback, NoItemFeedback
 from infogap.server.core.plugins.protocols import PrivacyGuard, Registrations
 from infogap.server.core.privacy.ledger import BudgetLedger
 
@@ -142,11 +143,14 @@ class PluginHost:
         self._manager.register(plugin, name=name)
         self._found.append(_Found(name, source, enabled=True))
 
-    def collect_registrations(self, ledger: BudgetLedger) -> Registrations:
+    def collect_registrations(
+        self, ledger: BudgetLedger, item_feedback: ItemFeedback | None = None
+    ) -> Registrations:
         """Calls every ``infogap_register_*`` hook once per plugin and returns what was
         registered, each plugin's registrations attributed to it.
 
         :param ledger: handed to the privacy-guard hook, for a guard that spends privacy budget.
+        :param item_feedback: handed to the reranker hook (none: no events are counted).
         :raises StartupError: when a second privacy guard is registered.
         """
         registrations = Registrations()
@@ -175,7 +179,7 @@ class PluginHost:
                 "infogap_register_rerankers",
                 "reranker",
                 lambda reranker, _: registrations.rerankers.append(reranker),
-                {},
+                {"item_feedback": item_feedback or NoItemFeedback()},
             ),
             (
                 "infogap_register_aggregate_guards",

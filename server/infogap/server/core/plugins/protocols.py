@@ -7,11 +7,11 @@ The serving path calls them directly; no hook is called per request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -165,6 +165,7 @@ class UserQuery:
         load_attributes: Callable[[str], Mapping[str, str]],
         load_recent_items: Callable[[str], np.ndarray] = lambda _: np.empty(0, dtype=np.int64),
         load_segments: Callable[[str], list[str]] = lambda _: [],
+        load_history: Callable[[str], np.ndarray] | None = None,
         *,
         include_seen: bool = False,
     ) -> None:
@@ -175,6 +176,7 @@ class UserQuery:
         self._load_attributes = load_attributes
         self._load_recent_items = load_recent_items
         self._load_segments = load_segments
+        self._load_history = load_history
 
     @cached_property
     def attributes(self) -> Mapping[str, str]:
@@ -186,6 +188,16 @@ class UserQuery:
         """Items (positions in the index space) the user interacted with since the model was
         trained, oldest first: what a model folds in to stay fresh without retraining."""
         return self._load_recent_items(self.user_id)
+
+    @cached_property
+    def history_item_positions(self) -> np.ndarray:
+        """Every item (position) the user interacted with, those known at training first, then
+        the recent ones: what an ``ExplainingModel`` names as evidence.
+
+        .. versionadded:: 0.4"""
+        if self._load_history is None:
+            return self.recent_item_positions
+        return self._load_history(self.user_id)
 
     @cached_property
     def segments(self) -> list[str]:
@@ -275,6 +287,33 @@ class PaddedModel:
     def save(self, directory: Path) -> None:
         self._model.save(directory)
 
+    def __getattr__(self, name: str) -> Any:
+        # The wrapped model's explanations and item vectors stay available (``isinstance``
+        # finds them only if it has them), answering for the positions it knows.
+        if name == "explain" and hasattr(self._model, "explain"):
+            return self._explain
+        if name == "item_vectors" and hasattr(self._model, "item_vectors"):
+            return self._item_vectors
+        if name == "explanation_lead" and hasattr(self._model, "explanation_lead"):
+            return self._model.explanation_lead
+        raise AttributeError(name)
+
+    def _explain(self, user: UserQuery, item_positions: np.ndarray, limit: int) -> list[Any]:
+        known = item_positions < self._base_item_count
+        explained: list[Any] = [[] for _ in item_positions]
+        if known.any():
+            inner = self._model.explain(user, item_positions[known], limit)  # type: ignore[attr-defined]
+            for index, contributions in zip(np.flatnonzero(known), inner):
+                explained[index] = contributions
+        return explained
+
+    def _item_vectors(self, item_positions: np.ndarray) -> np.ndarray:
+        known = item_positions < self._base_item_count
+        inner = self._model.item_vectors(item_positions[known])  # type: ignore[attr-defined]
+        vectors = np.zeros((len(item_positions), inner.shape[1]), dtype=np.float32)
+        vectors[known] = inner
+        return vectors
+
 
 class ForgetfulPaddedModel(PaddedModel):
     """A ``PaddedModel`` around a ``ForgetfulModel``: it forgets users too."""
@@ -335,6 +374,22 @@ class RerankContext:
     strategy: str
     tags_of: Callable[[str], tuple[str, ...]]
     """The tags of a candidate item."""
+    diversity: float | None = None
+    """The request's diversity knob in [0, 1] (0 off), or None when the request leaves it to
+    the configured default.
+
+    .. versionadded:: 0.4"""
+    item_vectors: Callable[[Sequence[str]], np.ndarray | None] = lambda _: None
+    """The serving model's representations of the given items (one row each), or None when
+    it offers none (``ItemVectorModel``).
+
+    .. versionadded:: 0.4"""
+    eligible_items: Callable[[Sequence[str]], list[ScoredItem]] = lambda _: []
+    """Of the given item ids, those this request may return (known, active, unseen, through
+    the filters), scored by the serving model. A reranker may add these to the candidates
+    (e.g. exploration slots); nothing else.
+
+    .. versionadded:: 0.4"""
 
 
 @runtime_checkable
@@ -346,7 +401,8 @@ class Reranker(Protocol):
     """Rerankers run in ascending ``order``."""
 
     def rerank(self, context: RerankContext, candidates: list[ScoredItem]) -> list[ScoredItem]:
-        """Returns the candidates to keep, best first. Must not add items it was not given."""
+        """Returns the candidates to keep, best first. Must not add items it was not given,
+        except those ``context.eligible_items`` returned."""
 
 
 @runtime_checkable

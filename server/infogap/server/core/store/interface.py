@@ -139,6 +139,21 @@ class Store(abc.ABC):
         ``catalog`` with an event of one of ``seen_types``."""
 
     @abc.abstractmethod
+    def user_item_event_types(
+        self, catalog: str, user_id: str, item_ids: Sequence[str], types: Sequence[str]
+    ) -> dict[str, str]:
+        """What the user last did with each item, for the reason of an explanation.
+
+        Returns: item id -> the type of the user's latest event (by time, then event id) among
+        ``types`` with that item of ``catalog``; items with no such event are left out.
+        """
+
+    @abc.abstractmethod
+    def item_event_counts(self, catalog: str) -> pa.Table:
+        """Returns: a table of ``item_id``, ``type``, ``events`` (int64): how many events of each
+        type each item of ``catalog`` has, in no particular order."""
+
+    @abc.abstractmethod
     def weighted_events(self, catalog: str, type_weights: pa.Table) -> pa.Table:
         """The catalog's events of the types in ``type_weights``, oldest first (ties by id).
 

@@ -202,3 +202,38 @@ class UsersItemsAndEvents:
             {"user_id": "u1", "type": "rating", "value": 3.0, "time_us": t0_us, "positive": False},
         ]
         assert table.column("item_id").to_pylist() == ["i1", "i1", "i1"]
+
+    def test_user_item_event_types_are_the_latest_of_the_types(self, store: Store) -> None:
+        store.insert_events(
+            events(
+                {"event_id": "a", "user_id": "u1", "type": "view", "event_time": T0 - DAY},
+                {"event_id": "b", "user_id": "u1", "type": "purchase"},
+                {"event_id": "c", "user_id": "u1", "item_id": "i2", "type": "rating"},
+                {"event_id": "d", "user_id": "u1", "item_id": "i3", "type": "impression"},
+                {"event_id": "e", "user_id": "u2", "item_id": "i2", "type": "click"},
+                {"event_id": "f", "user_id": "u1", "item_id": "i4", "catalog": "other"},
+            )
+        )
+        types = ["view", "purchase", "rating", "click"]
+        found = store.user_item_event_types("c", "u1", ["i1", "i2", "i3", "i4", "i9"], types)
+        assert found == {"i1": "purchase", "i2": "rating"}
+        assert store.user_item_event_types("c", "u1", ["i1"], ["view"]) == {"i1": "view"}
+        assert store.user_item_event_types("c", "nobody", ["i1"], types) == {}
+
+    def test_item_event_counts_per_item_and_type(self, store: Store) -> None:
+        store.insert_events(
+            events(
+                {"event_id": "a", "user_id": "u1", "type": "impression"},
+                {"event_id": "b", "user_id": "u2", "type": "impression"},
+                {"event_id": "c", "user_id": "u1"},
+                {"event_id": "d", "user_id": "u1", "item_id": "i2", "type": "rating"},
+                {"event_id": "e", "user_id": "u1", "item_id": "i3", "catalog": "other"},
+            )
+        )
+        rows = store.item_event_counts("c").to_pylist()
+        assert sorted((r["item_id"], r["type"], r["events"]) for r in rows) == [
+            ("i1", "click", 1),
+            ("i1", "impression", 2),
+            ("i2", "rating", 1),
+        ]
+        assert store.item_event_counts("none").num_rows == 0

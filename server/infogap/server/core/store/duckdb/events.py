@@ -57,6 +57,17 @@ _WEIGHTED_EVENTS = f"""
     ORDER BY e.event_time, e.event_id
 """
 
+# The type of each (user, item)'s latest event among the given types (ties: the larger id).
+_USER_ITEM_TYPES = """
+    SELECT item_id, arg_max(type, (event_time, event_id)) AS type
+    FROM events
+    WHERE catalog = ? AND user_id = ? AND item_id IN (SELECT unnest(?)) AND type IN (SELECT unnest(?))
+    GROUP BY item_id
+"""
+_ITEM_EVENT_COUNTS = """
+    SELECT item_id, type, COUNT(*) AS events FROM events WHERE catalog = ? GROUP BY item_id, type
+"""
+
 
 class Events(DuckDBConnection):
     def insert_events(self, batch: pa.Table) -> set[str]:
@@ -115,3 +126,13 @@ class Events(DuckDBConnection):
     def weighted_events(self, catalog: str, type_weights: pa.Table) -> pa.Table:
         with registered(self.cursor(), "weighted_types", type_weights) as db:
             return db.sql(_WEIGHTED_EVENTS, params=[catalog]).to_arrow_table()
+
+    def user_item_event_types(
+        self, catalog: str, user_id: str, item_ids: Sequence[str], types: Sequence[str]
+    ) -> dict[str, str]:
+        params = [catalog, user_id, list(item_ids), list(types)]
+        rows = self.cursor().execute(_USER_ITEM_TYPES, params).fetchall()
+        return {item_id: event_type for item_id, event_type in rows}
+
+    def item_event_counts(self, catalog: str) -> pa.Table:
+        return self.cursor().sql(_ITEM_EVENT_COUNTS, params=[catalog]).to_arrow_table()
