@@ -24,7 +24,7 @@ FETCH_MOVIELENS = REPO.parent / "shared" / "datasets" / "fetch-movielens-100k"
 FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_state": 1}
 # Tests of what a model serves pin the serving order with the fixed blending rule rather than
 # the plan Train chooses from evidence (tests/e2e/test_serving_plan.py tests the plan; it
-# passes ``serving={"blend_below_interactions": None}``).
+# passes ``serving={"serve_plan": True}``).
 FIXED_RULE = {"blend_below_interactions": 5}
 
 

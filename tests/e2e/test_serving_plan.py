@@ -95,7 +95,7 @@ def activity(seed: int = 11) -> tuple[list[dict], list[dict], list[dict]]:
 
 
 SETTINGS = {
-    "serving": {"blend_below_interactions": None},  # the plan, not the tests' fixed rule
+    "serving": {"serve_plan": True},  # the plan, not the fixed rule
     "lifecycle": {"validation_fraction": 0.2},
     "selection": {"min_bucket_users": 5, "cold_validation_fraction": 0.1},
 }

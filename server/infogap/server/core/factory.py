@@ -130,7 +130,7 @@ def build_core(
             attributes,
             profiles.segment_names_of,
             settings.serving.rerank_depth_factor,
-            settings.serving.blend_below_interactions,
+            settings.serving.rule_blend_below,
             event_types,
             settings.serving.explanation_evidence,
         )

@@ -215,7 +215,7 @@ class InfoGap:
         if not infos:
             raise NotFound(f"catalog {catalog!r} has no trained model")
         plan = self._registry.serving_plan(catalog)
-        if self.settings.serving.blend_below_interactions is not None:
+        if self.settings.serving.rule_blend_below is not None:
             plan = None
         return infos, self._training.decision(catalog), plan
 

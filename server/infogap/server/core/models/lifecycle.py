@@ -247,7 +247,7 @@ class ModelLifecycle:
         plan, candidate = self._choose(trained, split, load_attributes)
         decided = partial(decided, plan=plan)
         # What serves is what is compared: the plans, or the serving order under the override.
-        overridden = self._settings.serving.blend_below_interactions is not None
+        overridden = self._settings.serving.rule_blend_below is not None
         if overridden:
             candidate = plan_value(None, trained.models, trained.item_ids, split, load_attributes)
         if serving is None or self._settings.lifecycle.refit_after_validation:
