@@ -138,11 +138,7 @@ class ModelLifecycle:
                 lifecycle.validation_fraction,
                 lifecycle.validation_seed,
                 lifecycle.max_validation_users,
-                # Users held out whole measure the plan's 0 bucket, but the served models
-                # then lack them until the next Train: worth it only when the plan serves.
-                self._settings.selection.cold_validation_fraction
-                if self._settings.serving.rule_blend_below is None
-                else 0.0,
+                self._settings.selection.cold_validation_fraction,
             )
         refit = split is not None and lifecycle.refit_after_validation
         trained_at = datetime.now(UTC).replace(tzinfo=None)
