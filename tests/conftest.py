@@ -25,7 +25,11 @@ FAST_LIGHTFM = {"epochs": 10, "no_components": 16, "num_threads": 1, "random_sta
 # Tests of what a model serves pin the serving order with the fixed blending rule rather than
 # the plan Train chooses from evidence (tests/e2e/test_serving_plan.py tests the plan; it
 # passes ``serving={"serve_plan": True}``).
-FIXED_RULE = {"blend_below_interactions": 5}
+FIXED_RULE = {"serve_plan": False, "blend_below_interactions": 5}
+# And the validated models serve, so a second Train meets the promotion gate, with 5% of the
+# users held out whole (test_serving_plan.py tests the refit and the new-user buckets).
+VALIDATED_MODELS_SERVE = {"refit_after_validation": False}
+FEW_HELD_OUT_WHOLE = {"cold_validation_fraction": 0.05}
 
 
 # Built-in model plugins the tests leave off unless they name them in ``models``: the tests
@@ -35,10 +39,12 @@ EXTRA_MODEL_PLUGINS = ("item_knn", "als", "ease")
 
 def make_settings(data_dir: Path, models: tuple[str, ...] = (), **overrides: Any) -> Settings:
     """Test settings: loopback, any free port, fast LightFM, the fixed blending rule, the
-    ``EXTRA_MODEL_PLUGINS`` not named in ``models`` disabled; ``overrides`` win (``serving``
-    key by key)."""
+    validated models serving, the ``EXTRA_MODEL_PLUGINS`` not named in ``models`` disabled;
+    ``overrides`` win (``serving``, ``lifecycle`` and ``selection`` key by key)."""
     lightfm = {**FAST_LIGHTFM, **overrides.pop("lightfm", {})}
     serving = {**FIXED_RULE, **overrides.pop("serving", {})}
+    overrides["lifecycle"] = {**VALIDATED_MODELS_SERVE, **overrides.pop("lifecycle", {})}
+    overrides["selection"] = {**FEW_HELD_OUT_WHOLE, **overrides.pop("selection", {})}
     plugins = dict(overrides.pop("plugins", {}))
     off = [name for name in EXTRA_MODEL_PLUGINS if name not in models]
     plugins["disabled"] = [*plugins.get("disabled", []), *off]

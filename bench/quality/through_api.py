@@ -38,22 +38,11 @@ REPORTED_SETTINGS = ("features", "serving", "lifecycle")
 PLUGIN_CONFIGS = {"lightfm": LightFMConfig, "popularity": PopularityConfig}
 
 
-# Trained by default but never serving while LightFM does (the default serving order), so
-# they would only add to Train's wall time that the raw-LightFM comparison measures: off here.
-# ``infogap eval`` measures each of them as a candidate of its own.
-UNMEASURED_MODEL_PLUGINS = ("item_knn", "als", "ease")
-
-
 def quality_settings(data_dir: Path = Path("data")) -> Settings:
-    """The server's defaults (config file and INFOGAP_* variables apply) but LightFM's threads
-    and the ``UNMEASURED_MODEL_PLUGINS`` off."""
-    defaults = load_settings()
+    """The server's defaults (config file and INFOGAP_* variables apply) but LightFM's threads,
+    fixed so that its fit is deterministic."""
     return load_settings(
-        data_dir=data_dir,
-        host="127.0.0.1",
-        port=0,
-        lightfm={"num_threads": NUM_THREADS},
-        plugins={"disabled": [*defaults.plugins.disabled, *UNMEASURED_MODEL_PLUGINS]},
+        data_dir=data_dir, host="127.0.0.1", port=0, lightfm={"num_threads": NUM_THREADS}
     )
 
 

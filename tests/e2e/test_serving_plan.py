@@ -96,7 +96,7 @@ def activity(seed: int = 11) -> tuple[list[dict], list[dict], list[dict]]:
 
 SETTINGS = {
     "serving": {"serve_plan": True},  # the plan, not the fixed rule
-    "lifecycle": {"validation_fraction": 0.2},
+    "lifecycle": {"validation_fraction": 0.2, "refit_after_validation": True},  # the default
     "selection": {"min_bucket_users": 5, "cold_validation_fraction": 0.1},
 }
 
@@ -131,17 +131,26 @@ def test_the_plan_shows_every_bucket_with_its_figures(planned):
     ]
     assert bounds == [(0, 0), (1, 4), (5, 19), (20, None)]
     users = {b.min_interactions: b.validation_users for b in plan.buckets}
-    assert users[0] == 13  # a tenth of the 130 users, held out whole
+    assert users[0] == 0  # every trained user has interactions
     assert users[20] > 10 and users[5] > 10 and users[1] > 10
+    # A tenth of the 130 users, held out whole, come back as new users with a few of their
+    # earliest items: they choose the new-user buckets.
+    assert [b.min_interactions for b in plan.new_user_buckets] == [0, 1, 5, 20]
+    assert sum(b.validation_users for b in plan.new_user_buckets) == 13
+    assert all(b.reason for b in plan.new_user_buckets)
     names = {c.candidate for c in plan.buckets[-1].candidates}
     assert {"popularity", "lightfm", "tags", "blend:tags+popularity@0.5"} <= names
-    for bucket in plan.buckets:
+    for bucket in [*plan.buckets, *plan.new_user_buckets]:
+        if bucket.validation_users < SETTINGS["selection"]["min_bucket_users"]:
+            # Too few to be evidence: the best over all users of its kind, said in the reason.
+            assert "fewer than" in bucket.reason
+            continue
         figures = {c.candidate: c.value for c in bucket.candidates}
         best, baseline = max(figures.values()), figures["popularity"]
         assert figures[bucket.choice] >= baseline
         # The best, unless its lead over popularity is within selection.min_gain (2%).
         assert figures[bucket.choice] == best or best <= baseline * 1.02
-        assert bucket.choice.startswith(bucket.model) and bucket.reason
+        assert bucket.model in bucket.choice and bucket.reason
     # Global popularity serves the blue heavy users badly: something personal wins there.
     assert plan.buckets[-1].choice != "popularity"
     assert report.decision.candidate_value > 0
@@ -149,11 +158,24 @@ def test_the_plan_shows_every_bucket_with_its_figures(planned):
 
 def test_recommend_serves_each_user_by_their_bucket(planned):
     client = planned[0]
-    buckets = client.model_info().serving_plan.buckets
-    by_user = {"newcomer": 0, "light-1": 1, "medium-1": 5, "heavy-1": 20}
+    plan = client.model_info().serving_plan
+    by_user = {"light-1": 1, "medium-1": 5, "heavy-1": 20}
     for user_id, low in by_user.items():
-        bucket = next(b for b in buckets if b.min_interactions == low)
+        bucket = next(b for b in plan.buckets if b.min_interactions == low)
         assert client.recommend(user_id, count=5).strategy == served_as(bucket), user_id
+    # A user the models were not trained on is served by the new-user buckets, by the count
+    # of what they did since.
+    newcomer = next(b for b in plan.new_user_buckets if b.min_interactions == 0)
+    assert client.recommend("newcomer", count=5).strategy == served_as(newcomer)
+    client.record(
+        [
+            {"event_id": f"newcomer-{i}", "user_id": "newcomer", "item_id": f"blue-{i}"}
+            | {"type": "purchase"}
+            for i in range(2)
+        ]
+    )
+    active = next(b for b in plan.new_user_buckets if b.min_interactions == 1)
+    assert client.recommend("newcomer", count=5).strategy == served_as(active)
 
 
 def test_the_plan_is_served_again_after_a_restart(planned, start_server):
@@ -168,7 +190,8 @@ def test_the_plan_is_served_again_after_a_restart(planned, start_server):
 
 
 def test_the_fixed_rule_overrides_the_plan(start_server):
-    server = start_server(**{**SETTINGS, "serving": {"blend_below_interactions": 5}})
+    fixed_rule = {"serve_plan": False, "blend_below_interactions": 5}
+    server = start_server(**{**SETTINGS, "serving": fixed_rule})
     with Client(server.address, timeout=60) as client:
         users, items, events = activity()
         client.upsert_users([*users, {"user_id": "newcomer", "attributes": GROUP}])
@@ -192,7 +215,31 @@ def test_a_refit_serves_models_that_know_every_user(start_server):
         client.upsert_items(items)
         client.record(events)
         first = client.train()
-        assert first.decision.plan.buckets[0].validation_users == 13
+        assert sum(b.validation_users for b in first.decision.plan.new_user_buckets) == 13
         assert {m.strategy: m.user_count for m in first.models}["tags"] == len(users)
         again = client.train()
         assert again.decision.promoted and "refit" in again.decision.reason
+
+
+def test_a_strategy_whose_fit_took_longer_than_the_budget_is_not_refitted(start_server):
+    lifecycle = {
+        **SETTINGS["lifecycle"],
+        "refit_after_validation": True,
+        "model_time_budget_seconds": 1e-9,  # every fit takes longer
+    }
+    server = start_server(
+        extra_plugins=[("tags", TagPlugin())], **{**SETTINGS, "lifecycle": lifecycle}
+    )
+    with Client(server.address, timeout=60) as client:
+        users, items, events = activity()
+        client.upsert_users(users)
+        client.upsert_items(items)
+        client.record(events)
+        report = client.train()
+        reason = report.decision.reason
+        served = {b.model for b in report.decision.plan.buckets} - {"popularity"}
+        for strategy in served:
+            assert f"not refitted: {strategy}: its fit took" in reason
+        # As validated: the users held out whole are still unknown to them.
+        held_out = sum(b.validation_users for b in report.decision.plan.new_user_buckets)
+        assert {m.strategy: m.user_count for m in report.models}["tags"] == len(users) - held_out

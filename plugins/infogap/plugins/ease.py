@@ -57,6 +57,25 @@ class EASEConfig(BaseModel):
     )
 
 
+PROBE_SIZE = 1024  # the inversion timed to foresee a fit's: tens of milliseconds
+FORESEEN_FROM = 2_000  # fewer items fit in well under a second: not worth the probe
+
+
+def foreseen_seconds(size: int) -> float:
+    """How long inverting a ``size`` x ``size`` Gram matrix will take on this machine now: a
+    ``PROBE_SIZE`` one is timed (best of three), and the cost grows with the cube of the size."""
+    rng = np.random.default_rng(0)
+    sample = rng.random((PROBE_SIZE, PROBE_SIZE), dtype=np.float32)
+    gram = np.asfortranarray(sample @ sample.T + PROBE_SIZE * np.eye(PROBE_SIZE, dtype=np.float32))
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        factor, _ = lapack.spotrf(gram.copy(order="F"), lower=True, overwrite_a=True, clean=False)
+        lapack.spotri(factor, lower=True, overwrite_c=True)
+        timings.append(time.perf_counter() - started)
+    return min(timings) * (size / PROBE_SIZE) ** 3
+
+
 SYMMETRISE_BLOCK = 1024  # rows copied at a time, so no second n x n matrix is allocated
 
 
@@ -183,6 +202,15 @@ class EASETrainer:
                 f"{len(columns):,} items have events, more than max_items {c.max_items:,} "
                 "(EASE's dense item-item matrix)"
             )
+        budget = context.time_budget_seconds
+        if budget is not None and len(columns) >= FORESEEN_FROM:
+            foreseen = foreseen_seconds(len(columns))
+            if foreseen > budget:
+                raise ModelSkipped(
+                    f"inverting {len(columns):,} items' Gram matrix would take about "
+                    f"{foreseen:.0f} s here, more than the {budget:g} s budget "
+                    "(lifecycle.model_time_budget_seconds)"
+                )
         binary = sp.csr_matrix(rows[:, columns], dtype=np.float32)
         binary.data[:] = 1.0
         started = time.perf_counter()

@@ -208,10 +208,10 @@ Global___TrainingDecision: _TypeAlias = TrainingDecision  # noqa: Y015
 @_typing.final
 class ServingPlan(_message.Message):
     """What serves each user-activity bucket of a catalog, chosen at Train on a temporal
-    validation split (each validation user's latest interactions held out, and some users held
-    out whole for the bucket of users without interactions). Every trained model is measured
-    alone and blended with the baseline; a bucket never gets a candidate that did worse than
-    the baseline there.
+    validation split: each validation user's latest interactions held out, and some users held
+    out whole, who come back with their earliest few interactions (or none) as new customers
+    do. Every trained model is measured alone and blended with the baseline; a bucket never gets
+    a candidate that did worse than the baseline there.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -219,13 +219,22 @@ class ServingPlan(_message.Message):
     METRIC_FIELD_NUMBER: _builtins.int
     BASELINE_FIELD_NUMBER: _builtins.int
     BUCKETS_FIELD_NUMBER: _builtins.int
+    NEW_USER_BUCKETS_FIELD_NUMBER: _builtins.int
     metric: _builtins.str
     """The validation metric, e.g. "ndcg@10"."""
     baseline: _builtins.str
     """The strategy no bucket is served worse than, e.g. "popularity"."""
     @_builtins.property
     def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityBucketPlan]:
-        """One per bucket, by increasing interactions, the first starting at 0."""
+        """One per bucket, by increasing interactions, the first starting at 0: for the users the
+        models were trained on.
+        """
+
+    @_builtins.property
+    def new_user_buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityBucketPlan]:
+        """The same for users new since training (measured on the users held out whole); empty when
+        none were held out, and then new users take `buckets`.
+        """
 
     def __init__(
         self,
@@ -233,10 +242,11 @@ class ServingPlan(_message.Message):
         metric: _builtins.str = ...,
         baseline: _builtins.str = ...,
         buckets: _abc.Iterable[Global___ActivityBucketPlan] | None = ...,
+        new_user_buckets: _abc.Iterable[Global___ActivityBucketPlan] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline", b"baseline", "buckets", b"buckets", "metric", b"metric"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline", b"baseline", "buckets", b"buckets", "metric", b"metric", "new_user_buckets", b"new_user_buckets"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -262,7 +272,9 @@ class ActivityBucketPlan(_message.Message):
     max_interactions: _builtins.int
     """The most interactions of a user in the bucket; unset for the last bucket (no bound)."""
     validation_users: _builtins.int
-    """Validation users in the bucket (counted by the interactions they kept in training)."""
+    """Validation users in the bucket (counted by the interactions they kept in training, or for
+    new users the ones they came back with).
+    """
     choice: _builtins.str
     """The chosen candidate, as named in `candidates`, e.g. "lightfm",
     "blend:lightfm+popularity@0.25" or "popularity".

@@ -105,19 +105,17 @@ class ServingSettings(BaseModel):
     )
     default_count: int = Field(default=10, ge=1)
     blend_below_interactions: int | None = Field(
-        # The fixed rule by default: on the "new customer, five events" protocol of make bench
-        # the plan chose EASE for the 5-19 bucket and lost to the rule (0.296 against 0.359).
         default=5,
         ge=0,
-        description="An override of the serving plan chosen at Train (see [selection]): users "
+        description="The fixed rule, served instead of the plan when serve_plan is false: users "
         "with fewer interactions get the first model's list interleaved with the cold-start one "
         "(half and half at 0, fully personalized at this count), the others the serving order; "
         "0 serves the serving order to everyone. None serves the plan.",
     )
     serve_plan: bool = Field(
-        default=False,
-        description="Serve the plan Train chooses per activity bucket (see [selection]) instead "
-        "of the fixed rule of blend_below_interactions.",
+        default=True,
+        description="Serve the plan Train chooses per activity bucket, for trained and for new "
+        "users (see [selection]); false serves the fixed rule of blend_below_interactions.",
     )
     rerank_depth_factor: int = Field(
         default=3, ge=1, description="Candidates handed to rerankers, as a multiple of count."
@@ -280,10 +278,20 @@ class LifecycleSettings(BaseModel):
         "model's by more than this fraction of it.",
     )
     refit_after_validation: bool = Field(
-        default=False,
-        description="Serve models fitted again on all interactions after validation: twice the "
-        "fitting time, and every run promoted (no fair comparison is left). Off, the validated "
-        "models serve, without what was held out, until the next Train.",
+        default=True,
+        description="Fit the strategies the plan serves again on all interactions after "
+        "validation, so they learn from each user's latest ones and know the users held out "
+        "whole: their fitting time twice, and every run promoted (the serving models saw the "
+        "held-out interactions, so no fair comparison is left). Off, the validated models serve, "
+        "without what was held out, until the next Train, and the promotion gate applies.",
+    )
+    model_time_budget_seconds: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="How long one strategy's fit may take. A trainer that foresees a longer "
+        "fit skips the catalog, with the reason in the decision (EASE times a small inversion "
+        "and scales it by the cube of the item count); a strategy whose validated fit took "
+        "longer is not fitted again after validation. None: no limit.",
     )
     max_validation_users: int = Field(default=2000, ge=10)
     validation_seed: int = 42
@@ -319,12 +327,13 @@ class SelectionSettings(BaseModel):
         description="The baseline's shares tried in blends (of rank-normalised scores).",
     )
     cold_validation_fraction: float = Field(
-        default=0.05,
+        default=0.2,
         ge=0.0,
         lt=0.5,
-        description="Share of users (with 2+ positives) held out whole, to measure the 0 bucket "
-        "as new users meet it; left out of the validated models. 0: that bucket takes the best "
-        "overall choice.",
+        description="Share of users (with 2+ positives) held out whole, at most half of "
+        "max_validation_users: they come back with their earliest few interactions (a count in "
+        "each bucket in turn) as new customers do, to choose the new-user buckets; left out of "
+        "the validated models. 0: new users take the trained users' buckets.",
     )
 
     @model_validator(mode="after")

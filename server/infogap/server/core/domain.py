@@ -219,17 +219,25 @@ class BucketPlan:
 
 @dataclass(frozen=True, slots=True)
 class ServingPlan:
-    """The serving choice per user-activity bucket, chosen on validation at Train."""
+    """The serving choice per user-activity bucket, chosen on validation at Train: one set of
+    buckets for the users the models were trained on, one for users new since (whose few
+    events models fold in); without the latter, new users take the former."""
 
     metric: str
     baseline: str  # the strategy no bucket may do worse than (popularity)
     buckets: tuple[BucketPlan, ...]  # by increasing interactions, covering 0 and up
+    new_user_buckets: tuple[BucketPlan, ...] = ()  # the same, for users new since training
 
-    def bucket_of(self, interactions: int) -> BucketPlan:
-        for bucket in self.buckets:
+    def bucket_of(self, interactions: int, new_user: bool = False) -> BucketPlan:
+        buckets = self.new_user_buckets if new_user and self.new_user_buckets else self.buckets
+        for bucket in buckets:
             if bucket.holds(interactions):
                 return bucket
-        return self.buckets[-1]
+        return buckets[-1]
+
+    @property
+    def all_buckets(self) -> tuple[BucketPlan, ...]:
+        return self.buckets + self.new_user_buckets
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from infogap.server.core.domain import (
+    BucketPlan,
     ErasureReceipt,
     Estimate,
     EventBatch,
@@ -239,23 +240,25 @@ def serving_plan(value: ServingPlan | None) -> admin_service_pb2.ServingPlan | N
     return admin_service_pb2.ServingPlan(
         metric=value.metric,
         baseline=value.baseline,
-        buckets=[
-            admin_service_pb2.ActivityBucketPlan(
-                min_interactions=b.min_interactions,
-                max_interactions=b.max_interactions,
-                validation_users=b.validation_users,
-                choice=b.candidate,
-                model=b.model,
-                blend_with=b.blend_with,
-                blend_weight=b.blend_weight,
-                candidates=[
-                    admin_service_pb2.CandidateScore(candidate=c.candidate, value=c.value)
-                    for c in b.scores
-                ],
-                reason=b.reason,
-            )
-            for b in value.buckets
+        buckets=[_bucket_plan(b) for b in value.buckets],
+        new_user_buckets=[_bucket_plan(b) for b in value.new_user_buckets],
+    )
+
+
+def _bucket_plan(value: BucketPlan) -> admin_service_pb2.ActivityBucketPlan:
+    return admin_service_pb2.ActivityBucketPlan(
+        min_interactions=value.min_interactions,
+        max_interactions=value.max_interactions,
+        validation_users=value.validation_users,
+        choice=value.candidate,
+        model=value.model,
+        blend_with=value.blend_with,
+        blend_weight=value.blend_weight,
+        candidates=[
+            admin_service_pb2.CandidateScore(candidate=c.candidate, value=c.value)
+            for c in value.scores
         ],
+        reason=value.reason,
     )
 
 

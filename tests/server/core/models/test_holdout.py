@@ -99,3 +99,36 @@ def test_equal_times_split_the_same_whatever_the_storage_order():
     first = split_for_validation(stored, 0.34, 1, 10)[1]
     second = split_for_validation(reordered, 0.34, 1, 10)[1]
     assert first.relevant == second.relevant and len(first.relevant[0]) == 2
+
+
+def earliest(data: TrainingData, user: str, count: int) -> list[str]:
+    row = data.user_ids.tolist().index(user)
+    times = data.interaction_times.tocsr()[row]
+    order = np.argsort(times.data)[:count]
+    return data.item_ids[times.indices[order]].tolist()
+
+
+def test_users_held_out_whole_come_back_with_their_earliest_items_as_recent_ones():
+    data = history({f"u{i}": 9 for i in range(30)}, items=12)
+    ranges = [(0, 0), (1, 4), (5, None)]
+    train, split = split_for_validation(
+        data, 0.2, seed=4, max_users=100, cold_fraction=0.5, recent_ranges=ranges
+    )
+    new = [u for u, is_new in zip(split.user_ids, split.new_user) if is_new]
+    assert len(new) == 15 and not set(new) & set(train.user_ids.tolist())
+    recent_counts = []
+    for user in new:
+        column = split.user_ids.index(user)
+        recent = split.recent_of(column).tolist()
+        assert recent == earliest(data, user, len(recent))  # oldest first, as they happened
+        assert split.relevant[column] == set(earliest(data, user, 9)) - set(recent)
+        assert split.training_interactions[column] == len(recent)
+        assert set(split.seen_in_training[column].tolist()) == set(recent)
+        recent_counts.append(len(recent))
+    # The counts are taken in turn from each range, so every bucket of new users is measured.
+
+    assert sum(n == 0 for n in recent_counts) == 5
+    assert sum(1 <= n <= 4 for n in recent_counts) == 5
+    assert sum(5 <= n <= 8 for n in recent_counts) == 5  # at most 8: one is left to test on
+    warm = [c for c, is_new in enumerate(split.new_user) if not is_new]
+    assert all(len(split.recent_of(c)) == 0 for c in warm)

@@ -128,6 +128,56 @@ def test_a_model_worse_than_popularity_for_new_users_serves_only_heavy_ones():
     assert value_of(plan, options, values, split.training_interactions) > values.mean(1).max()
 
 
+class FoldsInRecent(Popular):
+    """Scores a user it was not trained on by the tags of their recent items; a trained user
+    gets popularity (so it loses to ``TagAffinity`` on them)."""
+
+    strategy = "fold_in"
+
+    def __init__(self, data: TrainingData, item_tags: np.ndarray) -> None:
+        super().__init__(data)
+        self.item_tags = item_tags
+        self.known = set(data.user_ids.tolist())
+
+    def score_user(self, user: UserQuery) -> ScoreResult:
+        recent = user.recent_item_positions
+        if user.user_id in self.known or not len(recent):
+            return super().score_user(user)
+        liked = np.bincount(self.item_tags[recent], minlength=2)
+        return ScoreResult(liked[self.item_tags].astype(np.float32), "your recent tags")
+
+
+def test_new_users_get_buckets_of_their_own_measured_on_users_held_out_whole():
+    data, item_tags = planted()
+    ranges = bucket_ranges(EDGES)
+    train, split = split_for_validation(
+        data, 0.2, seed=1, max_users=1000, cold_fraction=0.4, recent_ranges=ranges
+    )
+    models = [
+        TagAffinity(train, item_tags, guess=1),
+        FoldsInRecent(train, item_tags),
+        Popular(train),
+    ]
+    options = candidates(["tags", "fold_in", "popularity"], "popularity", [0.5])
+    values = measure(options, models, train.item_ids, split, lambda _: {})
+    plan = choose_plan(
+        options, values, split.training_interactions, EDGES, 5, new_user=split.new_user
+    )
+    known = {bucket.label: bucket for bucket in plan.buckets}
+    new = {bucket.label: bucket for bucket in plan.new_user_buckets}
+    assert list(new) == list(known) == ["0", "1-4", "5-19", "20+"]
+    assert known["20+"].candidate == "tags"  # trained users: their own tags
+    # New heavy users come back with 5 to 24 of their items: their recent tags win.
+    assert new["5-19"].validation_users >= 5 and new["5-19"].model == "fold_in"
+    assert plan.bucket_of(7, new_user=True).model == "fold_in"
+    assert plan.bucket_of(30, new_user=False).candidate == "tags"
+    assert new["0"].candidate == "popularity"  # nothing to fold in: the guess loses
+    assert "new validation users" in new["5-19"].reason
+    new_value = value_of(plan, options, values, split.training_interactions, split.new_user)
+    merged = choose_plan(options, values, split.training_interactions, EDGES, 5)
+    assert new_value > value_of(merged, options, values, split.training_interactions)
+
+
 def test_no_bucket_gets_a_choice_below_the_baseline():
     rng = np.random.default_rng(0)
     options = [Candidate("popularity"), Candidate("a"), Candidate("a", "popularity", 0.5)]

@@ -1,8 +1,9 @@
 """Training a catalog's models, saving them as versioned files, and loading them back at start.
 
 Layout under the data directory: ``models/<catalog>/<version>/items.npy`` holds the item ids
-that are the index space of that training run; ``models/<catalog>/<version>/<strategy>/`` holds
-what each model saved.
+that are the index space of that training run, ``users.npy`` the users its models were trained
+on (the serving plan treats the others as new users), ``plan.json`` its serving plan, and
+``<strategy>/`` what each model saved.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -24,9 +25,12 @@ from infogap.server.core.errors import FailedPrecondition, NotFound
 from infogap.server.core.models.holdout import (
     VALIDATION_METRIC,
     ValidationSplit,
+    excluding_seen,
     split_for_validation,
 )
 from infogap.server.core.models.selection import (
+    blends_of_the_best_two,
+    bucket_ranges,
     candidates,
     choose_plan,
     measure,
@@ -51,6 +55,7 @@ log = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
 ITEMS_FILE = "items.npy"
+USERS_FILE = "users.npy"
 PLAN_FILE = "plan.json"  # the serving plan chosen for the version, beside its models
 
 
@@ -58,6 +63,13 @@ def serving_order(strategies: Sequence[str], preferred: Sequence[str]) -> list[s
     """``strategies`` sorted by their place in ``preferred``; unnamed ones after, by name."""
     rank = {name: i for i, name in enumerate(preferred)}
     return sorted(strategies, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+def _with_models_of(trained: TrainedCatalog, refitted: TrainedCatalog) -> TrainedCatalog:
+    """``trained`` with each model (and its info) that ``refitted`` has replaced by that one."""
+    by_strategy = {m.strategy: (m, i) for m, i in zip(refitted.models, refitted.infos)}
+    pairs = [by_strategy.get(m.strategy, (m, i)) for m, i in zip(trained.models, trained.infos)]
+    return replace(trained, models=[m for m, _ in pairs], infos=[i for _, i in pairs])
 
 
 def new_version(now: datetime) -> str:
@@ -74,6 +86,7 @@ class TrainedCatalog:
     models: list[TrainedModel]
     infos: list[ModelInfo]
     plan: ServingPlan | None = None
+    trained_users: frozenset[str] | None = None  # None: not recorded (an older version)
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,10 @@ class ModelLifecycle:
                 lifecycle.validation_seed,
                 lifecycle.max_validation_users,
                 self._settings.selection.cold_validation_fraction,
+                bucket_ranges(self._settings.selection.bucket_edges),
             )
+            seen_types = [n for n, t in self._settings.event_types.items() if t.marks_seen]
+            split = excluding_seen(split, *self._store.seen_pairs(catalog, seen_types))
         refit = split is not None and lifecycle.refit_after_validation
         trained_at = datetime.now(UTC).replace(tzinfo=None)
         version = new_version(trained_at)
@@ -148,15 +164,25 @@ class ModelLifecycle:
         try:
             np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
             fit = partial(self._fit, catalog, version, trained_at, version_dir, progress)
-            trained, skipped = fit(data, save=not refit)
+            trained, skipped = fit(data, save=True)
             progress("validating")
             decision = self._decide(trained, serving, split, load_attributes)
+            served_data = data
             if refit:
-                # The plan chooses strategies, not fitted models: the served ones learn from
-                # every interaction, the latest included, and know the users held out whole.
-                trained, skipped = fit(everything, save=True)
+                # The plan chooses strategies, not fitted models: the ones it serves learn
+                # from every interaction, the latest included, and know the users held out
+                # whole. The others stay as validated (fallbacks), to save their fitting time.
+                served, over_budget = self._to_refit(trained, decision.plan)
+                if served:
+                    refitted, _ = fit(everything, save=True, only=served)
+                    trained = _with_models_of(trained, refitted)
+                    served_data = everything
+                skipped += over_budget
             if skipped:
                 decision = replace(decision, reason="; ".join([decision.reason, *skipped]))
+            trained_users = frozenset(served_data.user_ids.astype(str).tolist())
+            self._write_users(version_dir, trained_users)
+            trained = replace(trained, trained_users=trained_users)
             if decision.plan is not None:
                 (version_dir / PLAN_FILE).write_text(plan_to_json(decision.plan))
                 trained = replace(trained, plan=decision.plan)
@@ -176,17 +202,22 @@ class ModelLifecycle:
         progress: Callable[[str], None],
         data: TrainingData,
         save: bool,
+        only: Collection[str] | None = None,
     ) -> tuple[TrainedCatalog, list[str]]:
-        """Fits every registered strategy on ``data``, in serving order; with ``save``,
-        writes each model into ``version_dir``. Also returns why strategies that declined
-        the catalog (``ModelSkipped``) were skipped.
+        """Fits every registered strategy (or those in ``only``) on ``data``, in serving
+        order; with ``save``, writes each model into ``version_dir``, replacing what an
+        earlier fit of the run wrote. Also returns why strategies that declined the catalog
+        (``ModelSkipped``) were skipped.
 
         :raises FailedPrecondition: when every strategy declined.
         """
-        context = TrainingContext(catalog, self.release_aggregate)
+        context = TrainingContext(
+            catalog, self.release_aggregate, self._settings.lifecycle.model_time_budget_seconds
+        )
         models, infos = [], []
         skipped: list[str] = []
-        for strategy in serving_order(list(self._trainers), self._settings.serving.strategy_order):
+        strategies = serving_order(list(self._trainers), self._settings.serving.strategy_order)
+        for strategy in [s for s in strategies if only is None or s in only]:
             progress(f"training {strategy} on {data.interactions.nnz:,} interactions")
             started = time.perf_counter()
             try:
@@ -200,6 +231,7 @@ class ModelLifecycle:
             seconds = time.perf_counter() - started
             if save:
                 model_dir = version_dir / strategy
+                shutil.rmtree(model_dir, ignore_errors=True)
                 model_dir.mkdir()
                 model.save(model_dir)
             models.append(model)
@@ -222,6 +254,30 @@ class ModelLifecycle:
                 f"no strategy could train on catalog {catalog!r}: {'; '.join(skipped)}"
             )
         return TrainedCatalog(catalog, version, data.item_ids, models, infos), skipped
+
+    def _to_refit(
+        self, trained: TrainedCatalog, plan: ServingPlan | None
+    ) -> tuple[set[str], list[str]]:
+        """The strategies to fit again on everything: those that serve someone (the plan's and
+        the cold-start last one, which the serving order falls back to; under the fixed rule
+        or without a plan, all) whose validated fit kept within the time budget. Also says
+        which were left as validated for their time."""
+        strategies = {model.strategy for model in trained.models}
+        if plan is not None and self._settings.serving.rule_blend_below is None:
+            named = {b.model for b in plan.all_buckets} | {b.blend_with for b in plan.all_buckets}
+            strategies &= named | {trained.models[-1].strategy}
+        budget = self._settings.lifecycle.model_time_budget_seconds
+        slow = {
+            info.strategy: info.training_seconds
+            for info in trained.infos
+            if budget is not None and info.strategy in strategies and info.training_seconds > budget
+        }
+        notes = [
+            f"not refitted: {strategy}: its fit took {seconds:.0f} s, more than the {budget:g} s "
+            "budget (it serves as validated)"
+            for strategy, seconds in sorted(slow.items())
+        ]
+        return strategies - set(slow), notes
 
     def _decide(
         self,
@@ -281,6 +337,10 @@ class ModelLifecycle:
         baseline = selection.baseline if selection.baseline in strategies else strategies[-1]
         options = candidates(strategies, baseline, selection.blend_weights)
         values = measure(options, trained.models, trained.item_ids, split, load_attributes)
+        pairs = blends_of_the_best_two(options, values, selection.blend_weights)
+        if pairs:
+            pair_values = measure(pairs, trained.models, trained.item_ids, split, load_attributes)
+            options, values = [*options, *pairs], np.vstack([values, pair_values])
         plan = choose_plan(
             options,
             values,
@@ -288,8 +348,9 @@ class ModelLifecycle:
             selection.bucket_edges,
             selection.min_bucket_users,
             selection.min_gain,
+            split.new_user,
         )
-        return plan, value_of(plan, options, values, split.training_interactions)
+        return plan, value_of(plan, options, values, split.training_interactions, split.new_user)
 
     def resave(self, catalog: str, version: str, models: Sequence[TrainedModel]) -> None:
         """Rewrites serving models' files (after an erasure), each through a fresh directory
@@ -302,6 +363,18 @@ class ModelLifecycle:
             model.save(fresh)
             shutil.rmtree(target, ignore_errors=True)
             fresh.rename(target)
+
+    def save_users(self, catalog: str, version: str, users: frozenset[str]) -> None:
+        """Rewrites a version's trained users (after an erasure)."""
+        self._write_users(self._models_dir / catalog / version, users)
+
+    @staticmethod
+    def _write_users(version_dir: Path, users: frozenset[str]) -> None:
+        # Through a temporary file and a rename, so a reader never meets half a file.
+        fresh = version_dir / (USERS_FILE + ".new")
+        with fresh.open("wb") as file:
+            np.save(file, np.array(sorted(users), dtype=str), allow_pickle=False)
+        fresh.replace(version_dir / USERS_FILE)
 
     def delete_other_versions(self, kept: set[tuple[str, str]]) -> int:
         """Deletes the files of every model version but the ``kept`` (catalog, version) pairs
@@ -376,4 +449,8 @@ class ModelLifecycle:
             infos.append(info)
         plan_file = self._models_dir / catalog / version / PLAN_FILE
         plan = plan_from_json(plan_file.read_text()) if plan_file.exists() else None
-        return TrainedCatalog(catalog, version, item_ids, models, infos, plan)
+        users_file = self._models_dir / catalog / version / USERS_FILE
+        trained_users = None
+        if users_file.exists():
+            trained_users = frozenset(np.load(users_file, allow_pickle=False).tolist())
+        return TrainedCatalog(catalog, version, item_ids, models, infos, plan, trained_users)

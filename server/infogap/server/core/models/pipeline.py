@@ -241,7 +241,7 @@ class RecommendationPipeline:
         if self._blend_below is not None or serving.plan is None:
             served = self._by_rule(serving, query, len(seen), eligible, depth, blend)
         else:
-            bucket = serving.plan.bucket_of(len(seen))
+            bucket = serving.plan.bucket_of(len(seen), serving.is_new_user(user_id))
             served = self._by_plan(serving, query, bucket, eligible, depth, blend)
         strategy, items, sources = served.strategy, served.items, served.sources
         model, result = served.model, served.result

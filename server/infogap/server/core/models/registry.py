@@ -229,7 +229,13 @@ class ServingRegistry:
                     to_retrain.add(serving.catalog)
             seen = {u: p for u, p in serving.seen.items() if u != user_id}
             removed["fresh_interactions"] += serving.fresh.forget(user_id)
-            states[key] = replace(serving, models=tuple(models), seen=seen)
+            trained_users = serving.trained_users
+            if trained_users is not None and user_id in trained_users:
+                trained_users = trained_users - {user_id}
+                self._lifecycle.save_users(serving.catalog, serving.version, trained_users)
+            states[key] = replace(
+                serving, models=tuple(models), seen=seen, trained_users=trained_users
+            )
             self._lifecycle.resave(serving.catalog, serving.version, models)
 
     def _seen_pairs(self, catalog: str) -> tuple[np.ndarray, np.ndarray]:
@@ -248,6 +254,7 @@ class ServingRegistry:
             seen_sequence=sequence,
             fresh=self._fresh[trained.catalog],
             plan=trained.plan,
+            trained_users=trained.trained_users,
         )
         # Items upserted since (or while the models were training) are taken in at once.
         return serving.with_items(self._item_index(trained.item_ids, trained.catalog))

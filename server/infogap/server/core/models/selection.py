@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from infogap.server.core.models.holdout import (
     ValidationSplit,
     ndcg_at_k,
     unseen,
+    validation_query,
 )
 from infogap.server.core.models.pipeline import blended_positions, top_positions
 from infogap.server.core.plugins.protocols import ScoreResult, TrainedModel, UserQuery
@@ -48,6 +50,20 @@ def candidates(
     others = [s for s in strategies if s != baseline]
     blends = [Candidate(s, baseline, w) for s in others for w in blend_weights]
     return [Candidate(baseline), *(Candidate(s) for s in others), *blends]
+
+
+def blends_of_the_best_two(
+    options: Sequence[Candidate], values: np.ndarray, blend_weights: Sequence[float]
+) -> list[Candidate]:
+    """Blends of the two personal models (not the baseline, ``options[0]``) with the best
+    mean of ``values`` (from ``measure``), at each of ``blend_weights``: two models that err
+    differently often rank better together than either alone."""
+    singles = [i for i, option in enumerate(options[1:], 1) if not option.blend_with]
+    if len(singles) < 2:
+        return []
+    means = values.mean(axis=1) if values.shape[1] else np.zeros(len(options))
+    first, second = sorted(singles, key=lambda i: -means[i])[:2]
+    return [Candidate(options[first].model, options[second].model, w) for w in blend_weights]
 
 
 def serve(
@@ -103,10 +119,8 @@ def measure(
     scores the user. Each model scores each user once."""
     positions = {item_id: i for i, item_id in enumerate(item_ids.tolist())}
     values = np.zeros((len(options), len(split.user_ids)))
-    for column, (user_id, relevant, seen) in enumerate(
-        zip(split.user_ids, split.relevant, split.seen_in_training)
-    ):
-        score = _ScoresOf(UserQuery(user_id, load_attributes))
+    for column, (relevant, seen) in enumerate(zip(split.relevant, split.seen_in_training)):
+        score = _ScoresOf(validation_query(split, column, positions, load_attributes))
         eligible = unseen(positions, seen)
         for row, option in enumerate(options):
             served = serve(option, models, score, eligible, VALIDATION_K)
@@ -141,15 +155,38 @@ def choose_plan(
     edges: Sequence[int],
     min_bucket_users: int,
     min_gain: float = 0.0,
+    new_user: Sequence[bool] = (),
 ) -> ServingPlan:
     """Per bucket of ``edges``, the candidate of ``options`` (the baseline first) with the
     best mean of ``values`` (from ``measure``) over the bucket's validation users, bucketed
-    by their ``training_interactions``. A bucket with fewer than ``min_bucket_users`` takes
-    the best candidate over all users. The baseline stays unless a candidate beat it by more
-    than ``min_gain`` of its value (a lead within the noise of a small bucket is no evidence);
-    ties go to the earlier candidate."""
+    by their ``training_interactions``. Users flagged in ``new_user`` (held out whole, with
+    their recent items) get buckets of their own; without any, there are none. A bucket with
+    fewer than ``min_bucket_users`` takes the best candidate over all users of its kind. The
+    baseline stays unless a candidate beat it by more than ``min_gain`` of its value (a lead
+    within the noise of a small bucket is no evidence); ties go to the earlier candidate."""
     interactions = np.asarray(training_interactions)
+    is_new = np.zeros(len(interactions), dtype=bool)
+    if len(new_user):
+        is_new = np.asarray(new_user, dtype=bool)
+    choose = partial(_buckets, options, values, interactions, edges, min_bucket_users, min_gain)
+    new_user_buckets = choose(is_new, "new ") if is_new.any() else ()
+    return ServingPlan(VALIDATION_METRIC, options[0].model, choose(~is_new, ""), new_user_buckets)
+
+
+def _buckets(
+    options: Sequence[Candidate],
+    values: np.ndarray,
+    interactions: np.ndarray,
+    edges: Sequence[int],
+    min_bucket_users: int,
+    min_gain: float,
+    population: np.ndarray,
+    kind: str,
+) -> tuple[BucketPlan, ...]:
+    """``choose_plan``'s buckets for the validation users in ``population`` (a bool mask);
+    ``kind`` names them in the reasons ("new " users, or "")."""
     baseline = options[0]
+    values, interactions = values[:, population], interactions[population]
     overall_means = values.mean(axis=1) if values.shape[1] else np.zeros(len(options))
     overall = _best(overall_means, min_gain)
     buckets = []
@@ -163,16 +200,17 @@ def choose_plan(
             top = int(means.argmax())
             reason = (
                 f"{options[best].name}: {VALIDATION_METRIC} {means[best]:.4f} on {users} "
-                f"validation users, best of {len(options)} ({baseline.name} {means[0]:.4f})"
+                f"{kind}validation users, best of {len(options)} ({baseline.name} "
+                f"{means[0]:.4f})"
             )
             if top != best:
                 reason += f"; {options[top].name} {means[top]:.4f} leads by {min_gain:.0%} or less"
         else:
             best = overall
             reason = (
-                f"{users} validation users (fewer than {min_bucket_users}): the best overall, "
-                f"{options[best].name} ({VALIDATION_METRIC} {overall_means[best]:.4f} on all "
-                f"{values.shape[1]}, {baseline.name} {overall_means[0]:.4f})"
+                f"{users} {kind}validation users (fewer than {min_bucket_users}): the best over "
+                f"all {values.shape[1]}, {options[best].name} ({VALIDATION_METRIC} "
+                f"{overall_means[best]:.4f}, {baseline.name} {overall_means[0]:.4f})"
             )
         chosen = options[best]
         buckets.append(
@@ -187,7 +225,7 @@ def choose_plan(
                 reason=reason,
             )
         )
-    return ServingPlan(VALIDATION_METRIC, baseline.model, tuple(buckets))
+    return tuple(buckets)
 
 
 def plan_value(
@@ -204,9 +242,9 @@ def plan_value(
         options = [Candidate(models[0].strategy)] if models else []
         values = measure(options, models, item_ids, split, load_attributes)
         return float(values[0].mean()) if options else 0.0
-    options = list(dict.fromkeys(Candidate.of(bucket) for bucket in plan.buckets))
+    options = list(dict.fromkeys(Candidate.of(bucket) for bucket in plan.all_buckets))
     values = measure(options, models, item_ids, split, load_attributes)
-    return value_of(plan, options, values, split.training_interactions)
+    return value_of(plan, options, values, split.training_interactions, split.new_user)
 
 
 def value_of(
@@ -214,10 +252,15 @@ def value_of(
     options: Sequence[Candidate],
     values: np.ndarray,
     training_interactions: Sequence[int],
+    new_user: Sequence[bool] = (),
 ) -> float:
     """Mean of ``values`` (from ``measure`` of ``options``) when each user gets the candidate
-    of their bucket in ``plan``."""
+    of their bucket in ``plan`` (new users' buckets for those flagged in ``new_user``)."""
     if not len(training_interactions):
         return 0.0
-    chosen = [options.index(Candidate.of(plan.bucket_of(n))) for n in training_interactions]
+    is_new = list(new_user) or [False] * len(training_interactions)
+    chosen = [
+        options.index(Candidate.of(plan.bucket_of(n, new)))
+        for n, new in zip(training_interactions, is_new)
+    ]
     return float(values[chosen, np.arange(len(chosen))].mean())

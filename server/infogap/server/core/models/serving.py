@@ -162,6 +162,8 @@ class CatalogServing:
     seen_sequence: int
     fresh: FreshInteractions
     plan: ServingPlan | None = None  # what serves each activity bucket; None: serving order
+    # The users the models were trained on; None when not recorded (every user counts as one).
+    trained_users: frozenset[str] | None = None
     # Views of this state for experiment variants, by strategies; a new state starts empty.
     _restricted: dict[tuple[str, ...], CatalogServing] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -181,6 +183,10 @@ class CatalogServing:
         if recent is None:
             recent = self.recent_positions(user_id)
         return np.concatenate([base, recent]) if len(recent) else base
+
+    def is_new_user(self, user_id: str) -> bool:
+        """Whether the user arrived after training: the plan's new-user buckets serve them."""
+        return self.trained_users is not None and user_id not in self.trained_users
 
     def restricted_to(self, strategies: tuple[str, ...]) -> CatalogServing:
         """The same state serving only ``strategies``, in that order (an experiment variant);

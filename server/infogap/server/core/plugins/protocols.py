@@ -154,6 +154,9 @@ class TrainingContext:
 
     .. versionchanged:: 0.3
        The ``settings`` field is gone: a plugin gets its own validated config instead."""
+    time_budget_seconds: float | None = None
+    """How long this fit may take (``lifecycle.model_time_budget_seconds``; None: no limit):
+    a trainer that foresees a longer one raises ``ModelSkipped`` saying so. *New in 0.4.*"""
 
 
 class UserQuery:

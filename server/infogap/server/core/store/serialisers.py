@@ -187,39 +187,47 @@ def plan_to_json(plan: ServingPlan) -> str:
         {
             "metric": plan.metric,
             "baseline": plan.baseline,
-            "buckets": [
-                {
-                    "min_interactions": b.min_interactions,
-                    "max_interactions": b.max_interactions,
-                    "validation_users": b.validation_users,
-                    "model": b.model,
-                    "blend_with": b.blend_with,
-                    "blend_weight": b.blend_weight,
-                    "scores": [[c.candidate, c.value] for c in b.scores],
-                    "reason": b.reason,
-                }
-                for b in plan.buckets
-            ],
+            "buckets": [_bucket_to_dict(b) for b in plan.buckets],
+            "new_user_buckets": [_bucket_to_dict(b) for b in plan.new_user_buckets],
         }
+    )
+
+
+def _bucket_to_dict(bucket: BucketPlan) -> dict[str, Any]:
+    return {
+        "min_interactions": bucket.min_interactions,
+        "max_interactions": bucket.max_interactions,
+        "validation_users": bucket.validation_users,
+        "model": bucket.model,
+        "blend_with": bucket.blend_with,
+        "blend_weight": bucket.blend_weight,
+        "scores": [[c.candidate, c.value] for c in bucket.scores],
+        "reason": bucket.reason,
+    }
+
+
+def _bucket_from_dict(value: dict[str, Any]) -> BucketPlan:
+    return BucketPlan(
+        min_interactions=value["min_interactions"],
+        max_interactions=value["max_interactions"],
+        validation_users=value["validation_users"],
+        model=value["model"],
+        blend_with=value["blend_with"],
+        blend_weight=value["blend_weight"],
+        scores=tuple(CandidateScore(name, figure) for name, figure in value["scores"]),
+        reason=value["reason"],
     )
 
 
 def plan_from_json(text: str) -> ServingPlan:
     value = json.loads(text)
-    buckets = tuple(
-        BucketPlan(
-            min_interactions=b["min_interactions"],
-            max_interactions=b["max_interactions"],
-            validation_users=b["validation_users"],
-            model=b["model"],
-            blend_with=b["blend_with"],
-            blend_weight=b["blend_weight"],
-            scores=tuple(CandidateScore(name, figure) for name, figure in b["scores"]),
-            reason=b["reason"],
-        )
-        for b in value["buckets"]
+    return ServingPlan(
+        value["metric"],
+        value["baseline"],
+        tuple(_bucket_from_dict(b) for b in value["buckets"]),
+        # Plans written before new users had buckets of their own have none.
+        tuple(_bucket_from_dict(b) for b in value.get("new_user_buckets", ())),
     )
-    return ServingPlan(value["metric"], value["baseline"], buckets)
 
 
 def decision_to_row(decision: TrainingDecision) -> tuple[Any, ...]:
