@@ -13,8 +13,10 @@ are features comes from the server's ``[features]`` section.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +40,8 @@ from infogap.server.plugin import (
 )
 
 from .lightfm_fold_in import FoldInSettings, SoftmaxFoldIn
+
+log = logging.getLogger(__name__)
 
 STRATEGY = "lightfm"
 # Interactions since training after which they count as much as the trained user vector.
@@ -354,6 +358,24 @@ def _with_identity(features: FeatureMatrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / row_sums) @ matrix, dtype=np.float32)
 
 
+def _fit_within(fit_epochs: Callable[..., LightFM], epochs: int, budget: float | None) -> int:
+    """Runs ``epochs`` epochs of ``fit_epochs`` (``fit_partial`` on fixed data), fewer when
+    the next one would end past ``budget`` seconds; returns how many ran (at least one)."""
+    if budget is None:
+        fit_epochs(epochs=epochs)
+        return epochs
+    started = time.perf_counter()
+    for done in range(1, epochs + 1):
+        fit_epochs(epochs=1)
+        elapsed = time.perf_counter() - started
+        if done < epochs and elapsed * (done + 1) / done > budget:
+            log.warning(
+                "LightFM stopped after %d of %d epochs: the %g s budget", done, epochs, budget
+            )
+            return done
+    return epochs
+
+
 class LightFMTrainer:
     """Fits ``LightFMModel``s with the given hyper-parameters and feature selection."""
 
@@ -392,13 +414,17 @@ class LightFMTrainer:
             shape=interactions.shape,
         )
         started = time.perf_counter()
-        fm.fit(
-            positives,
-            user_features=user_features,
-            item_features=item_features,
-            sample_weight=interactions,
-            epochs=s.epochs,
-            num_threads=s.num_threads,
+        epochs = _fit_within(
+            partial(
+                fm.fit_partial,
+                positives,
+                user_features=user_features,
+                item_features=item_features,
+                sample_weight=interactions,
+                num_threads=s.num_threads,
+            ),
+            s.epochs,
+            context.time_budget_seconds,
         )
         fit_seconds = time.perf_counter() - started
         _, user_vectors = fm.get_user_representations(user_features)
@@ -422,7 +448,7 @@ class LightFMTrainer:
             item_feature_biases=feature_biases,
             user_attributes=self._user_attributes,
             parameters=parameters,
-            metrics={"fit_seconds": fit_seconds},
+            metrics={"fit_seconds": fit_seconds, "epochs_fitted": float(epochs)},
             fold_in=self._fold_in,
         )
         # An item without interactions has an untrained identity embedding (random noise), so

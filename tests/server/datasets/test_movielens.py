@@ -35,7 +35,7 @@ def test_users_items_and_events_for_the_sdk(folder):
     assert items[1] == {
         "item_id": "50",
         "catalog": "films",
-        "attributes": {"year": "1977"},
+        "attributes": {"title": "Star Wars", "year": "1977"},  # the title names it in reasons
         "tags": ["Action", "Sci-Fi"],
     }
     events = list(movielens.events(folder))

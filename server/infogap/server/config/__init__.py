@@ -290,8 +290,9 @@ class LifecycleSettings(BaseModel):
         gt=0,
         description="How long one strategy's fit may take. A trainer that foresees a longer "
         "fit skips the catalog, with the reason in the decision (EASE times a small inversion "
-        "and scales it by the cube of the item count); a strategy whose validated fit took "
-        "longer is not fitted again after validation. None: no limit.",
+        "and scales it by the cube of the item count); LightFM stops before the epoch that "
+        "would end past it (metric epochs_fitted); a strategy whose validated fit took longer "
+        "is not fitted again after validation. None: no limit.",
     )
     max_validation_users: int = Field(default=2000, ge=10)
     validation_seed: int = 42

@@ -29,7 +29,7 @@ GENRES_SEPARATOR = "|"
 EVENT_TYPE = "rating"  # every MovieLens event is a rating, its value the stars
 AGE_BANDS = Bins((18, 25, 35, 45, 50, 56))  # MovieLens' own age groups
 USER_ATTRIBUTES = ("age", "gender", "occupation")  # zip_code identifies rather than describes
-ITEM_ATTRIBUTES = ("year",)
+ITEM_ATTRIBUTES = ("title", "year")  # the title names the film in reasons
 
 
 def users(dataset: Path) -> Iterator[dict[str, Any]]:

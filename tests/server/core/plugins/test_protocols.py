@@ -13,6 +13,9 @@ def test_feature_names_and_matrix():
     assert user_feature_names({"b": "2", "a": "1"}, None) == ["a=1", "b=2"]
     assert user_feature_names({"b": "2", "a": "1"}, ["b", "zz"]) == ["b=2"]
     assert item_feature_names(["y", "x", "x"], {"k": "v"}, None) == ["tag=x", "tag=y", "k=v"]
+    # A title is one value per item: it names the item in reasons, and is a feature only if asked.
+    assert item_feature_names([], {"title": "Heat", "k": "v"}, None) == ["k=v"]
+    assert item_feature_names([], {"title": "Heat", "k": "v"}, ["title"]) == ["title=Heat"]
     features = FeatureMatrix.from_rows([["a=1"], [], ["a=1", "b=2"]])
     assert features.names == ("a=1", "b=2")
     assert features.matrix.toarray().tolist() == [[1, 0], [0, 0], [1, 1]]

@@ -15,14 +15,13 @@ import numpy as np
 
 from infogap.server.core.domain import RecommendationFilter, ServingPlan
 from infogap.server.core.plugins.protocols import (
+    TITLE_ATTRIBUTE,
     ExtensibleModel,
     TrainedModel,
     item_feature_names,
     padded,
 )
 from infogap.server.core.store import CatalogItems
-
-TITLE_ATTRIBUTE = "title"
 
 
 @dataclass(frozen=True)

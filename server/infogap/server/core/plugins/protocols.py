@@ -1,9 +1,6 @@
-"""What model, reranker, guard and contributor plugins implement, and the data they are given.
-
-These are the objects plugins register through the hooks in
-``infogap.server.core.plugins.hookspecs``; plugins import them from ``infogap.server.plugin``.
-The serving path calls them directly; no hook is called per request.
-"""
+"""What model, reranker, guard and contributor plugins implement, and the data they are given:
+the objects plugins register through the hooks in ``infogap.server.core.plugins.hookspecs``
+and import from ``infogap.server.plugin``. The serving path calls them directly, no hook."""
 
 from __future__ import annotations
 
@@ -28,13 +25,16 @@ def user_feature_names(attributes: Mapping[str, str], allowed: Iterable[str] | N
     return [f"{key}={attributes[key]}" for key in sorted(keys)]
 
 
+TITLE_ATTRIBUTE = "title"  # names an item in reasons; one value per item, so no feature
+
+
 def item_feature_names(
     tags: Iterable[str], attributes: Mapping[str, str], allowed: Iterable[str] | None
 ) -> list[str]:
-    """Feature names of an item: ``tag=T`` for each tag, ``key=value`` for each allowed attribute."""
-    keys = attributes.keys() if allowed is None else [k for k in allowed if k in attributes]
+    """An item's ``tag=T`` per tag, ``key=value`` per allowed attribute (None: all but title)."""
+    keys = [k for k in attributes if k != TITLE_ATTRIBUTE] if allowed is None else allowed
     return [f"tag={tag}" for tag in sorted(set(tags))] + [
-        f"{key}={attributes[key]}" for key in sorted(keys)
+        f"{key}={attributes[key]}" for key in sorted(keys) if key in attributes
     ]
 
 
