@@ -204,16 +204,24 @@ def test_the_fixed_rule_overrides_the_plan(start_server):
         assert client.recommend("heavy-1", count=4).strategy == "lightfm"
 
 
-def test_a_refit_serves_models_that_know_every_user(start_server):
-    lifecycle = {**SETTINGS["lifecycle"], "refit_after_validation": True}
+def loaded(start_server, **lifecycle) -> tuple[Client, list[dict]]:
+    """A client of a server with the tag model, ``lifecycle`` over SETTINGS', and the activity
+    data loaded (no newcomer); also the users."""
+    lifecycle = {**SETTINGS["lifecycle"], **lifecycle}
     server = start_server(
         extra_plugins=[("tags", TagPlugin())], **{**SETTINGS, "lifecycle": lifecycle}
     )
-    with Client(server.address, timeout=60) as client:
-        users, items, events = activity()
-        client.upsert_users(users)
-        client.upsert_items(items)
-        client.record(events)
+    client = Client(server.address, timeout=60)
+    users, items, events = activity()
+    client.upsert_users(users)
+    client.upsert_items(items)
+    client.record(events)
+    return client, users
+
+
+def test_a_refit_serves_models_that_know_every_user(start_server):
+    client, users = loaded(start_server, refit_after_validation=True)
+    with client:
         first = client.train()
         assert sum(b.validation_users for b in first.decision.plan.new_user_buckets) == 13
         assert {m.strategy: m.user_count for m in first.models}["tags"] == len(users)
@@ -222,19 +230,11 @@ def test_a_refit_serves_models_that_know_every_user(start_server):
 
 
 def test_a_strategy_whose_fit_took_longer_than_the_budget_is_not_refitted(start_server):
-    lifecycle = {
-        **SETTINGS["lifecycle"],
-        "refit_after_validation": True,
-        "model_time_budget_seconds": 1e-9,  # every fit takes longer
-    }
-    server = start_server(
-        extra_plugins=[("tags", TagPlugin())], **{**SETTINGS, "lifecycle": lifecycle}
+    # Every fit takes longer than a nanosecond.
+    client, users = loaded(
+        start_server, refit_after_validation=True, model_time_budget_seconds=1e-9
     )
-    with Client(server.address, timeout=60) as client:
-        users, items, events = activity()
-        client.upsert_users(users)
-        client.upsert_items(items)
-        client.record(events)
+    with client:
         report = client.train()
         reason = report.decision.reason
         served = {b.model for b in report.decision.plan.buckets} - {"popularity"}
