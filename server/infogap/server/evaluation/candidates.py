@@ -39,6 +39,8 @@ def alone(plugin: str, strategy: str, label: str) -> Candidate:
 WITHOUT_OTHER_MODELS = tuple(p for p in PERSONAL_MODEL_PLUGINS if p != "lightfm")
 
 CANDIDATES = (
+    # What a server with these settings serves: every model trained, the plan choosing.
+    Candidate("infogap", "InfoGap as configured (every model, the serving plan)"),
     Candidate(
         "popularity",
         "Popularity (personal model plugins disabled)",
