@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import report
 from .ingestion import benchmark_ingestion
+from .large_catalog import benchmark_large_catalog
 from .privacy import run_privacy
 from .profiles import benchmark_profiles
 from .quality import run_quality
@@ -79,6 +80,7 @@ def main() -> None:
                 args.requests,
                 progress,
             )
+            results["large_catalog"] = benchmark_large_catalog(progress)
         if args.only in ("ingest", "all"):
             results["ingestion"] = benchmark_ingestion(
                 args.dataset, work_dir, args.rounds or DEFAULT_INGEST_ROUNDS, progress

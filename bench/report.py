@@ -153,6 +153,10 @@ def summary(results: dict[str, Any]) -> str:
     sections = []
     if "serving" in results:
         sections += [_recommend_section(results["serving"]), _train_section(results["serving"])]
+    if "large_catalog" in results:
+        from .large_catalog import report_lines as large_catalog_lines
+
+        sections.append(large_catalog_lines(results["large_catalog"]))
     if "ingestion" in results:
         sections.append(_ingest_section(results["ingestion"]))
     if "profiles" in results:

@@ -170,6 +170,12 @@ def print_report(figures: dict) -> None:
             for name, timing in figures["training_time"].items()
         ],
     )
+    for name, timing in figures["training_time"].items():
+        # The served fit of each (the refit, for the strategies the plan serves).
+        per_model = ", ".join(
+            f"{s} {t:.1f}" for s, t in timing["infogap_seconds_per_model"].items()
+        )
+        print(f"  {name}, InfoGap's fit per model: {per_model}")
     large = figures["training_time"].get("synthetic_1m")
     if large:
         print(

@@ -195,8 +195,16 @@ def timing_figures(train_responses: Sequence[Any], raw_fit_seconds: Sequence[flo
         m.training_seconds for r in train_responses for m in r.models if m.strategy == "lightfm"
     )
     raw = statistics.median(raw_fit_seconds)
+    strategies = {m.strategy for r in train_responses for m in r.models}
+    per_model = {
+        strategy: statistics.median(
+            m.training_seconds for r in train_responses for m in r.models if m.strategy == strategy
+        )
+        for strategy in sorted(strategies)
+    }
     return {
         "infogap_train_total_seconds": infogap_total,
+        "infogap_seconds_per_model": per_model,
         "infogap_lightfm_training_seconds": infogap_fit,
         "raw_lightfm_fit_seconds": raw,
         "ratio": infogap_total / raw,
