@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from infogap.server.core.domain import Evidence, ScoredItem
-from infogap.server.core.plugins.capabilities import Contribution, ExplainingModel
+from infogap.server.core.plugins.capabilities import Contribution, ExplainingModel, implements
 from infogap.server.core.plugins.protocols import TrainedModel, UserQuery
 
 # What the reason says the user did, by event type; other types read "interacted with".
@@ -80,14 +80,11 @@ def explain_items(
     """``items`` with the evidence of the model that scored each (``sources``: item id ->
     model), when that model is an ``ExplainingModel``; the others as they are."""
     by_model: dict[int, tuple[ExplainingModel, list[int]]] = {}
-    explains: dict[int, bool] = {}  # a protocol isinstance is slow: once per model
     for index, item in enumerate(items):
         source = sources.get(item.item_id)
         if source is None or item.item_id not in positions:
             continue
-        if id(source) not in explains:
-            explains[id(source)] = isinstance(source, ExplainingModel)
-        if explains[id(source)]:
+        if implements(source, ExplainingModel):
             by_model.setdefault(id(source), (source, []))[1].append(index)  # type: ignore[arg-type]
     if not by_model:
         return list(items)

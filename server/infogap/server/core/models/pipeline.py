@@ -19,7 +19,7 @@ from infogap.server.core.domain import (
 from infogap.server.core.errors import FailedPrecondition, NotFound
 from infogap.server.core.models.explanations import EventTypesOf, explain_items
 from infogap.server.core.models.serving import CatalogServing
-from infogap.server.core.plugins.capabilities import ItemVectorModel
+from infogap.server.core.plugins.capabilities import ItemVectorModel, implements
 from infogap.server.core.plugins.protocols import (
     RerankContext,
     Reranker,
@@ -112,7 +112,7 @@ def _top_items(
 def _vectors_of(
     serving: CatalogServing, model: TrainedModel
 ) -> Callable[[Sequence[str]], np.ndarray | None]:
-    if not isinstance(model, ItemVectorModel):
+    if not implements(model, ItemVectorModel):
         return lambda _: None
     positions = serving.items.positions
 

@@ -123,3 +123,19 @@ class NoItemFeedback:
     ) -> ItemExposure:
         none = np.zeros(0, dtype=np.int64)
         return ItemExposure(np.empty(0, dtype=object), none, none.copy(), none.copy())
+
+
+_IMPLEMENTS: dict[tuple[type, type], bool] = {}
+
+
+def implements(model: object, capability: type) -> bool:
+    """``isinstance(model, capability)`` for a runtime-checkable protocol, remembered per class:
+    a protocol check inspects every member, too slow for each request. A class answering
+    members through ``__getattr__`` (a wrapper) may differ per instance: checked each time."""
+    if hasattr(type(model), "__getattr__"):
+        return isinstance(model, capability)
+    key = (type(model), capability)
+    found = _IMPLEMENTS.get(key)
+    if found is None:
+        found = _IMPLEMENTS[key] = isinstance(model, capability)
+    return found
