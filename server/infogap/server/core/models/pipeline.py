@@ -364,7 +364,7 @@ class RecommendationPipeline:
                 eligible = serving.items.eligible(item_filter)
                 eligible[position] = False
                 positions = top_positions(similarities, eligible, count)
-                reason = f"similar to {item_id}"
+                reason = f"similar to {serving.items.title_of(item_id)}"
                 items = tuple(
                     ScoredItem(serving.items.item_ids[p], float(similarities[p]), reason)
                     for p in positions
