@@ -132,12 +132,18 @@ def _profiles_section(profiles: dict[str, Any]) -> list[str]:
             (f"user with {profiles['heavy_user_events']:,} events, computed", "heavy_computed"),
             (f"user with {profiles['heavy_user_events']:,} events, cached", "heavy_cached"),
             ("typical MovieLens user (272 events), computed", "typical_computed"),
+            (
+                f"  the same, with {profiles['large_table_events']:,} events in the table",
+                "typical_computed_large",
+            ),
         )
     ]
     return [
         "GetProfile through the SDK (in-process server, 100,000 MovieLens events + the heavy user)",
         *table(["", "median ms", "p99 ms"], rows),
         f"  heavy / typical, computed: {profiles['heavy_vs_typical']:.2f}x",
+        f"  typical user, {profiles['large_table_events']:,} / 100,000 events in the table: "
+        f"{profiles['large_vs_small']:.2f}x",
     ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
+
 import pytest
 
 from infogap.server.core.domain import CatalogActivity, Interest, Item, User
@@ -101,6 +104,69 @@ class ProfilesAndSegments:
         )
         assert [i.feature for i in genre_only["u1"]] == ["tag:A", "genre:x", "tag:B", "genre:y"]
         assert isinstance(genre_only["u1"][0], Interest)
+
+    def test_one_user_facts_equal_that_user_among_all(self, store: Store) -> None:
+        # GetProfile asks for one user, segments and clusters for all: the two must agree.
+        rng = random.Random(3)
+        store.upsert_users([User(f"u{n}", {"plan": f"p{n % 3}"}) for n in range(6)], T0)
+        store.upsert_items(
+            [
+                Item(f"i{n}", "c", {"genre": f"g{n % 4}"}, tuple(f"T{t}" for t in range(n % 3)))
+                for n in range(12)
+            ],
+            T0,
+        )
+        store.insert_events(
+            events(
+                *(
+                    {
+                        "event_id": f"e{n}",
+                        "user_id": f"u{rng.randrange(6)}",
+                        "item_id": f"i{rng.randrange(14)}",  # i12, i13: not in the catalog
+                        "catalog": rng.choice(["c", "c", "d"]),
+                        "type": rng.choice(["click", "purchase", "rating", "view"]),
+                        "value": float(rng.randint(1, 5)),
+                        "event_time": T0 - timedelta(hours=rng.randrange(24 * 60)) + DAY,
+                    }
+                    for n in range(400)
+                )
+            )
+        )
+        store.replace_clusters([("cluster-0", "only", 3)], {"u1": "cluster-0"}, T0)
+
+        def activity(users: list[str] | None) -> list[EventTypeActivity]:
+            return store.event_type_activity(
+                T0, users, window_starts=[T0 - 7 * DAY], frequency_start=T0 - 30 * DAY
+            )
+
+        def interests(users: list[str] | None) -> dict[str, tuple[Interest, ...]]:
+            return store.interest_scores(
+                T0, users, type_weights=TYPE_WEIGHTS, half_life_days=3.0, attributes=None
+            )
+
+        all_activity = activity(None)
+        all_catalogs = store.catalog_activity(T0, None)
+        all_days = store.active_days(T0, None)
+        all_interests = interests(None)
+        for user in ["u0", "u1", "u5", "nobody"]:
+            one = [user]
+            assert activity(one) == [row for row in all_activity if row.user_id == user]
+            assert store.catalog_activity(T0, one) == {
+                u: found for u, found in all_catalogs.items() if u == user
+            }
+            assert store.active_days(T0, one) == {u: d for u, d in all_days.items() if u == user}
+            found = interests(one).get(user, ())
+            expected = all_interests.get(user, ())
+            assert [(i.feature, i.evidence_count) for i in found] == [
+                (i.feature, i.evidence_count) for i in expected
+            ]
+            assert [i.score for i in found] == pytest.approx([i.score for i in expected])
+            assert store.user_records(one) == {
+                u: r for u, r in store.user_records(None).items() if u == user
+            }
+            assert store.user_clusters(one) == {
+                u: c for u, c in store.user_clusters(None).items() if u == user
+            }
 
     # -- segments and clusters ----------------------------------------------------------
 
