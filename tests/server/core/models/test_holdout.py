@@ -132,3 +132,24 @@ def test_users_held_out_whole_come_back_with_their_earliest_items_as_recent_ones
     assert sum(5 <= n <= 8 for n in recent_counts) == 5  # at most 8: one is left to test on
     warm = [c for c, is_new in enumerate(split.new_user) if not is_new]
     assert all(len(split.recent_of(c)) == 0 for c in warm)
+
+
+def test_validation_leaves_out_the_other_items_users_have_but_not_the_held_out_ones():
+    from infogap.server.core.models.holdout import excluding_seen
+
+    data = history({f"u{i}": 6 for i in range(10)})
+    _, split = split_for_validation(data, 0.2, seed=2, max_users=100, cold_fraction=0.2)
+    warm = next(c for c, new in enumerate(split.new_user) if not new)
+    new = next(c for c, is_new in enumerate(split.new_user) if is_new)
+    held_out = sorted(split.relevant[warm])[0]
+    pairs = [(split.user_ids[warm], "low-rated"), (split.user_ids[warm], held_out)]
+    pairs += [(split.user_ids[new], "low-rated")]
+    users, items = (np.array(column, dtype=object) for column in zip(*pairs))
+    excluded = excluding_seen(split, users, items)
+    assert set(excluded.seen_in_training[warm].tolist()) == {
+        *split.seen_in_training[warm].tolist(),
+        "low-rated",
+    }
+    # A new user has only what they came back with; held-out positives stay rankable.
+    assert excluded.seen_in_training[new].tolist() == split.seen_in_training[new].tolist()
+    assert excluded.relevant == split.relevant
