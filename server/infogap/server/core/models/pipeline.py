@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -114,10 +115,11 @@ def _vectors_of(
 ) -> Callable[[Sequence[str]], np.ndarray | None]:
     if not implements(model, ItemVectorModel):
         return lambda _: None
+    vector_model = cast(ItemVectorModel, model)  # what implements() checked
     positions = serving.items.positions
 
     def vectors(item_ids: Sequence[str]) -> np.ndarray:
-        return model.item_vectors(np.array([positions[i] for i in item_ids], dtype=np.int64))
+        return vector_model.item_vectors(np.array([positions[i] for i in item_ids], dtype=np.int64))
 
     return vectors
 
