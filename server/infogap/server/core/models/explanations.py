@@ -5,7 +5,6 @@ customers aged 25-34"). Runs once per request on the final items only."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 
 import numpy as np
 
@@ -104,17 +103,22 @@ def explain_items(
     }
     types = event_types_of(query.user_id, catalog, sorted(own_items)) if own_items else {}
     explained = list(items)
+    count = len(item_ids)
     for index, contributions in found.items():
-        evidence = tuple(_evidence(c, item_ids, types) for c in contributions)
-        evidence = tuple(e for e in evidence if e.item_id or e.feature)
+        # Built inline: this runs for every item of every request.
+        evidence = tuple(
+            Evidence(
+                float(c.weight),
+                item_id=(own := str(item_ids[c.item_position])),
+                event_type=types.get(own, ""),
+            )
+            if 0 <= c.item_position < count
+            else Evidence(float(c.weight), feature=c.feature)
+            for c in contributions
+            if 0 <= c.item_position < count or c.feature
+        )
         if evidence:
+            item = items[index]
             reason = sentence(evidence, title_of, leads[index])
-            explained[index] = replace(items[index], reason=reason, evidence=evidence)
+            explained[index] = ScoredItem(item.item_id, item.score, reason, evidence)
     return explained
-
-
-def _evidence(c: Contribution, item_ids: np.ndarray, types: Mapping[str, str]) -> Evidence:
-    if 0 <= c.item_position < len(item_ids):
-        item_id = str(item_ids[c.item_position])
-        return Evidence(float(c.weight), item_id=item_id, event_type=types.get(item_id, ""))
-    return Evidence(float(c.weight), feature=c.feature)
