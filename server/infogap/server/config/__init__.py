@@ -427,6 +427,11 @@ class Settings(BaseSettings):
             features = features.model_dump(exclude_unset=True)
         return {**values, "lightfm": lightfm, "features": {**moved, **features}}
 
+    @property
+    def seen_event_types(self) -> list[str]:
+        """The event types that mark an item seen (``marks_seen``): left out of lists."""
+        return [name for name, event_type in self.event_types.items() if event_type.marks_seen]
+
     @model_validator(mode="after")
     def _event_types_present(self) -> Settings:
         if not self.event_types:

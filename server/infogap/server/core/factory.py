@@ -79,13 +79,11 @@ def build_core(
             profiles.segment_members_of,
         )
         # What users did with their items, for the reasons of explanations.
-        event_types = CachedEventTypes(
-            store, [name for name, t in settings.event_types.items() if t.marks_seen]
-        )
+        event_types = CachedEventTypes(store, settings.seen_event_types)
         registry = ServingRegistry(
             store,
             lifecycle,
-            [name for name, t in settings.event_types.items() if t.marks_seen],
+            settings.seen_event_types,
             settings.features.item_attributes,
         )
 

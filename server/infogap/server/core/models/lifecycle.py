@@ -154,8 +154,8 @@ class ModelLifecycle:
                 self._settings.selection.cold_validation_fraction,
                 bucket_ranges(self._settings.selection.bucket_edges),
             )
-            seen_types = [n for n, t in self._settings.event_types.items() if t.marks_seen]
-            split = excluding_seen(split, *self._store.seen_pairs(catalog, seen_types))
+            seen = self._store.seen_pairs(catalog, self._settings.seen_event_types)
+            split = excluding_seen(split, *seen)
         refit = split is not None and lifecycle.refit_after_validation
         trained_at = datetime.now(UTC).replace(tzinfo=None)
         version = new_version(trained_at)
