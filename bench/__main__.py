@@ -16,6 +16,7 @@ from .large_catalog import benchmark_large_catalog
 from .privacy import run_privacy
 from .profiles import benchmark_profiles
 from .quality import run_quality
+from .replicas import benchmark_replicas
 from .rerankers import run_rerankers
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
@@ -48,7 +49,16 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["recommend", "ingest", "profiles", "quality", "privacy", "rerankers", "all"],
+        choices=[
+            "recommend",
+            "ingest",
+            "profiles",
+            "replicas",
+            "quality",
+            "privacy",
+            "rerankers",
+            "all",
+        ],
         default="all",
     )
     parser.add_argument(
@@ -87,6 +97,14 @@ def main() -> None:
             )
         if args.only in ("profiles", "all"):
             results["profiles"] = benchmark_profiles(args.dataset, work_dir, progress)
+        if args.only in ("replicas", "all"):
+            results["replicas"] = benchmark_replicas(
+                args.dataset,
+                work_dir,
+                args.rounds or DEFAULT_INGEST_ROUNDS,
+                args.requests,
+                progress,
+            )
     if args.only in ("quality", "all"):
         # Prints its own report (accuracy, cold start, freshness, training time).
         results["quality"] = run_quality(args.dataset, include_large=args.large, retail=args.retail)

@@ -114,6 +114,16 @@ def parse_targets(specs: Sequence[str]) -> dict[str, str]:
     return targets
 
 
+def balanced_channel(address: str) -> grpc.aio.Channel:
+    """A channel to one server, or, for ``host:port,host:port``, to several, balanced round
+    robin by gRPC itself (client-side balancing, as a CRM backend would run it)."""
+    if "," not in address:
+        return grpc.aio.insecure_channel(address)
+    return grpc.aio.insecure_channel(
+        f"ipv4:{address}", options=[("grpc.lb_policy_name", "round_robin")]
+    )
+
+
 # -- Recommend -------------------------------------------------------------------------------
 
 
@@ -132,7 +142,7 @@ async def benchmark_recommend(args: argparse.Namespace) -> dict[str, Any]:
     targets = parse_targets(args.target)
     users = args.users.read_text().split() if args.users else workload.user_ids(args.dataset)
     rng = random.Random(args.seed)
-    channels = {name: grpc.aio.insecure_channel(address) for name, address in targets.items()}
+    channels = {name: balanced_channel(address) for name, address in targets.items()}
     try:
         stubs = {name: RecommendServiceStub(channel) for name, channel in channels.items()}
         rounds: dict[str, list[Round]] = {name: [] for name in targets}

@@ -167,6 +167,10 @@ def summary(results: dict[str, Any]) -> str:
         sections.append(_ingest_section(results["ingestion"]))
     if "profiles" in results:
         sections.append(_profiles_section(results["profiles"]))
+    if "replicas" in results:
+        from .replicas import report_lines as replicas_lines
+
+        sections.append(replicas_lines(results["replicas"]))
     if "rerankers" in results:
         from .rerankers import report_lines  # the module that measures them formats them
 

@@ -21,6 +21,13 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 def serve(
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory.")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://USER@HOST:PORT/DB: keep the state in PostgreSQL, shared by "
+            "replicas (store.url). Without it, the DuckDB file in --data-dir."
+        ),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (0: any free port).")] = None,
     insecure: Annotated[
@@ -44,6 +51,8 @@ def serve(
         for key, value in {"data_dir": data_dir, "host": host, "port": port}.items()
         if value is not None
     }
+    if store is not None:
+        overrides["store"] = {"url": store}  # merged into the config file's [store]
     if insecure:
         overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
     settings = load_settings(config, **overrides)

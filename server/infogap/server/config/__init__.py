@@ -258,6 +258,30 @@ class PseudonymSettings(BaseModel):
         return self
 
 
+class StoreSettings(BaseModel):
+    """Where the state is kept, and how replicas sharing it keep up with each other."""
+
+    url: str | None = Field(
+        default=None,
+        description="postgresql://USER@HOST:PORT/DB to keep everything in PostgreSQL, shared "
+        "by every replica; None: the DuckDB file in data_dir (one process).",
+    )
+    poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="Replicas on PostgreSQL: how often events committed by other replicas are "
+        "read when no notification woke the reader first (the fallback of LISTEN/NOTIFY).",
+    )
+    model_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Replicas on PostgreSQL: how often the serving model versions and running "
+        "experiments are compared with the store when no notification came.",
+    )
+
+
 class LifecycleSettings(BaseModel):
     """When models are retrained and when a new one may replace the serving one."""
 
@@ -378,10 +402,11 @@ class Settings(BaseSettings):
         env_prefix="INFOGAP_", env_nested_delimiter="__", extra="forbid"
     )
 
-    data_dir: Path = Field(default=Path("data"), description="Holds infogap.duckdb and models/.")
+    data_dir: Path = Field(default=Path("data"), description="Holds infogap.duckdb (unless store.url names another store) and models/.")
     host: str = "127.0.0.1"
     port: int = Field(default=50051, ge=0, le=65535, description="0 picks a free port.")
     max_workers: int = Field(default=8, ge=1, description="gRPC worker threads.")
+    store: StoreSettings = Field(default_factory=StoreSettings)
     event_types: dict[str, EventTypeSettings] = Field(default_factory=_default_event_types)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)

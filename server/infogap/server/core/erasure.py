@@ -54,3 +54,13 @@ class Erasure:
             log.warning("a model of %s cannot forget users; retraining", sorted(to_retrain))
             self._training.retrain_later(to_retrain)
         return ErasureReceipt(user_id, removed, utc_now())
+
+    def forget_erased_elsewhere(self, user_id: str) -> None:
+        """Forgets, from this replica's memory, a user another replica of the shared store
+        erased: that one deleted the rows and rewrote the model files (which reach this
+        replica as a changed version checksum)."""
+        self._experiments.forget(user_id)
+        self._registry.forget_user(user_id, rewrite_files=False)
+        self._profiles.invalidate([user_id])
+        if self._event_types is not None:
+            self._event_types.forget([user_id])

@@ -22,6 +22,7 @@ from infogap.server.core.models.pipeline import RecommendationPipeline
 from infogap.server.core.models.recommend import Recommendations
 from infogap.server.core.models.registry import ServingRegistry
 from infogap.server.core.models.retraining import BackgroundRetrainer, SingleFlight
+from infogap.server.core.models.shared import SharedModels
 from infogap.server.core.models.train import Training
 from infogap.server.core.models.training_data import event_type_weights
 from infogap.server.core.plugins.host import PluginHost
@@ -29,9 +30,13 @@ from infogap.server.core.plugins.protocols import release_through
 from infogap.server.core.privacy.ledger import PrivacyLedger
 from infogap.server.core.profiles.service import Profiles
 from infogap.server.core.service import InfoGap
+from infogap.server.core.replication import ReplicaSync
 from infogap.server.core.store import DuckDBStore, Store
 
 PRIVACY_GUARD = "differential_privacy"  # the built-in plugin privacy.enabled relies on
+# The training lock the background retrainer holds: of the replicas sharing a store, one
+# retrains in the background (the name cannot be a catalog's: catalogs have no spaces).
+BACKGROUND_RETRAINING = "background retraining"
 
 
 def build_core(
@@ -53,7 +58,7 @@ def build_core(
     threadpool_limits(limits=settings.serving.blas_threads)
     plugins = PluginHost(settings, extra_plugins)
     with ExitStack() as resources:
-        store = DuckDBStore(settings.data_dir)
+        store = DuckDBStore(settings.data_dir)  # TODO-merge: open_store
         resources.callback(store.close)
         ledger = PrivacyLedger(store, settings.privacy)
         registrations = plugins.collect_registrations(ledger, StoredItemFeedback(store))
@@ -108,6 +113,7 @@ def build_core(
             store.last_decisions(),
             attributes,
             clusterer.request,
+            store.try_training_lock,
         )
         resources.callback(training.close)
         for trained in lifecycle.load_serving():
@@ -132,8 +138,29 @@ def build_core(
             event_types,
             settings.serving.explanation_evidence,
         )
-        retrainer = BackgroundRetrainer(training.catalogs_due, training.train, settings.lifecycle)
+        retrainer = BackgroundRetrainer(
+            training.catalogs_due,
+            training.train,
+            settings.lifecycle,
+            lambda: store.try_training_lock(BACKGROUND_RETRAINING),
+        )
         resources.callback(retrainer.stop)
+        erasure = Erasure(store, experiments, registry, profiles, training, event_types)
+        if settings.store.url:
+            # Replicas of a shared store follow each other's events, models and erasures.
+            shared_models = SharedModels(
+                store, lifecycle, registry, training, lambda: writer.committed_sequence
+            )
+            replica_sync = ReplicaSync(
+                store,
+                writer,
+                shared_models,
+                experiments.follow_store,
+                erasure.forget_erased_elsewhere,
+                settings.store,
+            )
+            replica_sync.start()
+            resources.callback(replica_sync.stop)
         core = InfoGap(
             settings,
             store=store,
@@ -144,7 +171,7 @@ def build_core(
             training=training,
             recommendations=Recommendations(pipeline, registry, experiments),
             experiments=experiments,
-            erasure=Erasure(store, experiments, registry, profiles, training, event_types),
+            erasure=erasure,
             plugin_infos=lambda: plugins.plugin_infos(registrations),
             evaluator=evaluator,
             resources=resources.pop_all(),

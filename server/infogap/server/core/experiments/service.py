@@ -77,6 +77,33 @@ class Experiments:
             return
         self._running[experiment.catalog] = RunningExperiment(experiment)
 
+    def follow_store(self) -> None:
+        """Serves the experiments the store says are running, as another replica started or
+        stopped them: experiments started elsewhere are prepared and split traffic here too
+        (assignment is a hash of experiment and user, the same on every replica)."""
+        with self._lock:
+            running = {
+                experiment.catalog: experiment
+                for experiment in self._definitions.all()
+                if experiment.status == ExperimentStatus.RUNNING
+            }
+            for catalog, current in list(self._running.items()):
+                stored = running.get(catalog)
+                if stored is None or stored.name != current.experiment.name:
+                    del self._running[catalog]
+                    self._impressions.flush()
+            for catalog, experiment in running.items():
+                if catalog in self._running:
+                    continue
+                try:
+                    self._prepare(experiment)
+                except (FailedPrecondition, NotFound) as error:
+                    # Not stopped from here: the replica that started it serves it; this one
+                    # tries again at the next round (a pinned version may not be fetched yet).
+                    log.warning("cannot serve experiment %r yet: %s", experiment.name, error)
+                    continue
+                self._running[catalog] = RunningExperiment(experiment)
+
     def close(self) -> None:
         """Stops the impression log's thread, writing out what it holds."""
         self._impressions.close()

@@ -65,6 +65,10 @@ class EventWriter:
         self._close_lock = threading.Lock()
         self.committed_sequence = 0
         """Number of the latest commit; events of commits up to it are visible in the store."""
+        # Held from storing a group until its listeners have heard it, and while events stored
+        # by other replicas are taken in: the sequence and the own-ids set change together.
+        self._commit_lock = threading.Lock()
+        self._own_unseen: set[str] | None = None
         self._thread = threading.Thread(target=self._run, name="infogap-event-writer", daemon=True)
         self._thread.start()
 
@@ -76,6 +80,38 @@ class EventWriter:
                 raise Unavailable("the server is shutting down")
             self._queue.put((batch, future))
         return future.result()
+
+    def track_own_events(self) -> None:
+        """Remembers the ids this writer stores until ``take_in_foreign`` meets them: on a
+        shared store, the feed of every replica's commits also holds this one's."""
+        with self._commit_lock:
+            if self._own_unseen is None:
+                self._own_unseen = set()
+
+    def take_in_foreign(self, committed: pa.Table) -> int:
+        """Hands events committed to the shared store (``EVENT_SCHEMA``) to the listeners,
+        those this writer stored left out, as one more commit of the sequence.
+
+        Returns: how many were another replica's.
+        """
+        with self._commit_lock:
+            own = self._own_unseen
+            if own is not None and own and committed.num_rows:
+                ids = committed.column("event_id").to_pylist()
+                foreign = [event_id not in own for event_id in ids]
+                own.difference_update(ids)
+                committed = committed.filter(pa.array(foreign, pa.bool_()))
+            if committed.num_rows == 0:
+                return 0
+            self.committed_sequence += 1
+            self._notify(committed)
+            return committed.num_rows
+
+    def _notify(self, stored: pa.Table) -> None:
+        try:
+            self._on_stored(stored, self.committed_sequence)
+        except Exception:  # listeners only refresh caches; the events are safely stored
+            log.exception("event listener failed")
 
     def close(self) -> None:
         """Commits what is queued, then stops the writer thread."""
@@ -120,28 +156,31 @@ class EventWriter:
                 keep.append(event_id not in first_seen)
                 first_seen.add(event_id)
             unique = combined.filter(pa.array(keep))
-        try:
-            inserted = self._store.insert_events(unique)
-        except Exception as error:  # the transaction rolled back: nothing of the group is stored
-            log.exception("storing %d events failed", unique.num_rows)
-            for _, future in group:
-                future.set_exception(error)
-            return
-        self.committed_sequence += 1
-        if inserted:
-            stored = (
-                unique
-                if len(inserted) == unique.num_rows
-                else unique.filter(
-                    pa.array(
-                        [event_id in inserted for event_id in unique.column("event_id").to_pylist()]
+        with self._commit_lock:
+            try:
+                inserted = self._store.insert_events(unique)
+            except Exception as error:  # rolled back: nothing of the group is stored
+                log.exception("storing %d events failed", unique.num_rows)
+                for _, future in group:
+                    future.set_exception(error)
+                return
+            self.committed_sequence += 1
+            if self._own_unseen is not None:
+                self._own_unseen.update(inserted)
+            if inserted:
+                stored = (
+                    unique
+                    if len(inserted) == unique.num_rows
+                    else unique.filter(
+                        pa.array(
+                            [
+                                event_id in inserted
+                                for event_id in unique.column("event_id").to_pylist()
+                            ]
+                        )
                     )
                 )
-            )
-            try:
-                self._on_stored(stored, self.committed_sequence)
-            except Exception:  # listeners only refresh caches; the events are safely stored
-                log.exception("event listener failed")
+                self._notify(stored)
         if len(inserted) == len(ids):  # the common case: every event was new
             for batch, future in group:
                 future.set_result(RecordResult(batch.num_rows, 0))

@@ -191,9 +191,11 @@ class ServingRegistry:
                             self._item_index(serving.items.item_ids, serving.catalog)
                         )
 
-    def forget_user(self, user_id: str) -> tuple[dict[str, int], set[str]]:
-        """Removes a user from every serving state and rewrites the model files of the
-        versions in use without them; deletes the other versions' files.
+    def forget_user(
+        self, user_id: str, rewrite_files: bool = True
+    ) -> tuple[dict[str, int], set[str]]:
+        """Removes a user from every serving state and (``rewrite_files``) rewrites the model
+        files of the versions in use without them and deletes the other versions' files.
 
         Returns how many model entries and fresh interactions went, and the catalogs with a
         model that cannot forget (to retrain).
@@ -202,9 +204,10 @@ class ServingRegistry:
         to_retrain: set[str] = set()
         with self._swap_lock:
             for states in (self._serving, self._pinned):
-                self._forget_in(states, user_id, removed, to_retrain)
-            in_use = (*self._serving.values(), *self._pinned.values())
-            self._lifecycle.delete_other_versions({(s.catalog, s.version) for s in in_use})
+                self._forget_in(states, user_id, removed, to_retrain, rewrite_files)
+            if rewrite_files:
+                in_use = (*self._serving.values(), *self._pinned.values())
+                self._lifecycle.delete_other_versions({(s.catalog, s.version) for s in in_use})
         return removed, to_retrain
 
     # -- inside ------------------------------------------------------------------------------
@@ -215,6 +218,7 @@ class ServingRegistry:
         user_id: str,
         removed: dict[str, int],
         to_retrain: set[str],
+        rewrite_files: bool,
     ) -> None:
         """``forget_user`` for one dictionary of states (under the swap lock)."""
         for key, serving in list(states.items()):
@@ -232,11 +236,13 @@ class ServingRegistry:
             trained_users = serving.trained_users
             if trained_users is not None and user_id in trained_users:
                 trained_users = trained_users - {user_id}
-                self._lifecycle.save_users(serving.catalog, serving.version, trained_users)
+                if rewrite_files:
+                    self._lifecycle.save_users(serving.catalog, serving.version, trained_users)
             states[key] = replace(
                 serving, models=tuple(models), seen=seen, trained_users=trained_users
             )
-            self._lifecycle.resave(serving.catalog, serving.version, models)
+            if rewrite_files:
+                self._lifecycle.resave(serving.catalog, serving.version, models)
 
     def _seen_pairs(self, catalog: str) -> tuple[np.ndarray, np.ndarray]:
         return self._store.seen_pairs(catalog, self._seen_types.to_pylist())

@@ -7,13 +7,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from infogap.server.config import Settings
 from infogap.server.core.domain import TrainingDecision, TrainReport
-from infogap.server.core.errors import InfoGapError
+from infogap.server.core.errors import FailedPrecondition, InfoGapError
 from infogap.server.core.feedback.ingest import EventWriter
 from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.registry import ServingRegistry
@@ -38,15 +39,18 @@ class Training:
         decisions: Mapping[str, TrainingDecision],
         attributes_of: Callable[[str], Mapping[str, str]],
         after_training: Callable[[], None],
+        training_lock: Callable[[str], AbstractContextManager[bool]],
     ) -> None:
         """``decisions`` are the stored decisions of the latest runs; ``after_training`` is
-        called after each run (data-driven segments follow the data)."""
+        called after each run (data-driven segments follow the data); ``training_lock`` is
+        the store's ``try_training_lock``, which keeps replicas from training a catalog at once."""
         self._settings = settings
         self._lifecycle = lifecycle
         self._registry = registry
         self._writer = writer
         self._attributes_of = attributes_of
         self._after_training = after_training
+        self._training_lock = training_lock
         self._decisions = dict(decisions)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._new_events: defaultdict[str, int] = defaultdict(int)
@@ -62,10 +66,16 @@ class Training:
         """Trains the catalog's models (``catalog`` already validated), publishes them if
         promoted; returns the run's report. ``progress`` hears each step.
 
-        :raises FailedPrecondition: when the catalog has no training data.
+        :raises FailedPrecondition: when the catalog has no training data, or another
+            replica of the store is training it (its models reach this one when it ends).
         """
         started = time.perf_counter()
-        with self._locks[catalog]:
+        with self._locks[catalog], self._training_lock(catalog) as acquired:
+            if not acquired:
+                raise FailedPrecondition(
+                    f"catalog {catalog!r} is being trained by another replica; its models are "
+                    "served here when that run ends"
+                )
             self._registry.track(catalog)
             # Events committed up to here are in the data the models are trained on.
             sequence = self._writer.committed_sequence
@@ -85,6 +95,13 @@ class Training:
     def decision(self, catalog: str) -> TrainingDecision | None:
         """The decision of the catalog's latest training run, if any."""
         return self._decisions.get(catalog)
+
+    def adopt(self, catalog: str, decision: TrainingDecision) -> None:
+        """Takes a run another replica made as the catalog's latest: its models serve here
+        now, and the events before it no longer count towards retraining."""
+        with self._locks[catalog]:
+            self._decisions[catalog] = decision
+            self._new_events[catalog] = 0
 
     def note_stored(self, events: pa.Table) -> None:
         """Counts newly stored events per catalog, towards ``catalogs_due``."""

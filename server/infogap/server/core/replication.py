@@ -1,0 +1,119 @@
+"""``ReplicaSync``: bringing into this replica what the other replicas sharing its store did.
+
+Any number of ``infogap serve`` processes can share one PostgreSQL store. Each writes its own
+events, and learns of the others' from the store: it is woken by the store's change
+notifications (PostgreSQL LISTEN/NOTIFY) and polls anyway, in case one was lost. Two threads:
+
+- the event feed: events other replicas committed reach this replica's listeners (seen items
+  excluded, fresh interactions folded in, caches invalidated) within a poll interval, and
+  erasures made elsewhere are forgotten from this replica's memory;
+- the model feed: model versions trained elsewhere (or rewritten by an erasure) are fetched,
+  verified and swapped in, and experiments started or stopped elsewhere are followed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from infogap.server.config import StoreSettings
+from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.shared import SharedModels
+from infogap.server.core.store import Store
+
+log = logging.getLogger(__name__)
+
+CHANGED_EVENTS, CHANGED_MODELS, ERASED_USER = "infogap_events", "infogap_models", "infogap_erasure"
+
+
+class ReplicaSync:
+    """The two feeds of one replica; ``start`` them once, ``stop`` joins them."""
+
+    def __init__(
+        self,
+        store: Store,
+        writer: EventWriter,
+        models: SharedModels,
+        follow_experiments: Callable[[], None],
+        forget_erased: Callable[[str], None],
+        settings: StoreSettings,
+    ) -> None:
+        """``follow_experiments()`` reloads the experiments running on the store;
+        ``forget_erased(user_id)`` forgets, from memory only, a user erased elsewhere."""
+        self._store = store
+        self._writer = writer
+        self._models = models
+        self._follow_experiments = follow_experiments
+        self._forget_erased = forget_erased
+        self._settings = settings
+        self._events_due = threading.Event()
+        self._models_due = threading.Event()
+        self._stopping = threading.Event()
+        self._erased: list[str] = []
+        self._erased_lock = threading.Lock()
+        self._watermark = 0
+        self._threads = [
+            threading.Thread(target=self._follow_events, name="infogap-replica-events", daemon=True),
+            threading.Thread(target=self._follow_models, name="infogap-replica-models", daemon=True),
+        ]
+
+    def start(self) -> None:
+        """Starts both feeds from what is committed now (older events are in the data this
+        replica loaded at start)."""
+        self._writer.track_own_events()
+        _, self._watermark = self._store.events_committed_after(None)
+        self._store.watch_changes(self._heard)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._events_due.set()
+        self._models_due.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
+
+    def _heard(self, channel: str, payload: str) -> None:
+        """A store notification (on the store's listening thread): wake the feed concerned."""
+        if channel == CHANGED_EVENTS:
+            self._events_due.set()
+        elif channel == CHANGED_MODELS:
+            self._models_due.set()
+        elif channel == ERASED_USER:
+            with self._erased_lock:
+                self._erased.append(payload)
+            self._events_due.set()
+
+    def _follow_events(self) -> None:
+        while not self._stopping.is_set():
+            self._events_due.wait(self._settings.poll_seconds)
+            self._events_due.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self._take_in_events()
+            except Exception:  # the store may be briefly unreachable: the next round retries
+                log.exception("reading other replicas' events failed")
+
+    def _take_in_events(self) -> None:
+        with self._erased_lock:
+            erased, self._erased = self._erased, []
+        for user_id in erased:
+            self._forget_erased(user_id)
+        events, self._watermark = self._store.events_committed_after(self._watermark)
+        self._writer.take_in_foreign(events)
+        self._models.note_time()
+
+    def _follow_models(self) -> None:
+        while not self._stopping.is_set():
+            self._models_due.wait(self._settings.model_poll_seconds)
+            self._models_due.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self._models.catch_up()
+                self._follow_experiments()
+            except Exception:  # as above: retried at the next round
+                log.exception("following other replicas' models failed")
