@@ -13,6 +13,7 @@ Every session runs with TimeZone UTC: the store's times are naive UTC datetimes 
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,11 @@ class PostgreSQLConnection:
             open=True,
         )
         self._known_partitions: set[str] = set()
+        # Opening either costs a tenth of a second, more than most reads: both are kept. Idle
+        # ADBC connections wait here (one thread uses one at a time); DuckDB gives each read
+        # a cursor of its own on one in-memory database.
+        self._idle_adbc: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._duckdb = duckdb.connect()
 
     @property
     def data_dir(self) -> Path:
@@ -55,6 +61,24 @@ class PostgreSQLConnection:
 
     def close(self) -> None:
         self._pool.close()
+        while not self._idle_adbc.empty():
+            self._idle_adbc.get_nowait().close()
+        self._duckdb.close()
+
+    @contextmanager
+    def _adbc(self) -> Iterator[Any]:
+        """An ADBC connection of this thread's own for the block, reused afterwards unless the
+        block failed (its state is then unknown: it is closed)."""
+        try:
+            connection = self._idle_adbc.get_nowait()
+        except queue.Empty:
+            connection = adbc.connect(self._url)
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
+        self._idle_adbc.put(connection)
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection]:
@@ -71,31 +95,32 @@ class PostgreSQLConnection:
     def _arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """The whole result of a bulk query as an Arrow table, through ADBC (``$1`` parameters),
         without the driver's field metadata."""
-        with adbc.connect(self._url) as connection, connection.cursor() as cursor:
+        with self._adbc() as connection, connection.cursor() as cursor:
             cursor.execute(sql, tuple(params) if params else None)
             table = cursor.fetch_arrow_table()
+            connection.rollback()  # ends the read's transaction: no snapshot held while idle
         return table.cast(pa.schema([pa.field(f.name, f.type) for f in table.schema]))
 
-    @staticmethod
     def _analyse(
+        self,
         tables: Mapping[str, pa.Table],
         sql: str,
         params: Sequence[Any] | Mapping[str, Any] = (),
         views: Sequence[str] = (),
     ) -> pa.Table:
         """The Arrow result of DuckDB ``sql`` over ``tables`` (see ``_over_arrow``)."""
-        with _over_arrow(tables, views) as db:
+        with _over_arrow(self._duckdb, tables, views) as db:
             return db.sql(sql, params=params or None).to_arrow_table()
 
-    @staticmethod
     def _analyse_rows(
+        self,
         tables: Mapping[str, pa.Table],
         sql: str,
         params: Sequence[Any] = (),
         views: Sequence[str] = (),
     ) -> list[tuple[Any, ...]]:
         """Every row of DuckDB ``sql`` over ``tables`` (see ``_over_arrow``)."""
-        with _over_arrow(tables, views) as db:
+        with _over_arrow(self._duckdb, tables, views) as db:
             return db.execute(sql, list(params)).fetchall()
 
     def _rows_as_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
@@ -110,11 +135,12 @@ class PostgreSQLConnection:
 
 @contextmanager
 def _over_arrow(
-    tables: Mapping[str, pa.Table], views: Sequence[str]
+    database: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table], views: Sequence[str]
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A fresh in-memory DuckDB connection with ``tables`` registered under their names and
-    the ``views`` statements run: where the DuckDB store's SQL runs over PostgreSQL rows."""
-    with duckdb.connect() as db:
+    """A new cursor on the in-memory ``database`` with ``tables`` registered under their names
+    and the ``views`` statements (temporary views) run: where the DuckDB store's SQL runs over
+    PostgreSQL rows. Registrations and temporary views are the cursor's own."""
+    with database.cursor() as db:
         for name, table in tables.items():
             db.register(name, table)
         for view in views:

@@ -44,7 +44,7 @@ _USERS_ITEMS = f"""
 """
 # The DuckDB SQL reads attributes as JSON.
 _ITEMS_VIEW = (
-    "CREATE VIEW items AS SELECT catalog, item_id, attributes::JSON AS attributes, tags "
+    "CREATE TEMP VIEW items AS SELECT catalog, item_id, attributes::JSON AS attributes, tags "
     "FROM item_rows"
 )
 _USER_CLUSTERS = "SELECT user_id, cluster FROM user_clusters"
