@@ -1,5 +1,5 @@
 """Shared fixtures: a real InfoGap server on a loopback port with its DuckDB file in tmp_path,
-talked to through the real SDK."""
+talked to through the real SDK; a real PostgreSQL server for the session (``postgres``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from infogap.server.assembly import build_server
 from infogap.server.config import Settings, load_settings
 from infogap.server.transport.server import InfoGapServer
 
+from .postgres import PostgresServer, postgres_bin_dir
 from .synthetic import TwoTastes, two_tastes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,3 +110,15 @@ def movielens(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [str(FETCH_MOVIELENS)], check=True, capture_output=True, text=True
     ).stdout.strip()
     return Path(output.splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (``tests/postgres.py``); skips, saying why, when
+    no PostgreSQL binaries are installed."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or PATH")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()

@@ -20,7 +20,8 @@ Conventions every implementation follows:
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
@@ -377,4 +378,38 @@ class Store(abc.ABC):
 
         Returns: rows removed per table, each of ``users``, ``events``, ``user_clusters`` and
         ``impressions`` present (0 where none were).
+        """
+
+    # -- coordination between servers sharing the store ---------------------------------------
+
+    @abc.abstractmethod
+    def try_training_lock(self, catalog: str) -> AbstractContextManager[bool]:
+        """Takes the catalog's training lock without waiting, for the ``with`` block.
+
+        Yields True, the lock held until the block ends, when no one (no thread, no other
+        server on the same database) holds it; False, holding nothing, when someone does. So
+        that two servers do not train the same catalog at once.
+        """
+
+    @abc.abstractmethod
+    def events_committed_after(self, watermark: int | None) -> tuple[pa.Table, int]:
+        """The replica feed: events committed by any server since the last call.
+
+        ``watermark`` is the one the previous call returned; ``None`` starts the feed from now
+        (no events). Successive calls return every event committed by another process once,
+        none twice, even when transactions commit in another order than they started.
+
+        Returns: the events (``EVENT_SCHEMA``, in no particular order) and the watermark to
+        pass next. A backend that one process owns alone (DuckDB) has no one else's events
+        to tell: it returns none and the watermark given (0 for None).
+        """
+
+    @abc.abstractmethod
+    def watch_changes(self, listener: Callable[[str, str], None]) -> None:
+        """Calls ``listener(channel, payload)`` from a background thread for each change told
+        by a server on the same database: a channel of ``records.CHANGE_CHANNELS``
+        (``EVENTS_CHANNEL``: events stored; ``MODELS_CHANNEL``, payload the catalog: a training
+        run recorded; ``ERASURE_CHANNEL``, payload the user id: a user erased). This server's
+        own changes may be told too. Each listener added is called until ``close()``; a
+        backend that one process owns alone (DuckDB) never calls it.
         """

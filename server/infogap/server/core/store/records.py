@@ -104,3 +104,10 @@ class ReleasedValues:
         position = {key: i for i, key in enumerate(self.keys.tolist())}
         found = np.array([position.get(key, -1) for key in keys.tolist()], dtype=np.int64)
         return np.where(found >= 0, self.values[np.maximum(found, 0)], 0.0)
+
+
+# The channels of ``Store.watch_changes``: what changed, told by another server on the database.
+EVENTS_CHANNEL = "infogap_events"  # events were stored; payload ''
+MODELS_CHANNEL = "infogap_models"  # a training run (or a model's checksum) was recorded; catalog
+ERASURE_CHANNEL = "infogap_erasure"  # a user was erased; payload the user id
+CHANGE_CHANNELS = (EVENTS_CHANNEL, MODELS_CHANNEL, ERASURE_CHANNEL)

@@ -13,6 +13,7 @@ A backend's test module subclasses ``StoreConformance`` and provides two fixture
 from __future__ import annotations
 
 from tests.server.core.store.conformance.builders import Backend, open_store
+from tests.server.core.store.conformance.coordination import Coordination
 from tests.server.core.store.conformance.models_experiments import ModelsAndExperiments
 from tests.server.core.store.conformance.privacy_erasure import PrivacyAndErasure
 from tests.server.core.store.conformance.profiles_segments import ProfilesAndSegments
@@ -20,7 +21,7 @@ from tests.server.core.store.conformance.users_events import UsersItemsAndEvents
 
 
 class StoreConformance(
-    UsersItemsAndEvents, ProfilesAndSegments, ModelsAndExperiments, PrivacyAndErasure
+    UsersItemsAndEvents, ProfilesAndSegments, ModelsAndExperiments, PrivacyAndErasure, Coordination
 ):
     """Tests every ``Store`` implementation passes. Needs the ``store`` and ``backend``
     fixtures."""

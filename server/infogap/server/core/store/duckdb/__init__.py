@@ -8,6 +8,7 @@ applies the migrations not yet applied.
 from __future__ import annotations
 
 from infogap.server.core.store.duckdb.connection import DATABASE_FILE, DuckDBConnection
+from infogap.server.core.store.duckdb.coordination import Coordination
 from infogap.server.core.store.duckdb.erasure import Erasure
 from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL, Events
 from infogap.server.core.store.duckdb.experiments import Experiments
@@ -28,6 +29,7 @@ class DuckDBStore(
     Experiments,
     PrivacyLedgerTables,
     Erasure,
+    Coordination,
     Store,
 ):
     """``Store`` on one DuckDB file: ``data_dir / DATABASE_FILE``.

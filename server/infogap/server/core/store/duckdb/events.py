@@ -31,11 +31,11 @@ _STORED_OF_BATCH = (
 
 # With a half-life, an event's weight halves for every that many seconds it is older than the
 # catalog's latest event.
-_DECAY = (
+DECAY_SQL = (
     "pow(0.5, date_diff('second', e.event_time, "
     "(SELECT max(event_time) FROM events WHERE catalog = ?)) / ?)"
 )
-_INTERACTIONS = """
+INTERACTIONS_SQL = """
     SELECT user_id, item_id, SUM(({weight}) * {decay})::FLOAT AS weight, COUNT(*) AS events,
            MAX(epoch_us(e.event_time)) AS last_time_us
     FROM events e JOIN type_weights w ON e.type = w.type
@@ -43,13 +43,13 @@ _INTERACTIONS = """
     GROUP BY user_id, item_id
 """
 
-_SEEN_PAIRS = (
+SEEN_PAIRS_SQL = (
     "SELECT DISTINCT user_id, item_id FROM events WHERE catalog = ? AND type IN (SELECT unnest(?))"
 )
 
 # Events of types no longer configured are left out (the join): a server given them would
 # refuse them.
-_WEIGHTED_EVENTS = f"""
+WEIGHTED_EVENTS_SQL = f"""
     SELECT e.user_id, e.item_id, e.type, e.value, epoch_us(e.event_time) AS time_us,
            ({EVENT_WEIGHT_SQL}) > 0 AS positive
     FROM events e JOIN weighted_types w ON e.type = w.type
@@ -64,9 +64,31 @@ _USER_ITEM_TYPES = """
     WHERE catalog = ? AND user_id = ? AND item_id IN (SELECT unnest(?)) AND type IN (SELECT unnest(?))
     GROUP BY item_id
 """
-_ITEM_EVENT_COUNTS = """
+ITEM_EVENT_COUNTS_SQL = """
     SELECT item_id, type, COUNT(*) AS events FROM events WHERE catalog = ? GROUP BY item_id, type
 """
+
+
+def interactions_query(catalog: str, half_life_days: float | None) -> tuple[str, list[object]]:
+    """The SQL of ``Store.interactions`` over ``events`` and ``type_weights``, and its
+    parameters."""
+    if half_life_days is None:
+        return INTERACTIONS_SQL.format(weight=EVENT_WEIGHT_SQL, decay="1"), [catalog]
+    sql = INTERACTIONS_SQL.format(weight=EVENT_WEIGHT_SQL, decay=DECAY_SQL)
+    return sql, [catalog, half_life_days * 86_400.0, catalog]
+
+
+def interactions_from(table: pa.Table) -> Interactions:
+    """The result of ``interactions_query`` as ``Interactions``: the pairs with a positive sum."""
+    weights = table.column("weight").to_numpy()
+    keep = weights > 0
+    return Interactions(
+        user_ids=table.column("user_id").to_numpy(zero_copy_only=False)[keep],
+        item_ids=table.column("item_id").to_numpy(zero_copy_only=False)[keep],
+        weights=weights[keep].astype(np.float32),
+        event_count=int(table.column("events").to_numpy().sum()),
+        last_time_us=table.column("last_time_us").to_numpy().astype(np.int64)[keep],
+    )
 
 
 class Events(DuckDBConnection):
@@ -98,26 +120,15 @@ class Events(DuckDBConnection):
     def interactions(
         self, catalog: str, type_weights: pa.Table, half_life_days: float | None = None
     ) -> Interactions:
-        decay = "1"
-        params: list[object] = []
-        if half_life_days is not None:
-            decay = _DECAY
-            params = [catalog, half_life_days * 86_400.0]
-        sql = _INTERACTIONS.format(weight=EVENT_WEIGHT_SQL, decay=decay)
+        sql, params = interactions_query(catalog, half_life_days)
         with registered(self.cursor(), "type_weights", type_weights) as db:
-            table = db.sql(sql, params=[*params, catalog]).to_arrow_table()
-        weights = table.column("weight").to_numpy()
-        keep = weights > 0
-        return Interactions(
-            user_ids=table.column("user_id").to_numpy(zero_copy_only=False)[keep],
-            item_ids=table.column("item_id").to_numpy(zero_copy_only=False)[keep],
-            weights=weights[keep].astype(np.float32),
-            event_count=int(table.column("events").to_numpy().sum()),
-            last_time_us=table.column("last_time_us").to_numpy().astype(np.int64)[keep],
-        )
+            table = db.sql(sql, params=params).to_arrow_table()
+        return interactions_from(table)
 
     def seen_pairs(self, catalog: str, seen_types: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        table = self.cursor().sql(_SEEN_PAIRS, params=[catalog, list(seen_types)]).to_arrow_table()
+        table = (
+            self.cursor().sql(SEEN_PAIRS_SQL, params=[catalog, list(seen_types)]).to_arrow_table()
+        )
         return (
             table.column("user_id").to_numpy(zero_copy_only=False),
             table.column("item_id").to_numpy(zero_copy_only=False),
@@ -125,7 +136,7 @@ class Events(DuckDBConnection):
 
     def weighted_events(self, catalog: str, type_weights: pa.Table) -> pa.Table:
         with registered(self.cursor(), "weighted_types", type_weights) as db:
-            return db.sql(_WEIGHTED_EVENTS, params=[catalog]).to_arrow_table()
+            return db.sql(WEIGHTED_EVENTS_SQL, params=[catalog]).to_arrow_table()
 
     def user_item_event_types(
         self, catalog: str, user_id: str, item_ids: Sequence[str], types: Sequence[str]
@@ -135,4 +146,4 @@ class Events(DuckDBConnection):
         return {item_id: event_type for item_id, event_type in rows}
 
     def item_event_counts(self, catalog: str) -> pa.Table:
-        return self.cursor().sql(_ITEM_EVENT_COUNTS, params=[catalog]).to_arrow_table()
+        return self.cursor().sql(ITEM_EVENT_COUNTS_SQL, params=[catalog]).to_arrow_table()

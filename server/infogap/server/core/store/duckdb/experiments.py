@@ -34,7 +34,7 @@ _INSERT_IMPRESSIONS = "INSERT INTO impressions SELECT * FROM served_batch"
 # user and happens within the attribution window after it (less the allowed clock skew, as
 # client clocks run early too). A click counts once per served item it lands on; conversions
 # count whatever the item, since a purchase often follows a recommendation elsewhere.
-_EXPERIMENT_OUTCOMES = """
+EXPERIMENT_OUTCOMES_SQL = """
     WITH served AS (
         SELECT * FROM impressions WHERE experiment = $experiment
     ),
@@ -108,17 +108,24 @@ class Experiments(DuckDBConnection):
         window_seconds: float,
         skew_seconds: float,
     ) -> pa.Table:
-        return (
-            self.cursor()
-            .sql(
-                _EXPERIMENT_OUTCOMES,
-                params={
-                    "experiment": experiment,
-                    "click_types": list(click_types),
-                    "conversion_types": list(conversion_types),
-                    "window_us": round(window_seconds * 1e6),
-                    "skew_us": round(skew_seconds * 1e6),
-                },
-            )
-            .to_arrow_table()
+        params = outcome_params(
+            experiment, click_types, conversion_types, window_seconds, skew_seconds
         )
+        return self.cursor().sql(EXPERIMENT_OUTCOMES_SQL, params=params).to_arrow_table()
+
+
+def outcome_params(
+    experiment: str,
+    click_types: Sequence[str],
+    conversion_types: Sequence[str],
+    window_seconds: float,
+    skew_seconds: float,
+) -> dict[str, object]:
+    """The named parameters of ``EXPERIMENT_OUTCOMES_SQL``."""
+    return {
+        "experiment": experiment,
+        "click_types": list(click_types),
+        "conversion_types": list(conversion_types),
+        "window_us": round(window_seconds * 1e6),
+        "skew_us": round(skew_seconds * 1e6),
+    }

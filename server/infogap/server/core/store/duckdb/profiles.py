@@ -1,16 +1,21 @@
-"""Profile facts: per-user aggregates of events up to an ``as_of``, for some users or all."""
+"""Profile facts: per-user aggregates of events up to an ``as_of``, for some users or all.
+
+The facts are DuckDB SQL over tables named ``events``, ``items`` and ``user_clusters``; the
+module functions take a ``RunSql`` so that another backend can run the same SQL over Arrow
+tables of its own rows (``core.store.postgresql.profiles``) and answer with the same values.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from infogap.server.core.domain import CatalogActivity, Interest
-from infogap.server.core.store.duckdb.connection import DuckDBConnection, registered
+from infogap.server.core.store.duckdb.connection import DuckDBConnection
 from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL
 from infogap.server.core.store.records import EventTypeActivity
 
@@ -72,7 +77,97 @@ def _user_filter(column: str, user_ids: Sequence[str] | None) -> tuple[str, list
     return f" AND {column} IN (SELECT unnest(?))", [list(user_ids)]
 
 
+# Runs DuckDB SQL with its parameters, the Arrow tables given registered under their names for
+# the statement; returns every row.
+RunSql = Callable[[str, Sequence[Any], Mapping[str, pa.Table]], list[tuple[Any, ...]]]
+
+
+def event_type_activity_on(
+    run: RunSql,
+    as_of: datetime,
+    user_ids: Sequence[str] | None,
+    window_starts: Sequence[datetime],
+    frequency_start: datetime,
+) -> list[EventTypeActivity]:
+    """``Store.event_type_activity`` through ``run``."""
+    where, params = _user_filter("user_id", user_ids)
+    window_columns = "".join(
+        _WINDOW_COLUMN.format(position=position) for position in range(len(window_starts))
+    )
+    rows = run(
+        _EVENT_TYPE_ACTIVITY.format(window_columns=window_columns, where=where),
+        [frequency_start, *window_starts, as_of, *params],
+        {},
+    )
+    return [
+        EventTypeActivity(
+            user_id, event_type, count, float(value_sum), first, last, recent, tuple(windows)
+        )
+        for user_id, event_type, count, value_sum, first, last, recent, *windows in rows
+    ]
+
+
+def catalog_activity_on(
+    run: RunSql, as_of: datetime, user_ids: Sequence[str] | None
+) -> dict[str, tuple[CatalogActivity, ...]]:
+    """``Store.catalog_activity`` through ``run``."""
+    where, params = _user_filter("user_id", user_ids)
+    rows = run(_CATALOG_ACTIVITY.format(where=where), [as_of, *params], {})
+    activities: dict[str, list[CatalogActivity]] = defaultdict(list)
+    for user_id, catalog, count, distinct_items in rows:
+        activities[user_id].append(CatalogActivity(catalog, count, distinct_items))
+    return {user_id: tuple(found) for user_id, found in activities.items()}
+
+
+def active_days_on(run: RunSql, as_of: datetime, user_ids: Sequence[str] | None) -> dict[str, int]:
+    """``Store.active_days`` through ``run``."""
+    where, params = _user_filter("user_id", user_ids)
+    return dict(run(_ACTIVE_DAYS.format(where=where), [as_of, *params], {}))
+
+
+def interest_scores_on(
+    run: RunSql,
+    as_of: datetime,
+    user_ids: Sequence[str] | None,
+    type_weights: pa.Table,
+    half_life_days: float,
+    attributes: Sequence[str] | None,
+) -> dict[str, tuple[Interest, ...]]:
+    """``Store.interest_scores`` through ``run``."""
+    where, params = _user_filter("e.user_id", user_ids)
+    attribute_filter = "" if attributes is None else " WHERE list_contains(?, entry.key)"
+    attribute_params = [] if attributes is None else [list(attributes)]
+    sql = _INTEREST_SCORES.format(where=where, attribute_filter=attribute_filter)
+    rows = run(
+        sql,
+        [as_of, half_life_days * _SECONDS_PER_DAY, as_of, *params, *attribute_params],
+        {"profile_type_weights": type_weights},
+    )
+    interests: dict[str, list[Interest]] = defaultdict(list)
+    for user_id, feature, score, evidence in rows:
+        interests[user_id].append(Interest(feature, float(score), int(evidence)))
+    return {user_id: tuple(found) for user_id, found in interests.items()}
+
+
+def user_clusters_on(run: RunSql, user_ids: Sequence[str] | None) -> dict[str, str]:
+    """``Store.user_clusters`` through ``run``."""
+    where, params = _user_filter("user_id", user_ids)
+    return dict(run(_USER_CLUSTERS.format(where=where), params, {}))
+
+
 class ProfileFacts(DuckDBConnection):
+    def _run(
+        self, sql: str, params: Sequence[Any], tables: Mapping[str, pa.Table]
+    ) -> list[tuple[Any, ...]]:
+        db = self.cursor()
+        for name, table in tables.items():
+            db.register(name, table)
+        try:
+            return db.execute(sql, list(params)).fetchall()
+        finally:
+            for name in tables:
+                db.unregister(name)
+
     def event_type_activity(
         self,
         as_of: datetime,
@@ -81,43 +176,15 @@ class ProfileFacts(DuckDBConnection):
         window_starts: Sequence[datetime],
         frequency_start: datetime,
     ) -> list[EventTypeActivity]:
-        where, params = _user_filter("user_id", user_ids)
-        window_columns = "".join(
-            _WINDOW_COLUMN.format(position=position) for position in range(len(window_starts))
-        )
-        rows = (
-            self.cursor()
-            .execute(
-                _EVENT_TYPE_ACTIVITY.format(window_columns=window_columns, where=where),
-                [frequency_start, *window_starts, as_of, *params],
-            )
-            .fetchall()
-        )
-        return [
-            EventTypeActivity(
-                user_id, event_type, count, float(value_sum), first, last, recent, tuple(windows)
-            )
-            for user_id, event_type, count, value_sum, first, last, recent, *windows in rows
-        ]
+        return event_type_activity_on(self._run, as_of, user_ids, window_starts, frequency_start)
 
     def catalog_activity(
         self, as_of: datetime, user_ids: Sequence[str] | None
     ) -> dict[str, tuple[CatalogActivity, ...]]:
-        where, params = _user_filter("user_id", user_ids)
-        rows = (
-            self.cursor()
-            .execute(_CATALOG_ACTIVITY.format(where=where), [as_of, *params])
-            .fetchall()
-        )
-        activities: dict[str, list[CatalogActivity]] = defaultdict(list)
-        for user_id, catalog, count, distinct_items in rows:
-            activities[user_id].append(CatalogActivity(catalog, count, distinct_items))
-        return {user_id: tuple(found) for user_id, found in activities.items()}
+        return catalog_activity_on(self._run, as_of, user_ids)
 
     def active_days(self, as_of: datetime, user_ids: Sequence[str] | None) -> dict[str, int]:
-        where, params = _user_filter("user_id", user_ids)
-        rows = self.cursor().execute(_ACTIVE_DAYS.format(where=where), [as_of, *params]).fetchall()
-        return dict(rows)
+        return active_days_on(self._run, as_of, user_ids)
 
     def interest_scores(
         self,
@@ -128,20 +195,9 @@ class ProfileFacts(DuckDBConnection):
         half_life_days: float,
         attributes: Sequence[str] | None,
     ) -> dict[str, tuple[Interest, ...]]:
-        where, params = _user_filter("e.user_id", user_ids)
-        attribute_filter = "" if attributes is None else " WHERE list_contains(?, entry.key)"
-        attribute_params = [] if attributes is None else [list(attributes)]
-        sql = _INTEREST_SCORES.format(where=where, attribute_filter=attribute_filter)
-        with registered(self.cursor(), "profile_type_weights", type_weights) as db:
-            rows = db.execute(
-                sql,
-                [as_of, half_life_days * _SECONDS_PER_DAY, as_of, *params, *attribute_params],
-            ).fetchall()
-        interests: dict[str, list[Interest]] = defaultdict(list)
-        for user_id, feature, score, evidence in rows:
-            interests[user_id].append(Interest(feature, float(score), int(evidence)))
-        return {user_id: tuple(found) for user_id, found in interests.items()}
+        return interest_scores_on(
+            self._run, as_of, user_ids, type_weights, half_life_days, attributes
+        )
 
     def user_clusters(self, user_ids: Sequence[str] | None) -> dict[str, str]:
-        where, params = _user_filter("user_id", user_ids)
-        return dict(self.cursor().execute(_USER_CLUSTERS.format(where=where), params).fetchall())
+        return user_clusters_on(self._run, user_ids)

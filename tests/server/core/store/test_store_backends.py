@@ -1,28 +1,41 @@
-"""The store conformance suite against every backend in ``BACKENDS`` (DuckDB, on a real file in
-tmp_path), and what is DuckDB's own: the file, its migrations, its cursors."""
+"""The store conformance suite against every backend in ``BACKENDS`` (DuckDB on a real file in
+tmp_path, PostgreSQL on a real server, one database per folder), and what is DuckDB's own: the
+file, its migrations, its cursors."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from infogap.server.core.domain import User
-from infogap.server.core.store import DATABASE_FILE, DuckDBStore, Store
+from infogap.server.core.store import DATABASE_FILE, DuckDBStore, PostgreSQLStore, Store
 from infogap.server.core.store.migrations import MIGRATIONS
 from tests.server.core.store import conformance
 from tests.server.core.store.conformance import Backend, StoreConformance, open_store
 from tests.server.core.store.conformance.builders import T0
 
-# A new backend is one more entry: name -> a callable opening the store kept at a folder.
-BACKENDS: dict[str, Backend] = {"duckdb": DuckDBStore}
+
+def _postgresql(request: pytest.FixtureRequest) -> Backend:
+    """PostgreSQL stores on the session's server: one database per folder, so that opening a
+    folder again finds its data."""
+    postgres = request.getfixturevalue("postgres")
+    return lambda folder: PostgreSQLStore(postgres.database_for(folder), folder)
+
+
+# A new backend is one more entry: name -> a callable that, given the test's request (for the
+# fixtures it needs), returns the callable opening the store kept at a folder.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Backend]] = {
+    "duckdb": lambda request: DuckDBStore,
+    "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> Backend:
-    return BACKENDS[request.param]
+    return BACKENDS[request.param](request)
 
 
 @pytest.fixture

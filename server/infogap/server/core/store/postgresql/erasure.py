@@ -1,0 +1,24 @@
+"""Erasure: every row about one user, removed in one transaction; notifies ``ERASURE_CHANNEL``
+with the user id, so that other servers drop what they cached about the user."""
+
+from __future__ import annotations
+
+from infogap.server.core.store.duckdb.erasure import USER_TABLES
+from infogap.server.core.store.postgresql.connection import PostgreSQLConnection, notify
+from infogap.server.core.store.postgresql.segments import RECOUNT_CLUSTERS
+from infogap.server.core.store.records import ERASURE_CHANNEL
+
+
+class Erasure(PostgreSQLConnection):
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        with self._write() as db:
+            removed = {}
+            for table in USER_TABLES:
+                # Table names come from the constant, never from input.
+                removed[table] = db.execute(
+                    f"DELETE FROM {table} WHERE user_id = %s", [user_id]
+                ).rowcount
+            if removed["user_clusters"]:
+                db.execute(RECOUNT_CLUSTERS)
+            notify(db, ERASURE_CHANNEL, user_id)
+        return removed

@@ -1,0 +1,51 @@
+"""Model records: every trained model with its artifact path, and every training decision.
+Recording a training run notifies ``MODELS_CHANNEL`` with its catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from infogap.server.core.domain import ModelInfo, TrainingDecision
+from infogap.server.core.store.postgresql.connection import PostgreSQLConnection, notify
+from infogap.server.core.store.records import MODELS_CHANNEL
+from infogap.server.core.store.serialisers import (
+    DECISION_COLUMNS,
+    MODEL_COLUMNS,
+    decision_from_row,
+    decision_to_row,
+    model_from_row,
+    model_to_row,
+)
+
+_RETIRE = "UPDATE models SET serving = false WHERE catalog = %s AND strategy = %s"
+_INSERT_MODEL = f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}, serving) VALUES ({', '.join(['%s'] * (len(MODEL_COLUMNS) + 1))})"
+_INSERT_DECISION = f"INSERT INTO training_runs ({', '.join(DECISION_COLUMNS)}) VALUES ({', '.join(['%s'] * len(DECISION_COLUMNS))})"
+_LAST_DECISIONS = (
+    f"SELECT DISTINCT ON (catalog) {', '.join(DECISION_COLUMNS)} FROM training_runs "
+    "ORDER BY catalog, decided_at DESC, candidate_version DESC"
+)
+_MODELS = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
+_SERVING_MODELS = f"{_MODELS} WHERE serving ORDER BY catalog, strategy"
+_MODEL_VERSION = f"{_MODELS} WHERE catalog = %s AND version = %s ORDER BY strategy"
+
+
+class Models(PostgreSQLConnection):
+    def record_training(
+        self, infos: Sequence[ModelInfo], paths: Sequence[str], decision: TrainingDecision
+    ) -> None:
+        with self._write() as db:
+            for info, path in zip(infos, paths):
+                if decision.promoted:
+                    db.execute(_RETIRE, [info.catalog, info.strategy])
+                db.execute(_INSERT_MODEL, [*model_to_row(info, path), decision.promoted])
+            db.execute(_INSERT_DECISION, list(decision_to_row(decision)))
+            notify(db, MODELS_CHANNEL, decision.catalog)
+
+    def last_decisions(self) -> dict[str, TrainingDecision]:
+        return {row[0]: decision_from_row(row) for row in self._rows(_LAST_DECISIONS)}
+
+    def serving_models(self) -> list[tuple[ModelInfo, str]]:
+        return [model_from_row(r) for r in self._rows(_SERVING_MODELS)]
+
+    def model_version(self, catalog: str, version: str) -> list[tuple[ModelInfo, str]]:
+        return [model_from_row(r) for r in self._rows(_MODEL_VERSION, [catalog, version])]
