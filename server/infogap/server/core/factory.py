@@ -31,7 +31,7 @@ from infogap.server.core.privacy.ledger import PrivacyLedger
 from infogap.server.core.profiles.service import Profiles
 from infogap.server.core.service import InfoGap
 from infogap.server.core.replication import ReplicaSync
-from infogap.server.core.store import DuckDBStore, Store
+from infogap.server.core.store import Store, open_store
 
 PRIVACY_GUARD = "differential_privacy"  # the built-in plugin privacy.enabled relies on
 # The training lock the background retrainer holds: of the replicas sharing a store, one
@@ -58,7 +58,7 @@ def build_core(
     threadpool_limits(limits=settings.serving.blas_threads)
     plugins = PluginHost(settings, extra_plugins)
     with ExitStack() as resources:
-        store = DuckDBStore(settings.data_dir)  # TODO-merge: open_store
+        store = open_store(settings.store.url, settings.data_dir)
         resources.callback(store.close)
         ledger = PrivacyLedger(store, settings.privacy)
         registrations = plugins.collect_registrations(ledger, StoredItemFeedback(store))

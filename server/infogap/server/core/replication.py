@@ -21,10 +21,9 @@ from infogap.server.config import StoreSettings
 from infogap.server.core.feedback.ingest import EventWriter
 from infogap.server.core.models.shared import SharedModels
 from infogap.server.core.store import Store
+from infogap.server.core.store.records import ERASURE_CHANNEL, EVENTS_CHANNEL, MODELS_CHANNEL
 
 log = logging.getLogger(__name__)
-
-CHANGED_EVENTS, CHANGED_MODELS, ERASED_USER = "infogap_events", "infogap_models", "infogap_erasure"
 
 
 class ReplicaSync:
@@ -77,11 +76,11 @@ class ReplicaSync:
 
     def _heard(self, channel: str, payload: str) -> None:
         """A store notification (on the store's listening thread): wake the feed concerned."""
-        if channel == CHANGED_EVENTS:
+        if channel == EVENTS_CHANNEL:
             self._events_due.set()
-        elif channel == CHANGED_MODELS:
+        elif channel == MODELS_CHANNEL:
             self._models_due.set()
-        elif channel == ERASED_USER:
+        elif channel == ERASURE_CHANNEL:
             with self._erased_lock:
                 self._erased.append(payload)
             self._events_due.set()
