@@ -30,6 +30,13 @@ def serve(
             help="Allow a non-loopback address without API keys or TLS (sets auth.insecure).",
         ),
     ] = False,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            help="Artifact store shared by the replicas, file:///dir or s3://bucket/prefix "
+            "(sets artifacts.url).",
+        ),
+    ] = None,
 ) -> None:
     """Run the gRPC server until interrupted."""
     from infogap.server.assembly import build_server
@@ -46,6 +53,8 @@ def serve(
     }
     if insecure:
         overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
+    if artifacts is not None:
+        overrides["artifacts"] = {"url": artifacts}  # merged into the config file's [artifacts]
     settings = load_settings(config, **overrides)
     try:
         server = build_server(settings).start()

@@ -192,8 +192,9 @@ class ServingRegistry:
                         )
 
     def forget_user(self, user_id: str) -> tuple[dict[str, int], set[str]]:
-        """Removes a user from every serving state and rewrites the model files of the
-        versions in use without them; deletes the other versions' files.
+        """Removes a user from every serving state and rewrites (and republishes) the model
+        files of the versions in use without them; deletes the other versions' files, locally
+        and from the artifact store.
 
         Returns how many model entries and fresh interactions went, and the catalogs with a
         model that cannot forget (to retrain).
@@ -237,6 +238,8 @@ class ServingRegistry:
                 serving, models=tuple(models), seen=seen, trained_users=trained_users
             )
             self._lifecycle.resave(serving.catalog, serving.version, models)
+            # A new manifest and checksum: the other replicas fetch the rewritten files.
+            self._lifecycle.republish(serving.catalog, serving.version)
 
     def _seen_pairs(self, catalog: str) -> tuple[np.ndarray, np.ndarray]:
         return self._store.seen_pairs(catalog, self._seen_types.to_pylist())
