@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from infogap.server.cli.common import console
@@ -55,7 +56,11 @@ def serve(
         overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
     if artifacts is not None:
         overrides["artifacts"] = {"url": artifacts}  # merged into the config file's [artifacts]
-    settings = load_settings(config, **overrides)
+    try:
+        settings = load_settings(config, **overrides)
+    except ValidationError as error:  # e.g. an --artifacts URL of another scheme
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        raise typer.Exit(code=1) from error
     try:
         server = build_server(settings).start()
     except (InsecureListenerError, StartupError) as error:
