@@ -224,3 +224,23 @@ def test_serve_refuses_an_artifact_url_of_another_scheme(tmp_path):
 
 def sha256_of(version_dir: Path) -> str:
     return hashlib.sha256((version_dir / MANIFEST_FILE).read_bytes()).hexdigest()
+
+
+def test_a_version_recorded_before_checksums_is_served_as_found(start_server, tastes, tmp_path):
+    artifacts = {"url": f"file://{tmp_path / 'shared'}"}
+    trainer_dir = tmp_path / "trainer"
+    trainer = start_server(data_dir=trainer_dir, artifacts=artifacts)
+    with Client(trainer.address) as client:
+        load(client, tastes)
+        version = client.train().decision.candidate_version
+        # As a row written before migration 7 reads.
+        trainer.core._store.cursor().execute("UPDATE models SET checksum = NULL")
+    trainer.stop(grace=0)
+    shutil.rmtree(tmp_path / "shared")  # nothing to fetch: the local folder serves
+    lifecycle, store = open_lifecycle(make_settings(trainer_dir, artifacts=artifacts))
+    try:
+        assert store.version_checksum(CATALOG, version) == ""
+        loaded = lifecycle.load_catalog_serving(CATALOG)
+        assert loaded is not None and loaded.version == version
+    finally:
+        store.close()

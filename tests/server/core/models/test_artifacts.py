@@ -142,6 +142,7 @@ def test_a_missing_file_or_version_is_refused(tmp_path, shared):
 def test_delete_removes_a_published_version_only(tmp_path, shared):
     for version in ("v1", "v2"):
         shared.publish(CATALOG, version, make_version(tmp_path / "trainer" / CATALOG / version))
+    (tmp_path / "shared" / "notes.txt").write_text("not a catalog")
     shared.delete(CATALOG, "v1")
     shared.delete(CATALOG, "never-published")
     assert shared.versions() == {(CATALOG, "v2")}

@@ -161,15 +161,18 @@ class ArtifactStore:
             self._fs.invalidate_cache()
             if not self._fs.exists(self._root):
                 return set()
-            found = set()
-            for catalog_path in self._fs.ls(self._root, detail=False):
-                for version_path in self._fs.ls(catalog_path, detail=False):
-                    found.add((_name(catalog_path), _name(version_path)))
-            return found
+            return {
+                (_name(catalog_path), _name(version_path))
+                for catalog_path in self._folders(self._root)
+                for version_path in self._folders(catalog_path)
+            }
         except OSError as error:
             raise Unavailable(f"cannot list the artifact store {self.url}: {error}") from error
 
     # -- inside ------------------------------------------------------------------------------
+
+    def _folders(self, path: str) -> list[str]:
+        return [e["name"] for e in self._fs.ls(path, detail=True) if e["type"] == "directory"]
 
     def _version_path(self, catalog: str, version: str) -> str:
         return f"{self._root}/{catalog}/{version}"
