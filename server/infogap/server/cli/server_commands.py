@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from infogap.server.cli.common import console
@@ -37,6 +38,13 @@ def serve(
             help="Allow a non-loopback address without API keys or TLS (sets auth.insecure).",
         ),
     ] = False,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            help="Artifact store shared by the replicas, file:///dir or s3://bucket/prefix "
+            "(sets artifacts.url).",
+        ),
+    ] = None,
 ) -> None:
     """Run the gRPC server until interrupted."""
     from infogap.server.assembly import build_server
@@ -55,7 +63,13 @@ def serve(
         overrides["store"] = {"url": store}  # merged into the config file's [store]
     if insecure:
         overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
-    settings = load_settings(config, **overrides)
+    if artifacts is not None:
+        overrides["artifacts"] = {"url": artifacts}  # merged into the config file's [artifacts]
+    try:
+        settings = load_settings(config, **overrides)
+    except ValidationError as error:  # e.g. an --artifacts URL of another scheme
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        raise typer.Exit(code=1) from error
     try:
         server = build_server(settings).start()
     except (InsecureListenerError, StartupError) as error:

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 # Defined in their own module, part of this one's interface.
+from infogap.server.config.artifacts import ArtifactSettings as ArtifactSettings
 from infogap.server.config.experiments import ExperimentDefinition as ExperimentDefinition
 from infogap.server.config.experiments import ExperimentSettings as ExperimentSettings
 from infogap.server.config.experiments import VariantSettings as VariantSettings
@@ -430,6 +431,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pseudonyms: PseudonymSettings = Field(default_factory=PseudonymSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Options of third-party plugins, by plugin name; each plugin validates its "

@@ -15,6 +15,7 @@ from infogap.server.core.errors import StartupError
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.models.artifacts import ArtifactStore
 from infogap.server.core.models.event_types import CachedEventTypes
 from infogap.server.core.models.exposure import StoredItemFeedback
 from infogap.server.core.models.lifecycle import ModelLifecycle
@@ -82,6 +83,7 @@ def build_core(
             registrations.trainers,
             registrations.aggregate_stages(),
             profiles.segment_members_of,
+            ArtifactStore.from_settings(settings.artifacts),
         )
         # What users did with their items, for the reasons of explanations.
         event_types = CachedEventTypes(store, settings.seen_event_types)

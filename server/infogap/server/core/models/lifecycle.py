@@ -3,25 +3,26 @@
 Layout under the data directory: ``models/<catalog>/<version>/items.npy`` holds the item ids
 that are the index space of that training run, ``users.npy`` the users its models were trained
 on (the serving plan treats the others as new users), ``plan.json`` its serving plan, and
-``<strategy>/`` what each model saved.
+``<strategy>/`` what each model saved, and ``MANIFEST.json`` every file's sha256: its checksum
+is recorded with the version, and with an artifact store configured each version is published
+there and fetched (verified) from it before loading (``core.models.versions``).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
 from infogap.server.config import Settings
 from infogap.server.core.domain import ModelInfo, ServingPlan, TrainingDecision
-from infogap.server.core.errors import FailedPrecondition, NotFound
+from infogap.server.core.errors import FailedPrecondition, NotFound, Unavailable
+from infogap.server.core.models.artifacts import ArtifactStore
 from infogap.server.core.models.holdout import (
     VALIDATION_METRIC,
     ValidationSplit,
@@ -38,6 +39,7 @@ from infogap.server.core.models.selection import (
     value_of,
 )
 from infogap.server.core.models.training_data import load_training_data
+from infogap.server.core.models.versions import USERS_FILE, VersionFiles, write_users
 from infogap.server.core.plugins.protocols import (
     Aggregate,
     AggregateStage,
@@ -55,7 +57,6 @@ log = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
 ITEMS_FILE = "items.npy"
-USERS_FILE = "users.npy"
 PLAN_FILE = "plan.json"  # the serving plan chosen for the version, beside its models
 
 
@@ -109,13 +110,17 @@ class ModelLifecycle:
         trainers: Mapping[str, ModelTrainer],
         guards: Sequence[AggregateStage],
         segments_of: Callable[[Sequence[str]], dict[str, list[str]]],
+        artifacts: ArtifactStore | None = None,
     ) -> None:
+        """``artifacts``: where model versions are published for other replicas; None keeps
+        them in the local models folder only."""
         self._settings = settings
         self._segments_of = segments_of
         self._store = store
         self._trainers = trainers
         self._release = release_through(guards)
         self._models_dir = store.data_dir / MODELS_DIR
+        self._versions = VersionFiles(self._models_dir, store, artifacts)
 
     def release_aggregate(self, aggregate: Aggregate) -> Aggregate:
         return self._release(aggregate)
@@ -163,7 +168,7 @@ class ModelLifecycle:
         version_dir.mkdir(parents=True)
         try:
             np.save(version_dir / ITEMS_FILE, data.item_ids.astype(str), allow_pickle=False)
-            fit = partial(self._fit, catalog, version, trained_at, version_dir, progress)
+            fit = partial(self._fit, catalog, version, trained_at, progress)
             trained, skipped = fit(data, save=True)
             progress("validating")
             decision = self._decide(trained, serving, split, load_attributes)
@@ -181,15 +186,16 @@ class ModelLifecycle:
             if skipped:
                 decision = replace(decision, reason="; ".join([decision.reason, *skipped]))
             trained_users = frozenset(served_data.user_ids.astype(str).tolist())
-            self._write_users(version_dir, trained_users)
+            write_users(version_dir, trained_users)
             trained = replace(trained, trained_users=trained_users)
             if decision.plan is not None:
                 (version_dir / PLAN_FILE).write_text(plan_to_json(decision.plan))
                 trained = replace(trained, plan=decision.plan)
             paths = [f"{catalog}/{version}/{i.strategy}" for i in trained.infos]
-            self._store.record_training(trained.infos, paths, decision)
+            checksum = self._versions.publish(catalog, version)
+            self._store.record_training(trained.infos, paths, decision, checksum)
         except BaseException:
-            shutil.rmtree(version_dir, ignore_errors=True)
+            self._versions.discard(catalog, version)
             raise
         return trained, decision
 
@@ -198,14 +204,13 @@ class ModelLifecycle:
         catalog: str,
         version: str,
         trained_at: datetime,
-        version_dir: Path,
         progress: Callable[[str], None],
         data: TrainingData,
         save: bool,
         only: Collection[str] | None = None,
     ) -> tuple[TrainedCatalog, list[str]]:
         """Fits every registered strategy (or those in ``only``) on ``data``, in serving
-        order; with ``save``, writes each model into ``version_dir``, replacing what an
+        order; with ``save``, writes each model into the version's folder, replacing what an
         earlier fit of the run wrote. Also returns why strategies that declined the catalog
         (``ModelSkipped``) were skipped.
 
@@ -230,10 +235,7 @@ class ModelLifecycle:
                 continue
             seconds = time.perf_counter() - started
             if save:
-                model_dir = version_dir / strategy
-                shutil.rmtree(model_dir, ignore_errors=True)
-                model_dir.mkdir()
-                model.save(model_dir)
+                self._versions.rewrite_models(catalog, version, [model])
             models.append(model)
             infos.append(
                 ModelInfo(
@@ -354,45 +356,34 @@ class ModelLifecycle:
 
     def resave(self, catalog: str, version: str, models: Sequence[TrainedModel]) -> None:
         """Rewrites serving models' files (after an erasure), each through a fresh directory
-        swapped in by rename so no model is ever half-written."""
-        for model in models:
-            target = self._models_dir / catalog / version / model.strategy
-            fresh = target.with_name(target.name + ".new")
-            shutil.rmtree(fresh, ignore_errors=True)
-            fresh.mkdir(parents=True)
-            model.save(fresh)
-            shutil.rmtree(target, ignore_errors=True)
-            fresh.rename(target)
+        swapped in by rename so no model is ever half-written; ``republish`` afterwards."""
+        self._versions.rewrite_models(catalog, version, models)
 
     def save_users(self, catalog: str, version: str, users: frozenset[str]) -> None:
-        """Rewrites a version's trained users (after an erasure)."""
-        self._write_users(self._models_dir / catalog / version, users)
+        """Rewrites a version's trained users (after an erasure); ``republish`` afterwards."""
+        self._versions.rewrite_users(catalog, version, users)
 
-    @staticmethod
-    def _write_users(version_dir: Path, users: frozenset[str]) -> None:
-        # Through a temporary file and a rename, so a reader never meets half a file.
-        fresh = version_dir / (USERS_FILE + ".new")
-        with fresh.open("wb") as file:
-            np.save(file, np.array(sorted(users), dtype=str), allow_pickle=False)
-        fresh.replace(version_dir / USERS_FILE)
+    def republish(self, catalog: str, version: str) -> None:
+        """Seals and publishes a version whose files were rewritten, and records its new
+        checksum, so that other replicas fetch the rewritten files.
+
+        :raises Unavailable: when the artifact store cannot be written.
+        """
+        self._versions.republish(catalog, version)
 
     def delete_other_versions(self, kept: set[tuple[str, str]]) -> int:
-        """Deletes the files of every model version but the ``kept`` (catalog, version) pairs
-        (erasure: old versions hold the erased user's vectors); returns how many went."""
-        deleted = 0
-        for catalog_dir in self._models_dir.glob("*"):
-            for version_dir in catalog_dir.glob("*"):
-                if (catalog_dir.name, version_dir.name) not in kept:
-                    shutil.rmtree(version_dir)
-                    deleted += 1
-        return deleted
+        """Deletes the files of every model version but the ``kept`` (catalog, version) pairs,
+        locally and from the artifact store (erasure: old versions hold the erased user's
+        vectors); returns how many local folders went."""
+        return self._versions.delete_other_versions(kept)
 
     def load_serving(self) -> list[TrainedCatalog]:
-        """The models marked serving in the store, read back from their files.
+        """The models marked serving in the store, read back from their files (with an
+        artifact store, fetched and verified first).
 
-        A catalog whose artifacts cannot be read (missing, or written by an older version) is
-        logged and left out rather than keeping the server from starting; it serves again after
-        its next Train.
+        A catalog whose artifacts cannot be read (missing, written by an older version, or not
+        matching their recorded checksum) is logged and left out rather than keeping the server
+        from starting; it serves again after its next Train.
         """
         by_catalog: dict[str, list[tuple[ModelInfo, str]]] = {}
         for info, path in self._store.serving_models():
@@ -401,37 +392,61 @@ class ModelLifecycle:
         for catalog, entries in by_catalog.items():
             try:
                 trained = self._load_catalog(catalog, entries)
-            except (OSError, ValueError, KeyError) as error:
+            except (OSError, ValueError, KeyError, FailedPrecondition, Unavailable) as error:
                 log.error("cannot load the models of %r: %s", catalog, error)
                 continue
             if trained.models:
                 loaded.append(trained)
         return loaded
 
+    def load_catalog_serving(self, catalog: str) -> TrainedCatalog | None:
+        """The catalog's models marked serving in the store now, fetched and verified (with an
+        artifact store) and read back: what a replica loads when another one announced that
+        it trained the catalog. None when the catalog has no serving model a loaded plugin
+        can serve.
+
+        :raises FailedPrecondition: when the version does not match its recorded checksum or
+            its files cannot be read; the local folder is left as it was.
+        :raises Unavailable: when the artifact store cannot be read.
+        """
+        entries = [(i, path) for i, path in self._store.serving_models() if i.catalog == catalog]
+        if not entries:
+            return None
+        trained = self._load_or_refuse(catalog, entries)
+        return trained if trained.models else None
+
     def load_version(self, catalog: str, version: str) -> TrainedCatalog:
         """One stored model version of a catalog, read back from its files (an experiment
-        variant pinned to it).
+        variant pinned to it), fetched and verified first with an artifact store.
 
         :raises NotFound: when the catalog has no such version.
-        :raises FailedPrecondition: when its files cannot be read (e.g. deleted by an erasure).
+        :raises FailedPrecondition: when its files cannot be read (e.g. deleted by an erasure)
+            or do not match the version's recorded checksum.
+        :raises Unavailable: when the artifact store cannot be read.
         """
         entries = self._store.model_version(catalog, version)
         if not entries:
             raise NotFound(f"catalog {catalog!r} has no model version {version!r}")
-        try:
-            trained = self._load_catalog(catalog, entries)
-        except (OSError, ValueError, KeyError) as error:
-            raise FailedPrecondition(
-                f"model version {version!r} of {catalog!r} cannot be loaded: {error}"
-            ) from error
+        trained = self._load_or_refuse(catalog, entries)
         if not trained.models:
             raise FailedPrecondition(
                 f"no loaded plugin can serve model version {version!r} of {catalog!r}"
             )
         return trained
 
+    def _load_or_refuse(self, catalog: str, entries: list[tuple[ModelInfo, str]]) -> TrainedCatalog:
+        """``_load_catalog``, with unreadable files a ``FailedPrecondition``."""
+        try:
+            return self._load_catalog(catalog, entries)
+        except (OSError, ValueError, KeyError) as error:
+            version = max(info.version for info, _ in entries)
+            raise FailedPrecondition(
+                f"model version {version!r} of {catalog!r} cannot be loaded: {error}"
+            ) from error
+
     def _load_catalog(self, catalog: str, entries: list[tuple[ModelInfo, str]]) -> TrainedCatalog:
         version = max(info.version for info, _ in entries)
+        self._versions.make_local(catalog, version)
         item_ids = np.load(
             self._models_dir / catalog / version / ITEMS_FILE, allow_pickle=False
         ).astype(object)

@@ -194,8 +194,10 @@ class ServingRegistry:
     def forget_user(
         self, user_id: str, rewrite_files: bool = True
     ) -> tuple[dict[str, int], set[str]]:
-        """Removes a user from every serving state and (``rewrite_files``) rewrites the model
-        files of the versions in use without them and deletes the other versions' files.
+        """Removes a user from every serving state and (``rewrite_files``) rewrites and
+        republishes the model files of the versions in use without them, and deletes the other
+        versions' files, locally and from the artifact store. A replica forgetting a user
+        another one erased leaves the files to that one.
 
         Returns how many model entries and fresh interactions went, and the catalogs with a
         model that cannot forget (to retrain).
@@ -243,6 +245,8 @@ class ServingRegistry:
             )
             if rewrite_files:
                 self._lifecycle.resave(serving.catalog, serving.version, models)
+                # A new manifest and checksum: the other replicas fetch the rewritten files.
+                self._lifecycle.republish(serving.catalog, serving.version)
 
     def _seen_pairs(self, catalog: str) -> tuple[np.ndarray, np.ndarray]:
         return self._store.seen_pairs(catalog, self._seen_types.to_pylist())

@@ -253,11 +253,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def record_training(
-        self, infos: Sequence[ModelInfo], paths: Sequence[str], decision: TrainingDecision
+        self,
+        infos: Sequence[ModelInfo],
+        paths: Sequence[str],
+        decision: TrainingDecision,
+        checksum: str = "",
     ) -> None:
         """Records a training run's models (``paths[i]`` is the artifact of ``infos[i]``,
         relative to ``data_dir``) and its decision, atomically. When ``decision.promoted``, the
-        new models become the only ones serving their (catalog, strategy)."""
+        new models become the only ones serving their (catalog, strategy).
+
+        ``checksum`` is the version's (the sha256 of its manifest, ``core.models.artifacts``),
+        kept with each of its model rows; "" for none.
+        """
 
     @abc.abstractmethod
     def last_decisions(self) -> dict[str, TrainingDecision]:
@@ -272,6 +280,20 @@ class Store(abc.ABC):
     def model_version(self, catalog: str, version: str) -> list[tuple[ModelInfo, str]]:
         """Returns: the models one training run of a catalog produced, with their artifact
         paths, by strategy; empty when there is no such version."""
+
+    @abc.abstractmethod
+    def version_checksum(self, catalog: str, version: str) -> str | None:
+        """Returns: the checksum recorded with a model version of a catalog ("" when it was
+        recorded without one), or None when the catalog has no model of that version."""
+
+    @abc.abstractmethod
+    def set_version_checksum(self, catalog: str, version: str, checksum: str) -> None:
+        """Replaces the checksum of every model of a version of a catalog (its files were
+        rewritten and published again).
+
+        Raises:
+            NotFound: when the catalog has no model of that version; nothing is written.
+        """
 
     # -- experiments -------------------------------------------------------------------------
 

@@ -194,6 +194,12 @@ def m006_serving_plans(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE training_runs ADD COLUMN plan VARCHAR")
 
 
+def m007_model_checksums(db: duckdb.DuckDBPyConnection) -> None:
+    # The sha256 of each model version's MANIFEST.json (core.models.artifacts), the same on
+    # every row of the version; '' for versions recorded before it.
+    db.execute("ALTER TABLE models ADD COLUMN checksum VARCHAR DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_training_runs,
@@ -201,6 +207,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m004_privacy_ledger,
     m005_experiments,
     m006_serving_plans,
+    m007_model_checksums,
 )
 
 

@@ -48,6 +48,26 @@ class ModelsAndExperiments:
         assert store.model_version("c", "v2") == [(model("als", "v2"), "m/v2/als")]
         assert store.model_version("d", "v2") == []
 
+    def test_a_version_keeps_its_checksum_until_it_is_replaced(self, store: Store) -> None:
+        v1 = [model("als", "v1"), model("pop", "v1")]
+        store.record_training(v1, ["m/v1/als", "m/v1/pop"], decision("v1", True), "c1")
+        store.record_training([model("als", "v2")], ["m/v2/als"], decision("v2", False))
+        assert store.version_checksum("c", "v1") == "c1"
+        assert store.version_checksum("c", "v2") == ""  # recorded without one
+        assert store.version_checksum("c", "v3") is None
+        assert store.version_checksum("d", "v1") is None
+        store.set_version_checksum("c", "v1", "c1-rewritten")
+        assert store.version_checksum("c", "v1") == "c1-rewritten"
+        assert store.version_checksum("c", "v2") == ""
+        with pytest.raises(NotFound, match="v3"):
+            store.set_version_checksum("c", "v3", "c3")
+        assert store.version_checksum("c", "v3") is None
+        # The checksum changes no model record.
+        assert store.model_version("c", "v1") == [
+            (model("als", "v1"), "m/v1/als"),
+            (model("pop", "v1"), "m/v1/pop"),
+        ]
+
     def test_last_decisions_latest_per_catalog(self, store: Store) -> None:
         assert store.last_decisions() == {}
         store.record_training([], [], decision("v1", True, T0))
