@@ -26,11 +26,11 @@ from infogap.client import Client
 from . import workload
 from .ingestion import as_stored_rows
 from .load import run_load_generator
-from .servers import HOST, GRPC_WORKERS, server_process
+from .servers import GRPC_WORKERS, HOST, server_process
 from .serving import load_movielens
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.postgres import PostgresServer, postgres_bin_dir  # noqa: E402
+from tests.postgres import PostgresServer, postgres_bin_dir
 
 INGEST_BATCH = 500
 INGEST_CALLS = 200

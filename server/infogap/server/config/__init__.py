@@ -403,7 +403,10 @@ class Settings(BaseSettings):
         env_prefix="INFOGAP_", env_nested_delimiter="__", extra="forbid"
     )
 
-    data_dir: Path = Field(default=Path("data"), description="Holds infogap.duckdb (unless store.url names another store) and models/.")
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Holds infogap.duckdb (unless store.url names another store) and models/.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=50051, ge=0, le=65535, description="0 picks a free port.")
     max_workers: int = Field(default=8, ge=1, description="gRPC worker threads.")

@@ -30,8 +30,8 @@ from infogap.server.core.plugins.host import PluginHost
 from infogap.server.core.plugins.protocols import release_through
 from infogap.server.core.privacy.ledger import PrivacyLedger
 from infogap.server.core.profiles.service import Profiles
-from infogap.server.core.service import InfoGap
 from infogap.server.core.replication import ReplicaSync
+from infogap.server.core.service import InfoGap
 from infogap.server.core.store import Store, open_store
 
 PRIVACY_GUARD = "differential_privacy"  # the built-in plugin privacy.enabled relies on

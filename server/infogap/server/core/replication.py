@@ -53,8 +53,12 @@ class ReplicaSync:
         self._erased_lock = threading.Lock()
         self._watermark = 0
         self._threads = [
-            threading.Thread(target=self._follow_events, name="infogap-replica-events", daemon=True),
-            threading.Thread(target=self._follow_models, name="infogap-replica-models", daemon=True),
+            threading.Thread(
+                target=self._follow_events, name="infogap-replica-events", daemon=True
+            ),
+            threading.Thread(
+                target=self._follow_models, name="infogap-replica-models", daemon=True
+            ),
         ]
 
     def start(self) -> None:

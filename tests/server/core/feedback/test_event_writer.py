@@ -54,7 +54,9 @@ def test_foreign_events_reach_the_listeners_without_this_writers_own(tmp_path: P
 def test_without_tracking_every_event_taken_in_is_foreign(tmp_path: Path):
     heard: list[list[str]] = []
     store = DuckDBStore(tmp_path)
-    writer = EventWriter(store, lambda events, _: heard.append(events.column("event_id").to_pylist()))
+    writer = EventWriter(
+        store, lambda events, _: heard.append(events.column("event_id").to_pylist())
+    )
     try:
         writer.write(batch("a"))
         writer.take_in_foreign(batch("a"))

@@ -105,7 +105,8 @@ class EventWriter:
                 return 0
             self.committed_sequence += 1
             self._notify(committed)
-            return committed.num_rows
+            taken: int = committed.num_rows
+            return taken
 
     def _notify(self, stored: pa.Table) -> None:
         try:

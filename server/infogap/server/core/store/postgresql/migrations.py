@@ -72,6 +72,7 @@ def m001_initial(db: psycopg.Connection) -> None:
             metrics           TEXT NOT NULL,
             path              TEXT NOT NULL,      -- relative to the data directory
             serving           BOOLEAN NOT NULL,
+            checksum          TEXT NOT NULL DEFAULT '',  -- sha256 of the version's manifest
             PRIMARY KEY (catalog, strategy, version)
         );
         CREATE TABLE training_runs (
