@@ -115,7 +115,10 @@ class VersionFiles:
                     deleted += 1
         if self._artifacts is not None:
             for catalog, version in self._artifacts.versions() - kept:
-                self._artifacts.delete(catalog, version)
+                # A version the store does not record yet is another replica's training run,
+                # uploading: it is not this erasure's to delete (it was trained after it).
+                if self._store.model_version(catalog, version):
+                    self._artifacts.delete(catalog, version)
         return deleted
 
 
