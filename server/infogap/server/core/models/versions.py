@@ -115,8 +115,8 @@ class VersionFiles:
                     deleted += 1
         if self._artifacts is not None:
             for catalog, version in self._artifacts.versions() - kept:
-                # A version the store does not record yet is another replica's training run,
-                # uploading: it is not this erasure's to delete (it was trained after it).
+                # A version the store does not record yet is a training run uploading (here or
+                # on another replica): deleting its files would fail that run, not erase.
                 if self._store.model_version(catalog, version):
                     self._artifacts.delete(catalog, version)
         return deleted
