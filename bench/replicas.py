@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from pyarrow import csv
 
-from infogap.client import Client
+from infogap.client import Client, NotFoundError
 
 from . import workload
 from .ingestion import as_stored_rows
@@ -148,10 +148,17 @@ def _model_propagation(a: str, b: str) -> dict[str, Any]:
         for _ in range(MODEL_TRIALS):
             version = client_a.train().models[0].version
             trained = time.perf_counter()
-            while not any(m.version == version for m in client_b.model_info().models):
+            while not _serves(client_b, version):
                 time.sleep(POLL_SECONDS)
             delays.append(time.perf_counter() - trained)
     return {"median_seconds": statistics.median(delays), "seconds": delays}
+
+
+def _serves(client: Client, version: str) -> bool:
+    try:
+        return any(model.version == version for model in client.model_info().models)
+    except NotFoundError:  # nothing trained yet
+        return False
 
 
 def _event_propagation(a: str, b: str, dataset: Path) -> dict[str, Any]:
