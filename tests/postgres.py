@@ -4,7 +4,7 @@ on a free loopback port, stopped at the end of the session.
 ``PostgresServer.fresh_database()`` creates an empty database and returns its URL, for a test
 that needs one of its own; ``database_for(folder)`` maps a folder to one database, so that a
 store opened again on the same folder finds the same data (what the conformance suite's
-``Backend`` needs). The tests reach it through the session fixture ``postgres``
+``Backend`` needs). Both can copy a ``template`` database prepared once (a schema applied). The tests reach it through the session fixture ``postgres``
 (``tests/conftest.py``), which skips, saying why, only when no PostgreSQL binaries exist.
 """
 
@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psycopg
@@ -53,6 +53,7 @@ class PostgresServer:
         self._as_root = os.geteuid() == 0
         self.port = _free_loopback_port()
         self._created = 0
+        self._templates: set[str] = set()
         self._lock = threading.Lock()
 
     def _run(self, program: str, *arguments: str) -> None:
@@ -83,22 +84,35 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Creates the database ``name`` unless it exists; returns its URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Creates the database ``name`` (a copy of ``template``, if given) unless it exists;
+        returns its URL."""
+        copy_of = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.url(), autocommit=True) as admin:
             exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             if exists.fetchone() is None:
-                admin.execute(f'CREATE DATABASE "{name}"')
+                admin.execute(f'CREATE DATABASE "{name}"{copy_of}')
         return self.url(name)
 
-    def fresh_database(self) -> str:
-        """A new, empty database; returns its URL."""
+    def fresh_database(self, template: str | None = None) -> str:
+        """A new database, empty or a copy of ``template``; returns its URL."""
         with self._lock:
             self._created += 1
             name = f"fresh_{self._created}"
-        return self.create_database(name)
+        return self.create_database(name, template)
 
-    def database_for(self, folder: Path) -> str:
-        """The URL of the database kept for ``folder`` (created the first time)."""
+    def database_for(self, folder: Path, template: str | None = None) -> str:
+        """The URL of the database kept for ``folder`` (created the first time, empty or a
+        copy of ``template``)."""
         digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
-        return self.create_database(f"folder_{digest}")
+        return self.create_database(f"folder_{digest}", template)
+
+    def template(self, name: str, prepare: Callable[[str], None]) -> str:
+        """The database ``name``, made the first time by ``prepare(url)`` (say, applying a
+        schema), to copy with ``fresh_database(template=name)``: a copy is faster than doing
+        it again. ``prepare`` must leave no connection open to it."""
+        with self._lock:
+            if name not in self._templates:
+                prepare(self.create_database(name))
+                self._templates.add(name)
+        return name

@@ -266,3 +266,12 @@ def test_open_store_chooses_the_backend_by_url(url: str, tmp_path: Path) -> None
             store.close()
     with pytest.raises(StartupError, match="'mysql'"):
         open_store("mysql://somewhere/db", tmp_path / "e")
+
+
+def test_a_database_that_cannot_be_reached_stops_the_start_without_its_password(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    unreachable = f"postgresql://someone:secret@127.0.0.1:{postgres.port}/no_such_database"
+    with pytest.raises(StartupError, match="no_such_database") as refused:
+        open_store(unreachable, tmp_path)
+    assert "secret" not in str(refused.value)

@@ -1,7 +1,8 @@
 """The store interface: everything the core keeps, and every question it asks of what it kept.
 
-The core depends on this class only; ``DuckDBStore`` (``core.store.duckdb``) implements it, and
-any other backend must pass the same conformance suite (``tests/server/core/store/``).
+The core depends on this class only; ``DuckDBStore`` (``core.store.duckdb``) and
+``PostgreSQLStore`` (``core.store.postgresql``) implement it, and any other backend must pass
+the same conformance suite (``tests/server/core/store/``).
 
 Conventions every implementation follows:
 

@@ -6,8 +6,8 @@ A backend's test module subclasses ``StoreConformance`` and provides two fixture
   same folder again must find the same data);
 - ``store``: a store opened by it on an empty folder (``open_store`` makes one).
 
-``test_duckdb_store.py`` runs it against DuckDB; a new backend adds one entry to its
-``BACKENDS``. Every abstract method of ``Store`` is exercised here (a meta-test checks it).
+``test_store_backends.py`` runs it against DuckDB and PostgreSQL; a new backend adds one entry
+to its ``BACKENDS``. Every abstract method of ``Store`` is exercised here (a meta-test checks it).
 """
 
 from __future__ import annotations

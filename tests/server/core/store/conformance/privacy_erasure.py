@@ -134,3 +134,9 @@ class PrivacyAndErasure:
             "impressions": 0,
         }
         assert store.get_user("u2") == ({}, T0)
+
+    def test_an_erased_users_event_sent_again_is_stored_again(self, store: Store) -> None:
+        store.insert_events(events({"event_id": "e1", "user_id": "u1"}))
+        assert store.delete_user("u1")["events"] == 1
+        assert store.insert_events(events({"event_id": "e1", "user_id": "u1"})) == {"e1"}
+        assert pairs(store.seen_pairs("c", ["click"])) == [("u1", "i1")]

@@ -23,8 +23,10 @@ import adbc_driver_postgresql.dbapi as adbc
 import duckdb
 import psycopg
 import pyarrow as pa
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from infogap.server.core.errors import StartupError
 from infogap.server.core.store.postgresql.migrations import migrate
 
 # Connections a store keeps open at most; requests beyond it wait for one.
@@ -39,13 +41,20 @@ class PostgreSQLConnection:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._data_dir = data_dir
         self._url = url
-        with psycopg.connect(url, options=SESSION_OPTIONS) as db:
-            migrate(db)
+        try:
+            with psycopg.connect(url, options=SESSION_OPTIONS) as db:
+                migrate(db)
+        except psycopg.OperationalError as error:
+            raise StartupError(
+                f"cannot open the PostgreSQL store at {_where(url)}: {error}".strip()
+            ) from error
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=POOL_SIZE,
             kwargs={"options": SESSION_OPTIONS},
+            # A connection lost meanwhile (a restarted server) is replaced, not handed out.
+            check=ConnectionPool.check_connection,
             open=True,
         )
         self._known_partitions: set[str] = set()
@@ -146,6 +155,15 @@ def _over_arrow(
         for view in views:
             db.execute(view)
         yield db
+
+
+def _where(url: str) -> str:
+    """The database a URL names, without its password: ``host:port/dbname``."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "a URL that cannot be parsed"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
 
 
 def notify(db: psycopg.Connection, channel: str, payload: str = "") -> None:

@@ -1,6 +1,11 @@
 """Coordination between servers sharing one PostgreSQL database: the training lock (a session
 advisory lock), the replica feed of committed events (by writing transaction id) and the
-change notifications (LISTEN on the ``records.CHANGE_CHANNELS``)."""
+change notifications (LISTEN on the ``records.CHANGE_CHANNELS``).
+
+The feed waits for the oldest transaction still open anywhere on the PostgreSQL server (any
+database): while one stays open, what committed after it started is held back, never lost.
+So the store leaves no transaction open between calls (its ADBC reads end theirs).
+"""
 
 from __future__ import annotations
 

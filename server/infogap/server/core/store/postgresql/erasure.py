@@ -8,6 +8,14 @@ from infogap.server.core.store.postgresql.connection import PostgreSQLConnection
 from infogap.server.core.store.postgresql.segments import RECOUNT_CLUSTERS
 from infogap.server.core.store.records import ERASURE_CHANNEL
 
+_DELETE_ROWS = "DELETE FROM {table} WHERE user_id = %s"
+# The ids of the deleted events go too, as DuckDB forgets them with the rows: an event sent
+# again after the erasure is stored again on either backend. One row of each per event.
+_DELETE_EVENTS = """
+    WITH gone AS (DELETE FROM events WHERE user_id = %s RETURNING event_id)
+    DELETE FROM event_ids WHERE event_id IN (SELECT event_id FROM gone)
+"""
+
 
 class Erasure(PostgreSQLConnection):
     def delete_user(self, user_id: str) -> dict[str, int]:
@@ -15,9 +23,8 @@ class Erasure(PostgreSQLConnection):
             removed = {}
             for table in USER_TABLES:
                 # Table names come from the constant, never from input.
-                removed[table] = db.execute(
-                    f"DELETE FROM {table} WHERE user_id = %s", [user_id]
-                ).rowcount
+                sql = _DELETE_EVENTS if table == "events" else _DELETE_ROWS.format(table=table)
+                removed[table] = db.execute(sql, [user_id]).rowcount
             if removed["user_clusters"]:
                 db.execute(RECOUNT_CLUSTERS)
             notify(db, ERASURE_CHANNEL, user_id)

@@ -36,7 +36,15 @@ _BATCH_TABLE = """
         received_at TIMESTAMP
     ) ON COMMIT DELETE ROWS
 """
-_COPY_BATCH = f"COPY event_batch ({_COLUMNS}) FROM STDIN"
+# Binary COPY: four times faster than text for psycopg to write.
+_COPY_BATCH = f"COPY event_batch ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = [
+    {pa.string(): "text", pa.float64(): "float8", pa.timestamp("us"): "timestamp"}[f.type]
+    for f in EVENT_SCHEMA
+]
+# Enough memory to sort a large batch's ids; and no JIT: the planner, knowing nothing of the
+# temporary table's rows, would compile the insert of every batch (40 ms of a 1,000-event one).
+_BATCH_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off"
 # Ids claimed in order, so that two batches sharing ids cannot deadlock.
 _INSERT_NEW = f"""
     WITH new AS (
@@ -93,8 +101,10 @@ class Events(PostgreSQLConnection):
         columns = [batch.column(name).to_pylist() for name in EVENT_SCHEMA.names]
         with self._write() as db:
             db.execute(_BATCH_TABLE)
+            db.execute(_BATCH_SETTINGS)
             with db.cursor() as cursor:
                 with cursor.copy(_COPY_BATCH) as copy:
+                    copy.set_types(_COPY_TYPES)
                     for row in zip(*columns):
                         copy.write_row(row)
                 stored = {row[0] for row in cursor.execute(_INSERT_NEW).fetchall()}
