@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from infogap.server.core.errors import BudgetExhausted, StartupError
+from infogap.server.core.errors import BudgetExhausted, StartupError, Unavailable
 from infogap.server.core.store import (
     DuckDBStore,
     PostgreSQLStore,
@@ -25,7 +25,13 @@ from infogap.server.core.store import (
 from infogap.server.core.store.postgresql.migrations import MIGRATIONS
 from infogap.server.core.store.records import ERASURE_CHANNEL, EVENTS_CHANNEL, MODELS_CHANNEL
 from tests.postgres import PostgresServer
-from tests.server.core.store.conformance.builders import T0, decision, events, release
+from tests.server.core.store.conformance.builders import (
+    T0,
+    TYPE_WEIGHTS,
+    decision,
+    events,
+    release,
+)
 
 OpenStore = Callable[[], PostgreSQLStore]
 
@@ -275,3 +281,19 @@ def test_a_database_that_cannot_be_reached_stops_the_start_without_its_password(
     with pytest.raises(StartupError, match="no_such_database") as refused:
         open_store(unreachable, tmp_path)
     assert "secret" not in str(refused.value)
+
+
+def test_a_database_gone_meanwhile_is_unavailable_not_an_internal_error(
+    postgres: PostgresServer, url: str, open_replica: OpenStore
+):
+    store = open_replica()
+    store.insert_events(events({"event_id": "e1", "user_id": "u"}))
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # ends the store's sessions
+    with pytest.raises(Unavailable, match="cannot be reached"):
+        store.get_user("u")
+    with pytest.raises(Unavailable):
+        store.interactions("c", TYPE_WEIGHTS)
+    with pytest.raises(Unavailable), store.try_training_lock("default"):
+        pass

@@ -26,7 +26,7 @@ import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from infogap.server.core.errors import StartupError
+from infogap.server.core.errors import StartupError, Unavailable
 from infogap.server.core.store.postgresql.migrations import migrate
 
 # Connections a store keeps open at most; requests beyond it wait for one.
@@ -78,27 +78,34 @@ class PostgreSQLConnection:
     def _adbc(self) -> Iterator[Any]:
         """An ADBC connection of this thread's own for the block, reused afterwards unless the
         block failed (its state is then unknown: it is closed)."""
-        try:
-            connection = self._idle_adbc.get_nowait()
-        except queue.Empty:
-            connection = adbc.connect(self._url)
-        try:
-            yield connection
-        except BaseException:
-            connection.close()
-            raise
-        self._idle_adbc.put(connection)
+        with unreachable_as_unavailable():
+            try:
+                connection = self._idle_adbc.get_nowait()
+            except queue.Empty:
+                connection = adbc.connect(self._url)
+            try:
+                yield connection
+            except BaseException:
+                connection.close()
+                raise
+            self._idle_adbc.put(connection)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection for the block."""
+        with unreachable_as_unavailable(), self._pool.connection() as db:
+            yield db
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection]:
         """One transaction on a pooled connection: committed when the block ends, rolled back
         if it raises."""
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             yield db
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of a (per-user, small) query, on a pooled connection."""
-        with self._pool.connection() as db:
+        with self._connection() as db:
             return db.execute(sql, params).fetchall()
 
     def _arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
@@ -164,6 +171,17 @@ def _where(url: str) -> str:
     except psycopg.ProgrammingError:
         return "a URL that cannot be parsed"
     return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+@contextmanager
+def unreachable_as_unavailable() -> Iterator[None]:
+    """A lost or refused connection (a restarting or unreachable PostgreSQL) is the server
+    being briefly unavailable, which callers retry: UNAVAILABLE, not an internal error."""
+    try:
+        yield
+    except (psycopg.OperationalError, adbc.OperationalError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise Unavailable(f"the PostgreSQL store cannot be reached: {reason}") from error
 
 
 def notify(db: psycopg.Connection, channel: str, payload: str = "") -> None:

@@ -18,7 +18,11 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 
-from infogap.server.core.store.postgresql.connection import SESSION_OPTIONS, PostgreSQLConnection
+from infogap.server.core.store.postgresql.connection import (
+    SESSION_OPTIONS,
+    PostgreSQLConnection,
+    unreachable_as_unavailable,
+)
 from infogap.server.core.store.records import CHANGE_CHANNELS, EVENT_SCHEMA
 
 _log = logging.getLogger(__name__)
@@ -55,8 +59,11 @@ class Coordination(PostgreSQLConnection):
     def try_training_lock(self, catalog: str) -> Iterator[bool]:
         # A connection of its own, held for the block: the lock is the session's, and closing
         # the connection releases it even if the unlock is never reached.
-        with psycopg.connect(self._url, autocommit=True, options=SESSION_OPTIONS) as db:
-            row = db.execute(_TRY_TRAINING_LOCK, [catalog]).fetchone()
+        with unreachable_as_unavailable():
+            db = psycopg.connect(self._url, autocommit=True, options=SESSION_OPTIONS)
+        with db:
+            with unreachable_as_unavailable():
+                row = db.execute(_TRY_TRAINING_LOCK, [catalog]).fetchone()
             yield bool(row and row[0])
 
     def events_committed_after(self, watermark: int | None) -> tuple[pa.Table, int]:

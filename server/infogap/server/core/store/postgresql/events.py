@@ -120,7 +120,7 @@ class Events(PostgreSQLConnection):
         ]
         if not missing:
             return
-        with self._pool.connection() as db:
+        with self._connection() as db:
             for month in missing:
                 name = partition_name(month)
                 if month.year < 9999:  # the last month of the calendar stays in the default

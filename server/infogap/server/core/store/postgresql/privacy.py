@@ -94,7 +94,7 @@ class PrivacyLedgerTables(PostgreSQLConnection):
         return [PrivacyRelease(*row) for row in self._rows(_RELEASES, [catalog, since])]
 
     def privacy_spent(self, catalog: str, since: datetime) -> float:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             return _spent(db, catalog, since)
 
 
