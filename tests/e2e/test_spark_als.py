@@ -33,6 +33,8 @@ SERVING_ALONE = {"strategy_order": ["spark_als", "popularity"], "blend_below_int
 INSTALLED = any(e.name == "spark_als" for e in entry_points(group="infogap"))
 EXTRA_PLUGINS = () if INSTALLED else (("spark_als", spark_als),)
 
+pytestmark = pytest.mark.slow  # a Spark fit per Train
+
 
 def start(data_dir: Path) -> InfoGapServer:
     from infogap.server.assembly import build_server

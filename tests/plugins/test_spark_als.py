@@ -9,19 +9,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from pydantic import ValidationError
 
 from infogap.plugins import spark_als
 from infogap.plugins.als import ALSConfig, ALSTrainer
 from infogap.plugins.spark_als import SparkALSConfig, SparkALSTrainer
-from infogap.server.plugin import TrainingContext
+from infogap.server.plugin import ModelSkipped, TrainingContext
 from infogap.server.plugin.testing import ConformanceData, ModelConformance, conformance_data
 
-pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow  # a JVM start and a dozen small fits: about a minute
 
 REPO = Path(__file__).resolve().parents[2]
 # Small and on two local cores: a fit of the kit's 40 users takes about a second once warm.
@@ -134,3 +136,9 @@ def test_a_spark_that_cannot_start_names_java_and_pyspark(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "refused: spark_als could not start Spark on master 'local[1]'" in result.stdout
     assert "Java 17" in result.stdout and "pyspark" in result.stdout
+
+
+def test_a_catalog_without_interactions_is_skipped_before_spark_starts(kit):
+    empty = replace(kit.training, interactions=sp.coo_matrix(kit.training.interactions.shape))
+    with pytest.raises(ModelSkipped, match="no interactions"):
+        small_trainer().train(empty, TrainingContext("kit", lambda a: a))
