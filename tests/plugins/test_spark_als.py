@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from infogap.plugins import spark_als
 from infogap.plugins.als import ALSConfig, ALSTrainer
 from infogap.plugins.spark_als import SparkALSConfig, SparkALSTrainer
-from infogap.server.plugin import ModelSkipped, TrainingContext
+from infogap.server.plugin import FailedPrecondition, ModelSkipped, TrainingContext
 from infogap.server.plugin.testing import ConformanceData, ModelConformance, conformance_data
 
 pytestmark = pytest.mark.slow  # a JVM start and a dozen small fits: about a minute
@@ -142,3 +142,11 @@ def test_a_catalog_without_interactions_is_skipped_before_spark_starts(kit):
     empty = replace(kit.training, interactions=sp.coo_matrix(kit.training.interactions.shape))
     with pytest.raises(ModelSkipped, match="no interactions"):
         small_trainer().train(empty, TrainingContext("kit", lambda a: a))
+
+
+def test_a_snapshot_dir_that_cannot_be_made_is_a_failed_precondition(kit, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    trainer = small_trainer(snapshot_dir=blocked / "snapshots")
+    with pytest.raises(FailedPrecondition, match="cannot write its snapshot under"):
+        trainer.train(kit.training, TrainingContext("kit", lambda a: a))

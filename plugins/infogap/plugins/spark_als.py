@@ -5,7 +5,7 @@ interactions the ``als`` plugin fits on as a Parquet snapshot (user index, item 
 into ``snapshot_dir``, the shared storage a cluster's executors read, and fits
 ``pyspark.ml.recommendation.ALS`` (``implicitPrefs=True``) on it. The factors come back to the
 server and are saved in the ``als`` plugin's format, then served and folded in by its code
-(``ALSModel``), with Spark's own per-user problem (``SPARK_OBJECTIVE``): confidence
+(``ALSModel``), with Spark's own per-user problem (``spark_objective``): confidence
 ``1 + alpha x weight`` and a ridge of λ per interaction (ALS-WR).
 
 Off unless ``enabled``: a Spark session takes seconds to start. It starts at the first training
@@ -25,7 +25,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -290,11 +289,14 @@ class SparkALSTrainer:
         if not rows.nnz:
             raise ModelSkipped("no interactions to fit")
         spark, start_seconds = self._sessions.get(c)
-        if c.snapshot_dir is not None:
-            c.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        snapshot = Path(
-            tempfile.mkdtemp(prefix=f"spark-als-{uuid.uuid4().hex[:8]}-", dir=c.snapshot_dir)
-        )
+        try:
+            if c.snapshot_dir is not None:
+                c.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            snapshot = Path(tempfile.mkdtemp(prefix="spark-als-snapshot-", dir=c.snapshot_dir))
+        except OSError as error:
+            raise FailedPrecondition(
+                f"spark_als cannot write its snapshot under {c.snapshot_dir}: {error}"
+            ) from None
         try:
             started = time.perf_counter()
             path = write_snapshot(rows, snapshot)
@@ -304,15 +306,14 @@ class SparkALSTrainer:
             fit_seconds = time.perf_counter() - started
         finally:
             shutil.rmtree(snapshot, ignore_errors=True)
-        parameters = c.model_dump(include={"master", "factors", "iterations", "regularization"})
-        parameters.update(alpha=c.alpha, seed=c.seed, blocks=c.blocks)
+        shown = {"master", "factors", "iterations", "regularization", "alpha", "seed", "blocks"}
         return ALSModel(
             user_factors=user_factors,
             item_factors=item_factors,
             histories=Histories(data.user_ids, rows),
             item_ids=data.item_ids,
             objective=spark_objective(c),
-            parameters={key: str(value) for key, value in parameters.items()},
+            parameters={key: str(value) for key, value in c.model_dump(include=shown).items()},
             metrics={
                 "fit_seconds": fit_seconds,
                 "snapshot_seconds": snapshot_seconds,
