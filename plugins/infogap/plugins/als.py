@@ -8,6 +8,9 @@ least-squares problem ALS solves for a user, against the fixed item factors:
 ``(YᵀY + λI + Yᵀ(Cᵤ - I)Y) x = YᵀCᵤp(u)`` over their training row plus their recent items.
 A user with neither gets None (the next strategy answers).
 
+``ALSModel`` and ``load_als_model`` serve any implicit-feedback ALS factors: the ``spark_als``
+plugin saves its Spark-trained factors in this same format, with its own ``ALSObjective``.
+
 Options: ``[plugin_config.als]`` (``ALSConfig``).
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +66,22 @@ class ALSConfig(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class ALSObjective:
+    """The per-user least-squares problem the factors were trained with, which fold-in solves
+    again: confidence ``c = confidence_offset + alpha x weight`` per item of the history, and
+    the ridge ``λ`` (times the history's length when ``regularization_per_interaction``, as
+    Spark's ALS-WR weights it). implicit's ALS is the default: ``c = alpha x weight``, fixed λ.
+    """
+
+    regularization: float
+    alpha: float
+    confidence_offset: float = 0.0
+    regularization_per_interaction: bool = False
+
+
 class ALSModel:
     """User and item factors; fold-in is a small linear solve per request."""
-
-    strategy = STRATEGY
 
     def __init__(
         self,
@@ -74,19 +90,19 @@ class ALSModel:
         item_factors: np.ndarray,
         histories: Histories,
         item_ids: np.ndarray,
-        regularization: float,
-        alpha: float,
+        objective: ALSObjective,
         parameters: Mapping[str, str],
         metrics: Mapping[str, float],
+        strategy: str = STRATEGY,
     ) -> None:
+        self.strategy = strategy
         self._user_factors = user_factors.astype(np.float32)
         self._item_factors = item_factors.astype(np.float32)
         self._histories = histories
         self._item_ids = item_ids
-        self._regularization = regularization
-        self._alpha = alpha
+        self.objective = objective
         y = self._item_factors.astype(np.float64)
-        self._gram = y.T @ y + regularization * np.eye(y.shape[1])  # YᵀY + λI, shared by all
+        self._item_gram = y.T @ y  # YᵀY, shared by every fold-in
         norms = np.linalg.norm(self._item_factors, axis=1, keepdims=True)
         self._item_unit_vectors = self._item_factors / np.maximum(norms, 1e-12)
         self.parameters = parameters
@@ -95,9 +111,13 @@ class ALSModel:
 
     def fold_in(self, positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The user vector ALS would compute for this history with the item factors fixed."""
+        objective = self.objective
         y = self._item_factors[positions].astype(np.float64)
-        confidence = self._alpha * weights.astype(np.float64)
-        a = self._gram + (y.T * (confidence - 1.0)) @ y
+        confidence = objective.confidence_offset + objective.alpha * weights.astype(np.float64)
+        ridge = objective.regularization
+        if objective.regularization_per_interaction:
+            ridge *= len(positions)
+        a = self._item_gram + ridge * np.eye(y.shape[1]) + (y.T * (confidence - 1.0)) @ y
         b = y.T @ confidence
         return np.linalg.solve(a, b).astype(np.float32)
 
@@ -141,10 +161,10 @@ class ALSModel:
             item_factors=self._item_factors,
             histories=self._histories.without(user_id),
             item_ids=self._item_ids,
-            regularization=self._regularization,
-            alpha=self._alpha,
+            objective=self.objective,
             parameters=self.parameters,
             metrics=self.metrics,
+            strategy=self.strategy,
         )
 
     def save(self, directory: Path) -> None:
@@ -155,8 +175,7 @@ class ALSModel:
         )
         self._histories.save(directory)
         meta = {
-            "regularization": self._regularization,
-            "alpha": self._alpha,
+            **asdict(self.objective),
             "parameters": dict(self.parameters),
             "metrics": dict(self.metrics),
         }
@@ -192,30 +211,39 @@ class ALSTrainer:
             item_factors=np.asarray(als.item_factors),
             histories=Histories(data.user_ids, rows),
             item_ids=data.item_ids,
-            regularization=c.regularization,
-            alpha=c.alpha,
+            objective=ALSObjective(c.regularization, c.alpha),
             parameters={key: str(value) for key, value in c.model_dump().items()},
             metrics={"fit_seconds": fit_seconds},
         )
 
     def load(self, directory: Path, item_ids: np.ndarray) -> ALSModel:
-        meta = json.loads((directory / META_FILE).read_text())
-        with np.load(directory / FACTORS_FILE, allow_pickle=False) as arrays:
-            user_factors, item_factors = arrays["user_factors"], arrays["item_factors"]
-        if len(item_factors) != len(item_ids):
-            raise ValueError(
-                f"{directory}: {len(item_factors)} item factors, {len(item_ids)} items"
-            )
-        return ALSModel(
-            user_factors=user_factors,
-            item_factors=item_factors,
-            histories=Histories.load(directory),
-            item_ids=item_ids,
-            regularization=meta["regularization"],
-            alpha=meta["alpha"],
-            parameters=meta["parameters"],
-            metrics=meta["metrics"],
-        )
+        return load_als_model(directory, item_ids, self.strategy)
+
+
+def load_als_model(directory: Path, item_ids: np.ndarray, strategy: str) -> ALSModel:
+    """Reads back what ``ALSModel.save`` wrote, whichever trainer fitted the factors; a model
+    saved before ``ALSObjective`` had its optional fields gets their (implicit's) defaults."""
+    meta = json.loads((directory / META_FILE).read_text())
+    with np.load(directory / FACTORS_FILE, allow_pickle=False) as arrays:
+        user_factors, item_factors = arrays["user_factors"], arrays["item_factors"]
+    if len(item_factors) != len(item_ids):
+        raise ValueError(f"{directory}: {len(item_factors)} item factors, {len(item_ids)} items")
+    objective = ALSObjective(
+        regularization=meta["regularization"],
+        alpha=meta["alpha"],
+        confidence_offset=meta.get("confidence_offset", 0.0),
+        regularization_per_interaction=meta.get("regularization_per_interaction", False),
+    )
+    return ALSModel(
+        user_factors=user_factors,
+        item_factors=item_factors,
+        histories=Histories.load(directory),
+        item_ids=item_ids,
+        objective=objective,
+        parameters=meta["parameters"],
+        metrics=meta["metrics"],
+        strategy=strategy,
+    )
 
 
 @hookimpl
