@@ -95,6 +95,7 @@ class ServingSettings(BaseModel):
             "ease",
             "item_knn",
             "item_knn_bm25",
+            "spark_als",
             "als",
             "popularity",
         ],
