@@ -16,6 +16,7 @@ from infogap.server.core.store.records import (
     Interactions,
     PrivacyRelease,
     ReleasedValues,
+    UserFacts,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "PrivacyRelease",
     "ReleasedValues",
     "Store",
+    "UserFacts",
 ]

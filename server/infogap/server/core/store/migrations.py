@@ -194,6 +194,12 @@ def m006_serving_plans(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE training_runs ADD COLUMN plan VARCHAR")
 
 
+def m007_events_by_user(db: duckdb.DuckDBPyConnection) -> None:
+    # GetProfile reads one user's events through it (a few ms at 1,000,000 events, against
+    # 20 to 35 ms for a scan of the column when the user's events are spread over the table).
+    db.execute("CREATE INDEX events_user_id ON events (user_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_training_runs,
@@ -201,6 +207,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m004_privacy_ledger,
     m005_experiments,
     m006_serving_plans,
+    m007_events_by_user,
 )
 
 
