@@ -1,5 +1,5 @@
 """The backend-neutral per-user facts (``core.store.user_facts``) on tables a backend would
-fetch: the Arrow and the row entry agree, later events are ignored, values are exact. The
+fetch: exact values, later events ignored, the row order and chunking of no consequence. The
 equality with every backend's aggregate queries is in the conformance suite."""
 
 from __future__ import annotations
@@ -10,11 +10,7 @@ import pyarrow as pa
 
 from infogap.server.core.domain import CatalogActivity, Interest
 from infogap.server.core.store import EventTypeActivity, UserFacts
-from infogap.server.core.store.user_facts import (
-    USER_EVENTS_SCHEMA,
-    facts_from_events,
-    facts_from_rows,
-)
+from infogap.server.core.store.user_facts import USER_EVENTS_SCHEMA, facts_from_events
 from tests.server.core.store.conformance.builders import DAY, T0, TYPE_WEIGHTS
 
 RECORDS = {"u1": ({"plan": "gold"}, T0 - DAY)}
@@ -36,8 +32,14 @@ ROWS = [
 ]
 
 
-def test_facts_from_rows_exact_values() -> None:
-    found = facts_from_rows(ROWS, RECORDS, {"u2": "cluster-1"}, T0, **ARGUMENTS)
+def table(rows: list[tuple[object, ...]]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [dict(zip(USER_EVENTS_SCHEMA.names, row)) for row in rows], schema=USER_EVENTS_SCHEMA
+    )
+
+
+def test_exact_values() -> None:
+    found = facts_from_events(table(ROWS), RECORDS, {"u2": "cluster-1"}, T0, **ARGUMENTS)
     assert found.records == RECORDS
     assert found.clusters == {"u2": "cluster-1"}
     assert found.activity == [
@@ -64,23 +66,22 @@ def test_facts_from_rows_exact_values() -> None:
     }
 
 
-def test_the_arrow_entry_equals_the_row_entry() -> None:
-    def table(rows: list[tuple[object, ...]]) -> pa.Table:
-        return pa.Table.from_pylist(
-            [dict(zip(USER_EVENTS_SCHEMA.names, row)) for row in rows], schema=USER_EVENTS_SCHEMA
-        )
-
-    for rows in (ROWS, ROWS[:4], ROWS[4:]):
-        from_rows = facts_from_rows(rows, RECORDS, {}, T0, **ARGUMENTS)
-        assert facts_from_events(table(rows), RECORDS, {}, T0, **ARGUMENTS) == from_rows
-    assert facts_from_rows(ROWS, {}, {}, T0, **ARGUMENTS) != facts_from_rows(
-        ROWS[:4], {}, {}, T0, **ARGUMENTS
-    )
+def test_row_order_and_chunks_do_not_count() -> None:
+    expected = facts_from_events(table(ROWS), RECORDS, {}, T0, **ARGUMENTS)
+    shuffled = ROWS[::-1]
+    chunked = pa.concat_tables([table(shuffled[:3]), table(shuffled[3:])])
+    assert chunked.column("user_id").num_chunks == 2
+    assert facts_from_events(chunked, RECORDS, {}, T0, **ARGUMENTS) == expected
+    # A backend may send only the events up to as_of: the same facts.
+    assert facts_from_events(table(ROWS[:4] + ROWS[5:]), RECORDS, {}, T0, **ARGUMENTS) == expected
 
 
 def test_attributes_filter_and_no_events() -> None:
-    genre_only = facts_from_rows(ROWS, {}, {}, T0, **{**ARGUMENTS, "attributes": ["genre"]})
+    genre_only = facts_from_events(
+        table(ROWS), {}, {}, T0, **{**ARGUMENTS, "attributes": ["genre"]}
+    )
     assert [i.feature for i in genre_only.interests["u1"]] == ["tag:A", "genre:x", "tag:B"]
-    empty = facts_from_events(USER_EVENTS_SCHEMA.empty_table(), {}, {}, T0, **ARGUMENTS)
-    assert empty == UserFacts({}, [], {}, {}, {}, {})
-    assert facts_from_rows([], {}, {}, datetime(2000, 1, 1), **ARGUMENTS) == empty
+    empty = facts_from_events(USER_EVENTS_SCHEMA.empty_table(), RECORDS, {}, T0, **ARGUMENTS)
+    assert empty == UserFacts(RECORDS, [], {}, {}, {}, {})
+    before_everything = facts_from_events(table(ROWS), {}, {}, datetime(2000, 1, 1), **ARGUMENTS)
+    assert before_everything == UserFacts({}, [], {}, {}, {}, {})

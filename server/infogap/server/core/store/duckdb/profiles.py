@@ -16,7 +16,7 @@ from infogap.server.core.store.duckdb.connection import DuckDBConnection, regist
 from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL
 from infogap.server.core.store.records import EventTypeActivity, UserFacts
 from infogap.server.core.store.serialisers import attributes_from_json
-from infogap.server.core.store.user_facts import facts_from_rows
+from infogap.server.core.store.user_facts import USER_EVENTS_SCHEMA, facts_from_events
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -170,15 +170,14 @@ class ProfileFacts(DuckDBConnection):
         attributes: Sequence[str] | None,
     ) -> UserFacts:
         users = list(dict.fromkeys(user_ids))
-        rows: list[tuple[Any, ...]] = []
+        events = USER_EVENTS_SCHEMA.empty_table()
         records: dict[str, tuple[dict[str, str], datetime]] = {}
         clusters: dict[str, str] = {}
         if users:
-            # Rows, not Arrow: DuckDB's cheapest result for a few hundred of them.
             placeholders = ", ".join("?" * len(users))
             db = self.cursor()
             query = _USER_EVENTS.format(placeholders=placeholders)
-            rows = db.execute(query, [as_of, *users]).fetchall()
+            events = db.sql(query, params=[as_of, *users]).arrow().read_all()
             for user_id, stored, updated in db.execute(
                 _RECORDS_OF.format(placeholders=placeholders), users
             ).fetchall():
@@ -186,8 +185,8 @@ class ProfileFacts(DuckDBConnection):
             clusters = dict(
                 db.execute(_CLUSTERS_OF.format(placeholders=placeholders), users).fetchall()
             )
-        return facts_from_rows(
-            rows,
+        return facts_from_events(
+            events,
             records,
             clusters,
             as_of,
