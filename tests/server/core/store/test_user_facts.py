@@ -10,7 +10,13 @@ import pyarrow as pa
 
 from infogap.server.core.domain import CatalogActivity, Interest
 from infogap.server.core.store import EventTypeActivity, UserFacts
-from infogap.server.core.store.user_facts import USER_EVENTS_SCHEMA, facts_from_events
+from infogap.server.core.store.user_facts import (
+    USER_EVENTS_SCHEMA,
+    ItemFeatureCache,
+    ItemFeatures,
+    ItemKey,
+    facts_from_events,
+)
 from tests.server.core.store.conformance.builders import DAY, T0, TYPE_WEIGHTS
 
 RECORDS = {"u1": ({"plan": "gold"}, T0 - DAY)}
@@ -85,3 +91,32 @@ def test_attributes_filter_and_no_events() -> None:
     assert empty == UserFacts(RECORDS, [], {}, {}, {}, {})
     before_everything = facts_from_events(table(ROWS), {}, {}, datetime(2000, 1, 1), **ARGUMENTS)
     assert before_everything == UserFacts({}, [], {}, {}, {}, {})
+
+
+def test_the_item_cache_loads_once_and_drops_what_a_write_raced() -> None:
+    cache = ItemFeatureCache()
+    loads: list[list[ItemKey]] = []
+
+    def load(keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        loads.append(sorted(keys))
+        return {key: (["A"], "{}") for key in keys if key[1] != "gone"}
+
+    assert cache.lookup([("c", "i1"), ("c", "gone")], load) == {
+        ("c", "i1"): (["A"], "{}"),
+        ("c", "gone"): None,
+    }
+    assert cache.lookup([("c", "i1"), ("c", "gone")], load) == {
+        ("c", "i1"): (["A"], "{}"),
+        ("c", "gone"): None,
+    }
+    assert loads == [[("c", "gone"), ("c", "i1")]]  # the second lookup loaded nothing
+    cache.forget([("c", "i1")])
+    cache.lookup([("c", "i1")], load)
+    assert loads[-1] == [("c", "i1")]
+
+    def racing_load(keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        cache.forget(keys)  # an upsert commits while the old row is being read
+        return {key: (["old"], "{}") for key in keys}
+
+    assert cache.lookup([("c", "i2")], racing_load) == {("c", "i2"): (["old"], "{}")}
+    assert cache.lookup([("c", "i2")], load) == {("c", "i2"): (["A"], "{}")}  # not kept

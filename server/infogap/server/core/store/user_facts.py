@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,70 @@ USER_EVENTS_SCHEMA = pa.schema(
         ("item_attributes", pa.string()),
     ]
 )
+
+ItemKey = tuple[str, str]  # (catalog, item id)
+ItemFeatures = tuple[list[str], str]  # the item's tags and its attributes as JSON text
+
+
+class ItemFeatureCache:
+    """Items' tags and attributes by (catalog, item id), kept for the per-user path: joining
+    the items table costs DuckDB more than reading the user's events, and an item's features
+    change only when it is upserted. The store calls ``forget`` after writing items; a load
+    that raced with such a write is not kept."""
+
+    def __init__(self, max_items: int = 500_000) -> None:
+        self._max_items = max_items
+        self._lock = threading.Lock()
+        self._version = 0  # bumped by every forget
+        self._entries: dict[ItemKey, ItemFeatures | None] = {}  # None: not stored
+
+    def lookup(
+        self,
+        keys: Iterable[ItemKey],
+        load: Callable[[list[ItemKey]], dict[ItemKey, ItemFeatures]],
+    ) -> dict[ItemKey, ItemFeatures | None]:
+        """The features of ``keys`` (None for an item not stored); ``load`` reads the ones not
+        kept from the store."""
+        wanted = set(keys)
+        with self._lock:
+            version = self._version
+            found = {key: self._entries[key] for key in wanted if key in self._entries}
+        missing = [key for key in wanted if key not in found]
+        if missing:
+            loaded = load(missing)
+            fresh = {key: loaded.get(key) for key in missing}
+            found.update(fresh)
+            with self._lock:
+                if self._version == version:
+                    if len(self._entries) + len(fresh) > self._max_items:
+                        self._entries.clear()
+                    self._entries.update(fresh)
+        return found
+
+    def forget(self, keys: Iterable[ItemKey]) -> None:
+        with self._lock:
+            self._version += 1
+            for key in keys:
+                self._entries.pop(key, None)
+
+
+def with_item_features(
+    events: pa.Table, features: Mapping[ItemKey, ItemFeatures | None]
+) -> pa.Table:
+    """``events`` (user_id, catalog, item_id, type, value, event_time) with the
+    ``item_tags`` and ``item_attributes`` columns of ``USER_EVENTS_SCHEMA`` from ``features``."""
+    of_events = [
+        features.get(key)
+        for key in zip(events["catalog"].to_pylist(), events["item_id"].to_pylist())
+    ]
+    return events.append_column(
+        USER_EVENTS_SCHEMA.field("item_tags"),
+        pa.array([f[0] if f else None for f in of_events], pa.list_(pa.string())),
+    ).append_column(
+        USER_EVENTS_SCHEMA.field("item_attributes"),
+        pa.array([f[1] if f else None for f in of_events], pa.string()),
+    )
+
 
 _EPOCH = datetime(1970, 1, 1)
 _MICROSECONDS = timedelta(microseconds=1)

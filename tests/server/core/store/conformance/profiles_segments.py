@@ -259,6 +259,31 @@ class ProfilesAndSegments:
             )
         }
 
+    def test_user_facts_see_items_upserted_since(self, store: Store) -> None:
+        store.upsert_items([Item("i1", "c", {"genre": "x"}, ("A",))], T0)
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u1"},
+                {"event_id": "e2", "user_id": "u1", "item_id": "i2"},
+            )
+        )
+
+        def features() -> list[str]:
+            found = store.user_facts(
+                T0,
+                ["u1"],
+                window_starts=[],
+                frequency_start=T0,
+                type_weights=TYPE_WEIGHTS,
+                half_life_days=1.0,
+                attributes=None,
+            )
+            return [i.feature for i in found.interests.get("u1", ())]
+
+        assert features() == ["genre:x", "tag:A"]
+        store.upsert_items([Item("i1", "c", {}, ("B",)), Item("i2", "c", {}, ("C",))], T0)
+        assert features() == ["tag:B", "tag:C"]
+
     # -- segments and clusters ----------------------------------------------------------
 
     def test_rule_segments_define_replace_delete(self, store: Store) -> None:

@@ -16,7 +16,13 @@ from infogap.server.core.store.duckdb.connection import DuckDBConnection, regist
 from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL
 from infogap.server.core.store.records import EventTypeActivity, UserFacts
 from infogap.server.core.store.serialisers import attributes_from_json
-from infogap.server.core.store.user_facts import USER_EVENTS_SCHEMA, facts_from_events
+from infogap.server.core.store.user_facts import (
+    USER_EVENTS_SCHEMA,
+    ItemFeatures,
+    ItemKey,
+    facts_from_events,
+    with_item_features,
+)
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -37,15 +43,18 @@ _ACTIVE_DAYS = (
 )
 _USER_CLUSTERS = "SELECT user_id, cluster FROM user_clusters WHERE true{where}"
 
-# A few users' events with their items (``core.store.user_facts.USER_EVENTS_SCHEMA``). ``user_id IN (?, ?...)``, not
-# a list parameter: only a list of constants lets DuckDB read the users' rows through the
-# ``events(user_id)`` index (m007) instead of scanning the column.
+# A few users' events. ``user_id IN (?, ?...)``, not a list parameter: only a list of
+# constants lets DuckDB read the users' rows through the ``events(user_id)`` index (m007)
+# instead of scanning the column. Their items come from ``item_features`` (joining the
+# items table would scan it on every call).
 _USER_EVENTS = """
-    SELECT e.user_id, e.catalog, e.item_id, e.type, e.value, e.event_time,
-           i.tags AS item_tags, i.attributes::VARCHAR AS item_attributes
-    FROM events e LEFT JOIN items i ON i.catalog = e.catalog AND i.item_id = e.item_id
-    WHERE e.event_time <= ? AND e.user_id IN ({placeholders})
+    SELECT user_id, catalog, item_id, type, value, event_time FROM events
+    WHERE event_time <= ? AND user_id IN ({placeholders})
 """
+_ITEM_FEATURES = (
+    "SELECT item_id, tags, attributes::VARCHAR FROM items "
+    "WHERE catalog = ? AND item_id IN (SELECT unnest(?))"
+)
 _RECORDS_OF = "SELECT user_id, attributes, updated_at FROM users WHERE user_id IN ({placeholders})"
 _CLUSTERS_OF = "SELECT user_id, cluster FROM user_clusters WHERE user_id IN ({placeholders})"
 
@@ -178,6 +187,8 @@ class ProfileFacts(DuckDBConnection):
             db = self.cursor()
             query = _USER_EVENTS.format(placeholders=placeholders)
             events = db.sql(query, params=[as_of, *users]).arrow().read_all()
+            keys = zip(events["catalog"].to_pylist(), events["item_id"].to_pylist())
+            events = with_item_features(events, self.item_features.lookup(keys, self._items))
             for user_id, stored, updated in db.execute(
                 _RECORDS_OF.format(placeholders=placeholders), users
             ).fetchall():
@@ -196,6 +207,18 @@ class ProfileFacts(DuckDBConnection):
             half_life_days=half_life_days,
             attributes=attributes,
         )
+
+    def _items(self, keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        """The stored tags and attributes of ``keys``, one query per catalog."""
+        by_catalog: dict[str, list[str]] = defaultdict(list)
+        for catalog, item_id in keys:
+            by_catalog[catalog].append(item_id)
+        db = self.cursor()
+        return {
+            (catalog, item_id): (list(tags), stored)
+            for catalog, item_ids in by_catalog.items()
+            for item_id, tags, stored in db.execute(_ITEM_FEATURES, [catalog, item_ids]).fetchall()
+        }
 
     def user_clusters(self, user_ids: Sequence[str] | None) -> dict[str, str]:
         where, params = _user_filter("user_id", user_ids)
