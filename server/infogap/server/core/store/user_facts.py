@@ -1,4 +1,4 @@
-"""The profile facts of a few users, computed from their events in Python: what every backend's
+"""The profile facts of a few users, computed from their events with numpy: what every backend's
 ``Store.user_facts`` returns, equal to what its aggregate queries give for those users.
 
 Why: a profile is a handful of aggregates over a few hundred events. Planning the five
@@ -6,8 +6,9 @@ analytic queries that compute them for everyone costs DuckDB 30 to 50 ms; readin
 events with one indexed query and aggregating them here costs a few. A backend fetches the
 events (with their items' tags and attributes) as a table of ``USER_EVENTS_SCHEMA`` and hands
 it to ``facts_from_events`` with the users' records and clusters; nothing here knows a
-database. The aggregates are numpy's, so a user with 10,000 events costs a few ms more than one
-with a hundred.
+database. A backend for which joining the items costs more than reading the events (DuckDB
+scans the items table for the join) reads the events alone, takes the items' features from
+an ``ItemFeatureCache`` and adds them with ``with_item_features``.
 
 The formulas are the SQL's, computed the same way (float64, the same order of operations).
 Sums add in the order of the rows, so they may differ from a database's in their last bits.
