@@ -125,28 +125,6 @@ def _train_section(serving: dict[str, Any]) -> list[str]:
     ]
 
 
-def _profiles_section(profiles: dict[str, Any]) -> list[str]:
-    rows = [
-        [label, f"{profiles[key]['median_ms']:.2f}", f"{profiles[key]['p99_ms']:.2f}"]
-        for label, key in (
-            (f"user with {profiles['heavy_user_events']:,} events, computed", "heavy_computed"),
-            (f"user with {profiles['heavy_user_events']:,} events, cached", "heavy_cached"),
-            ("typical MovieLens user (272 events), computed", "typical_computed"),
-            (
-                f"  the same, with {profiles['large_table_events']:,} events in the table",
-                "typical_computed_large",
-            ),
-        )
-    ]
-    return [
-        "GetProfile through the SDK (in-process server, 100,000 MovieLens events + the heavy user)",
-        *table(["", "median ms", "p99 ms"], rows),
-        f"  heavy / typical, computed: {profiles['heavy_vs_typical']:.2f}x",
-        f"  typical user, {profiles['large_table_events']:,} / 100,000 events in the table: "
-        f"{profiles['large_vs_small']:.2f}x",
-    ]
-
-
 def summary(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines = [
@@ -166,7 +144,9 @@ def summary(results: dict[str, Any]) -> str:
     if "ingestion" in results:
         sections.append(_ingest_section(results["ingestion"]))
     if "profiles" in results:
-        sections.append(_profiles_section(results["profiles"]))
+        from .profiles import report_lines as profile_lines  # the module that measures them
+
+        sections.append(profile_lines(results["profiles"]))
     if "replicas" in results:
         from .replicas import report_lines as replicas_lines
 

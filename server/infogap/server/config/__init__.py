@@ -161,6 +161,13 @@ class ProfileSettings(BaseModel):
     )
     interest_top_n: int = Field(default=10, ge=0)
     max_batch_size: int = Field(default=500, ge=1)
+    event_path_max_users: int = Field(
+        default=64,
+        ge=0,
+        description="Profiles asked for up to this many users at once are computed from "
+        "their events in one indexed read (a few ms); more, and segment sizes and clustering, "
+        "by the store's aggregate queries over all events. 0: always the aggregate queries.",
+    )
     clusters: int = Field(default=8, ge=0, description="Data-driven segments; 0 turns them off.")
     cluster_seed: int = 42
     cache_size: int = Field(default=10_000, ge=0, description="Profiles kept in memory.")

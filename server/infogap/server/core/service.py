@@ -119,6 +119,7 @@ class InfoGap:
         items = validation.items(items, self.settings.limits)
         count = self._store.upsert_items(items, utc_now())
         self._registry.refresh_items({item.catalog for item in items})
+        self._profiles.invalidate([])  # interests read item features: segments are recomputed
         return count
 
     def profile(self, user_id: str, as_of: datetime | None = None) -> Profile:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -66,6 +67,10 @@ class Profiles:
             OrderedDict()
         )
         self._rules: dict[str, tuple[SegmentRule, str]] = {}
+        # Bumped whenever data a profile reads changes (events, attributes, erasure, clusters):
+        # rule segment members computed at one version are reused until the next.
+        self._data_version = 0
+        self._rule_members_cache: _RuleMembers | None = None
         for name, rule, description in store.segment_rules():
             try:
                 self._rules[name] = (self._compile(rule), description)
@@ -84,8 +89,10 @@ class Profiles:
         return self._profile_settings.now or utc_now()
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
-        """Drops cached profiles of users whose data changed."""
+        """Drops cached profiles of users whose data changed, and the segment members
+        computed before."""
         with self._lock:
+            self._data_version += 1
             for user_id in user_ids:
                 self._cache.pop(user_id, None)
 
@@ -194,20 +201,26 @@ class Profiles:
             raise InvalidArgument("name", f"names starting with {CLUSTER_PREFIX!r} are data-driven")
         compiled = self._compile(rule)
         self._store.define_segment(name, rule, description, utc_now())
-        self._rules[name] = (compiled, description)
+        with self._lock:
+            self._rules[name] = (compiled, description)
+            self._rule_members_cache = None
         return next(s for s in self.list_segments() if s.name == name)
 
     def delete_segment(self, name: str) -> None:
         if not self._store.delete_segment(name):
             raise NotFound(f"no rule segment named {name!r}")
-        self._rules.pop(name, None)
+        with self._lock:
+            self._rules.pop(name, None)
+            self._rule_members_cache = None
 
     def list_segments(self) -> list[Segment]:
         """Every segment with its size; sizes mix many users, so they are released through the
         aggregate guards (noised when differential privacy is on)."""
+        rule_members = self._rule_members()
         listed = [
-            (name, RULE_KIND, rule.text, description, self._rule_members(rule))
+            (name, RULE_KIND, rule.text, description, rule_members[name])
             for name, (rule, description) in sorted(self._rules.items())
+            if name in rule_members
         ]
         listed += [
             (name, CLUSTER_KIND, "", description, self._store.cluster_members(name))
@@ -247,7 +260,7 @@ class Profiles:
             raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0: 100)")
         offset = _decode_page_token(page_token)
         if name in self._rules:
-            members = self._rule_members(self._rules[name][0])
+            members = self._rule_members().get(name, [])
         elif any(cluster == name for cluster, _, _ in self._store.clusters()):
             members = self._store.cluster_members(name)
         else:
@@ -256,9 +269,29 @@ class Profiles:
         more = offset + page_size < len(members)
         return page, _encode_page_token(offset + page_size) if more else ""
 
-    def _rule_members(self, rule: SegmentRule) -> list[str]:
+    def _rule_members(self) -> dict[str, list[str]]:
+        """Rule segment name -> its members now, sorted. Computing them reads every user's
+        facts, so they are reused while no data changes (``invalidate``), up to
+        ``profiles.cache_seconds`` like a cached profile (windows move with the clock)."""
+        now = time.monotonic()
+        with self._lock:
+            cached, version = self._rule_members_cache, self._data_version
+            rules = dict(self._rules)
+        if (
+            cached is not None
+            and cached.data_version == version
+            and now - cached.computed_at < self._profile_settings.cache_seconds
+        ):
+            return cached.members
         everyone = self._compute(None, self.as_of(None))
-        return sorted(user_id for user_id, facts in everyone.items() if rule.matches(facts))
+        members = {
+            name: sorted(user_id for user_id, facts in everyone.items() if rule.matches(facts))
+            for name, (rule, _) in rules.items()
+        }
+        with self._lock:
+            if self._data_version == version and self._rules == rules:
+                self._rule_members_cache = _RuleMembers(version, now, members)
+        return members
 
     def recompute_clusters(self) -> None:
         """Re-clusters every user on their interests (run after training)."""
@@ -267,7 +300,17 @@ class Profiles:
         clustering = cluster_users(everyone, settings.clusters, settings.cluster_seed)
         self._store.replace_clusters(clustering.clusters, clustering.members, utc_now())
         with self._lock:
+            self._data_version += 1
             self._cache.clear()
+
+
+@dataclass(frozen=True)
+class _RuleMembers:
+    """Rule segment members computed at one data version."""
+
+    data_version: int
+    computed_at: float  # time.monotonic()
+    members: dict[str, list[str]]
 
 
 def _encode_page_token(offset: int) -> str:

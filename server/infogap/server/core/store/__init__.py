@@ -22,6 +22,7 @@ from infogap.server.core.store.records import (
     Interactions,
     PrivacyRelease,
     ReleasedValues,
+    UserFacts,
 )
 
 POSTGRESQL_SCHEMES = ("postgresql", "postgres")
@@ -57,5 +58,6 @@ __all__ = [
     "PrivacyRelease",
     "ReleasedValues",
     "Store",
+    "UserFacts",
     "open_store",
 ]

@@ -46,6 +46,7 @@ from infogap.server.core.store.records import (
     Interactions,
     PrivacyRelease,
     ReleasedValues,
+    UserFacts,
 )
 
 
@@ -213,6 +214,30 @@ class Store(abc.ABC):
 
         Returns: user id -> interests with some evidence, highest score first (ties by
         feature); users whose total weight is not positive are left out.
+        """
+
+    @abc.abstractmethod
+    def user_facts(
+        self,
+        as_of: datetime,
+        user_ids: Sequence[str],
+        *,
+        window_starts: Sequence[datetime],
+        frequency_start: datetime,
+        type_weights: pa.Table,
+        half_life_days: float,
+        attributes: Sequence[str] | None,
+    ) -> UserFacts:
+        """Every profile fact of a few users at once, for GetProfile: each part equal to what
+        the method above for it returns for ``user_ids`` (``user_records``,
+        ``event_type_activity``, ``catalog_activity``, ``active_days``, ``interest_scores``,
+        ``user_clusters``, with the same arguments), sums give or take their last bits.
+
+        Meant for a few users (the core asks for up to ``profiles.event_path_max_users``), so a
+        backend may read their events with one indexed query and aggregate them with
+        ``core.store.user_facts.facts_from_events`` rather than plan the aggregate queries.
+
+        Returns: the users' facts; unknown users are in none of its parts.
         """
 
     # -- segments and clusters ---------------------------------------------------------------

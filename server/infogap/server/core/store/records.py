@@ -10,6 +10,8 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
+from infogap.server.core.domain import CatalogActivity, Interest
+
 EVENT_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -75,6 +77,20 @@ class EventTypeActivity:
     last_seen: datetime
     count_since_frequency_start: int
     window_counts: tuple[int, ...]  # events after each window start, in the order asked
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    """Every profile fact of some users as of a moment, each part exactly as the store's own
+    method for it returns it (``user_records``, ``event_type_activity``, ``catalog_activity``,
+    ``active_days``, ``interest_scores``, ``user_clusters``)."""
+
+    records: dict[str, tuple[dict[str, str], datetime]]
+    activity: list[EventTypeActivity]
+    catalog_activity: dict[str, tuple[CatalogActivity, ...]]
+    active_days: dict[str, int]
+    interests: dict[str, tuple[Interest, ...]]
+    clusters: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)

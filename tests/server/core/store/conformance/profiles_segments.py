@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from infogap.server.core.domain import CatalogActivity, Interest, Item, User
-from infogap.server.core.store import EventTypeActivity, Store
+from infogap.server.core.store import EventTypeActivity, Store, UserFacts
 from tests.server.core.store.conformance.builders import DAY, T0, TYPE_WEIGHTS, events
 
 
@@ -168,6 +168,122 @@ class ProfilesAndSegments:
                 u: c for u, c in store.user_clusters(None).items() if u == user
             }
 
+    def test_user_facts_equal_the_aggregates_of_those_users(self, store: Store) -> None:
+        # GetProfile reads a few users' facts in one call; segments and clusters aggregate
+        # everyone. Each part must be what the aggregate method gives for those users.
+        rng = random.Random(5)
+        store.upsert_users([User(f"u{n}", {"plan": f"p{n % 3}"}) for n in range(8)], T0)
+        store.upsert_items(
+            [
+                # i0..i3 share their features two by two: scores tie, the feature name decides.
+                Item(f"i{n}", "c", {"genre": f"g{n // 2}"}, (f"T{n // 2}",) + ("A",) * (n % 2))
+                for n in range(10)
+            ]
+            + [Item("i0", "d", {"genre": "other", "year": "1990"}, ())],
+            T0,
+        )
+        rows = [
+            {
+                "event_id": f"e{n}",
+                "user_id": f"u{rng.randrange(6)}",
+                "item_id": f"i{rng.randrange(12)}",  # i10, i11: not in the catalog
+                "catalog": rng.choice(["c", "c", "d"]),
+                "type": rng.choice(["click", "purchase", "rating", "rating", "view"]),
+                "value": float(rng.randint(1, 5)),
+                # Microseconds apart from T0's: ages count whole seconds as SQL's date_diff.
+                "event_time": T0
+                - timedelta(minutes=rng.randrange(60 * 24 * 40), microseconds=rng.randrange(10**6))
+                + DAY,
+            }
+            for n in range(500)
+        ]
+        rows += [
+            {"event_id": "late", "user_id": "u7", "event_time": T0 + DAY},  # only after as_of
+            {"event_id": "seen", "user_id": "u8", "type": "view"},  # no weighted event
+            {"event_id": "low", "user_id": "u9", "type": "rating", "value": 2.0},  # weight 0
+            {"event_id": "tie1", "user_id": "u9", "item_id": "i2", "event_time": T0 - DAY},
+            {"event_id": "tie2", "user_id": "u9", "item_id": "i3", "event_time": T0 - DAY},
+        ]
+        store.insert_events(events(*rows))
+        store.replace_clusters(
+            [("cluster-0", "one", 2)], {"u1": "cluster-0", "u9": "cluster-0"}, T0
+        )
+        groups = [["u0"], ["u1", "u5", "nobody"], ["u6", "u7", "u8"], ["u9"], ["nobody"], []]
+        arguments = [
+            ([T0 - 7 * DAY, T0 - 30 * DAY], T0 - 30 * DAY, 3.0, None),
+            ([T0 - DAY], T0 - 2 * DAY, 0.5, ["genre"]),
+            ([], T0, 30.0, []),
+        ]
+        for window_starts, frequency_start, half_life_days, attributes in arguments:
+            for as_of in [T0, T0 - 3 * DAY]:
+                everyone = _aggregates(
+                    store, as_of, None, window_starts, frequency_start, half_life_days, attributes
+                )
+                for users in groups:
+                    found = store.user_facts(
+                        as_of,
+                        users,
+                        window_starts=window_starts,
+                        frequency_start=frequency_start,
+                        type_weights=TYPE_WEIGHTS,
+                        half_life_days=half_life_days,
+                        attributes=attributes,
+                    )
+                    restricted = _aggregates(
+                        store,
+                        as_of,
+                        users,
+                        window_starts,
+                        frequency_start,
+                        half_life_days,
+                        attributes,
+                    )
+                    for expected in (_only(everyone, set(users)), restricted):
+                        _assert_same_facts(found, expected)
+        assert set(found.records) == set()  # the last group asked for nobody
+        tie = store.user_facts(
+            T0,
+            ["u9"],
+            window_starts=[],
+            frequency_start=T0,
+            type_weights=TYPE_WEIGHTS,
+            half_life_days=1.0,
+            attributes=None,
+        )
+        # The rating below positive_from weighs 0: its item's features have no evidence.
+        assert tie.interests == {
+            "u9": (
+                Interest("genre:g1", 1.0, 2),
+                Interest("tag:T1", 1.0, 2),
+                Interest("tag:A", 0.5, 1),
+            )
+        }
+
+    def test_user_facts_see_items_upserted_since(self, store: Store) -> None:
+        store.upsert_items([Item("i1", "c", {"genre": "x"}, ("A",))], T0)
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u1"},
+                {"event_id": "e2", "user_id": "u1", "item_id": "i2"},
+            )
+        )
+
+        def features() -> list[str]:
+            found = store.user_facts(
+                T0,
+                ["u1"],
+                window_starts=[],
+                frequency_start=T0,
+                type_weights=TYPE_WEIGHTS,
+                half_life_days=1.0,
+                attributes=None,
+            )
+            return [i.feature for i in found.interests.get("u1", ())]
+
+        assert features() == ["genre:x", "tag:A"]
+        store.upsert_items([Item("i1", "c", {}, ("B",)), Item("i2", "c", {}, ("C",))], T0)
+        assert features() == ["tag:B", "tag:C"]
+
     # -- segments and clusters ----------------------------------------------------------
 
     def test_rule_segments_define_replace_delete(self, store: Store) -> None:
@@ -202,3 +318,58 @@ class ProfilesAndSegments:
         store.replace_clusters([("cluster-9", "only", 1)], {"u2": "cluster-9"}, T0 + DAY)
         assert store.clusters() == [("cluster-9", "only", 1)]
         assert store.user_clusters(None) == {"u2": "cluster-9"}
+
+
+def _aggregates(
+    store: Store,
+    as_of: datetime,
+    users: list[str] | None,
+    window_starts: list[datetime],
+    frequency_start: datetime,
+    half_life_days: float,
+    attributes: list[str] | None,
+) -> UserFacts:
+    """What the aggregate methods give, as a ``UserFacts``."""
+    return UserFacts(
+        records=store.user_records(users),
+        activity=store.event_type_activity(
+            as_of, users, window_starts=window_starts, frequency_start=frequency_start
+        ),
+        catalog_activity=store.catalog_activity(as_of, users),
+        active_days=store.active_days(as_of, users),
+        interests=store.interest_scores(
+            as_of,
+            users,
+            type_weights=TYPE_WEIGHTS,
+            half_life_days=half_life_days,
+            attributes=attributes,
+        ),
+        clusters=store.user_clusters(users),
+    )
+
+
+def _only(facts: UserFacts, users: set[str]) -> UserFacts:
+    return UserFacts(
+        records={u: r for u, r in facts.records.items() if u in users},
+        activity=[row for row in facts.activity if row.user_id in users],
+        catalog_activity={u: c for u, c in facts.catalog_activity.items() if u in users},
+        active_days={u: d for u, d in facts.active_days.items() if u in users},
+        interests={u: i for u, i in facts.interests.items() if u in users},
+        clusters={u: c for u, c in facts.clusters.items() if u in users},
+    )
+
+
+def _assert_same_facts(found: UserFacts, expected: UserFacts) -> None:
+    """Equal, scores within 1e-12 (sums may differ in their last bits), in the same order."""
+    assert found.records == expected.records
+    assert found.activity == expected.activity
+    assert found.catalog_activity == expected.catalog_activity
+    assert found.active_days == expected.active_days
+    assert found.clusters == expected.clusters
+    assert sorted(found.interests) == sorted(expected.interests)
+    for user, interests in expected.interests.items():
+        got = found.interests[user]
+        assert [(i.feature, i.evidence_count) for i in got] == [
+            (i.feature, i.evidence_count) for i in interests
+        ]
+        assert [i.score for i in got] == pytest.approx([i.score for i in interests], rel=1e-12)

@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from infogap.server.core.store.migrations import migrate
+from infogap.server.core.store.user_facts import ItemFeatureCache
 
 DATABASE_FILE = "infogap.duckdb"
 
@@ -35,6 +36,8 @@ class DuckDBConnection:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
         self.write_lock = threading.Lock()
+        # Items' tags and attributes for GetProfile's per-user path; forgotten on upsert.
+        self.item_features = ItemFeatureCache()
 
     @property
     def data_dir(self) -> Path:

@@ -1,8 +1,11 @@
-"""Profile facts: per-user aggregates of events up to an ``as_of``, for some users or all.
+"""Profile facts: per-user aggregates of events up to an ``as_of``, for some users or all, and
+the per-user path of GetProfile (``user_facts``: one indexed read of the users' events,
+aggregated by ``core.store.user_facts``).
 
-The facts are DuckDB SQL over tables named ``events``, ``items`` and ``user_clusters``; the
-module functions take a ``RunSql`` so that another backend can run the same SQL over Arrow
-tables of its own rows (``core.store.postgresql.profiles``) and answer with the same values.
+The all-users facts are DuckDB SQL over tables named ``events``, ``items`` and
+``user_clusters``; the module functions take a ``RunSql`` so that another backend can run the
+same SQL over Arrow tables of its own rows (``core.store.postgresql.profiles``) and answer with
+the same values.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ import pyarrow as pa
 from infogap.server.core.domain import CatalogActivity, Interest
 from infogap.server.core.store.duckdb.connection import DuckDBConnection
 from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL
-from infogap.server.core.store.records import EventTypeActivity
+from infogap.server.core.store.records import EventTypeActivity, UserFacts
+from infogap.server.core.store.serialisers import attributes_from_json
+from infogap.server.core.store.user_facts import (
+    USER_EVENTS_SCHEMA,
+    ItemFeatures,
+    ItemKey,
+    facts_from_events,
+    with_item_features,
+)
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -37,6 +48,21 @@ _ACTIVE_DAYS = (
     "WHERE event_time <= ?{where} GROUP BY user_id"
 )
 _USER_CLUSTERS = "SELECT user_id, cluster FROM user_clusters WHERE true{where}"
+
+# A few users' events. ``user_id IN (?, ?...)``, not a list parameter: only a list of
+# constants lets DuckDB read the users' rows through the ``events(user_id)`` index (m007)
+# instead of scanning the column. Their items come from ``item_features`` (joining the
+# items table would scan it on every call).
+_USER_EVENTS = """
+    SELECT user_id, catalog, item_id, type, value, event_time FROM events
+    WHERE event_time <= ? AND user_id IN ({placeholders})
+"""
+_ITEM_FEATURES = (
+    "SELECT item_id, tags, attributes::VARCHAR FROM items "
+    "WHERE catalog = ? AND item_id IN (SELECT unnest(?))"
+)
+_RECORDS_OF = "SELECT user_id, attributes, updated_at FROM users WHERE user_id IN ({placeholders})"
+_CLUSTERS_OF = "SELECT user_id, cluster FROM user_clusters WHERE user_id IN ({placeholders})"
 
 # An event's weight decays with its age at as_of; a feature is an item tag or an
 # attribute:value pair of the items the user's events are on.
@@ -198,6 +224,59 @@ class ProfileFacts(DuckDBConnection):
         return interest_scores_on(
             self._run, as_of, user_ids, type_weights, half_life_days, attributes
         )
+
+    def user_facts(
+        self,
+        as_of: datetime,
+        user_ids: Sequence[str],
+        *,
+        window_starts: Sequence[datetime],
+        frequency_start: datetime,
+        type_weights: pa.Table,
+        half_life_days: float,
+        attributes: Sequence[str] | None,
+    ) -> UserFacts:
+        users = list(dict.fromkeys(user_ids))
+        events = USER_EVENTS_SCHEMA.empty_table()
+        records: dict[str, tuple[dict[str, str], datetime]] = {}
+        clusters: dict[str, str] = {}
+        if users:
+            placeholders = ", ".join("?" * len(users))
+            db = self.cursor()
+            query = _USER_EVENTS.format(placeholders=placeholders)
+            events = db.sql(query, params=[as_of, *users]).arrow().read_all()
+            keys = zip(events["catalog"].to_pylist(), events["item_id"].to_pylist())
+            events = with_item_features(events, self.item_features.lookup(keys, self._items))
+            for user_id, stored, updated in db.execute(
+                _RECORDS_OF.format(placeholders=placeholders), users
+            ).fetchall():
+                records[user_id] = (attributes_from_json(stored), updated)
+            clusters = dict(
+                db.execute(_CLUSTERS_OF.format(placeholders=placeholders), users).fetchall()
+            )
+        return facts_from_events(
+            events,
+            records,
+            clusters,
+            as_of,
+            window_starts=window_starts,
+            frequency_start=frequency_start,
+            type_weights=type_weights,
+            half_life_days=half_life_days,
+            attributes=attributes,
+        )
+
+    def _items(self, keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        """The stored tags and attributes of ``keys``, one query per catalog."""
+        by_catalog: dict[str, list[str]] = defaultdict(list)
+        for catalog, item_id in keys:
+            by_catalog[catalog].append(item_id)
+        db = self.cursor()
+        return {
+            (catalog, item_id): (list(tags), stored)
+            for catalog, item_ids in by_catalog.items()
+            for item_id, tags, stored in db.execute(_ITEM_FEATURES, [catalog, item_ids]).fetchall()
+        }
 
     def user_clusters(self, user_ids: Sequence[str] | None) -> dict[str, str]:
         return user_clusters_on(self._run, user_ids)

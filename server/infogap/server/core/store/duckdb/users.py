@@ -66,6 +66,7 @@ class UsersAndItems(DuckDBConnection):
         )
         with self._write() as db, registered(db, "item_batch", batch):
             db.execute(_UPSERT_ITEMS)
+        self.item_features.forget((i.catalog, i.item_id) for i in items)
         return len(items)
 
     def get_user(self, user_id: str) -> tuple[dict[str, str], datetime] | None:

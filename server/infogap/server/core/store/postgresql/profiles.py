@@ -1,6 +1,8 @@
 """Profile facts: the DuckDB store's SQL (``core.store.duckdb.profiles``) over the events up to
-``as_of`` (and the items they are on), filtered in PostgreSQL: one user's through psycopg, every
-user's streamed as Arrow through ADBC."""
+``as_of`` (and the items they are on), filtered in PostgreSQL: a few users' through psycopg,
+every user's streamed as Arrow through ADBC. GetProfile's per-user path (``user_facts``) reads
+the users' events with their items through the (user_id, event_time) index and aggregates them
+with ``core.store.user_facts``, as the DuckDB store does."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from infogap.server.core.store.duckdb.profiles import (
     interest_scores_on,
 )
 from infogap.server.core.store.postgresql.connection import PostgreSQLConnection
-from infogap.server.core.store.records import EVENT_SCHEMA, EventTypeActivity
+from infogap.server.core.store.records import EVENT_SCHEMA, EventTypeActivity, UserFacts
+from infogap.server.core.store.serialisers import attributes_from_json
+from infogap.server.core.store.user_facts import USER_EVENTS_SCHEMA, facts_from_events
 
 _FACT_COLUMNS = ("user_id", "item_id", "catalog", "type", "value", "event_time")
 _FACT_SCHEMA = pa.schema([EVENT_SCHEMA.field(name) for name in _FACT_COLUMNS])
@@ -48,6 +52,15 @@ _ITEMS_VIEW = (
     "FROM item_rows"
 )
 _USER_CLUSTERS = "SELECT user_id, cluster FROM user_clusters"
+# The per-user path (``user_facts``): three indexed reads on one connection. Items join here,
+# not from a cache: an item upserted through another replica must count at once.
+_USER_EVENTS_WITH_ITEMS = """
+    SELECT e.user_id, e.catalog, e.item_id, e.type, e.value, e.event_time,
+           i.tags AS item_tags, i.attributes AS item_attributes
+    FROM events e LEFT JOIN items i ON i.catalog = e.catalog AND i.item_id = e.item_id
+    WHERE e.event_time <= %s AND e.user_id = ANY(%s)
+"""
+_RECORDS_OF = "SELECT user_id, attributes, updated_at FROM users WHERE user_id = ANY(%s)"
 
 
 class ProfileFacts(PostgreSQLConnection):
@@ -104,6 +117,44 @@ class ProfileFacts(PostgreSQLConnection):
     ) -> dict[str, tuple[Interest, ...]]:
         run = self._facts_runner(as_of, user_ids, with_items=True)
         return interest_scores_on(run, as_of, user_ids, type_weights, half_life_days, attributes)
+
+    def user_facts(
+        self,
+        as_of: datetime,
+        user_ids: Sequence[str],
+        *,
+        window_starts: Sequence[datetime],
+        frequency_start: datetime,
+        type_weights: pa.Table,
+        half_life_days: float,
+        attributes: Sequence[str] | None,
+    ) -> UserFacts:
+        users = list(dict.fromkeys(user_ids))
+        rows: list[tuple[Any, ...]] = []
+        records: dict[str, tuple[dict[str, str], datetime]] = {}
+        clusters: dict[str, str] = {}
+        if users:
+            with self._connection() as db:
+                rows = db.execute(_USER_EVENTS_WITH_ITEMS, [as_of, users]).fetchall()
+                for user_id, stored, updated in db.execute(_RECORDS_OF, [users]).fetchall():
+                    records[user_id] = (attributes_from_json(stored), updated)
+                found = db.execute(f"{_USER_CLUSTERS} WHERE user_id = ANY(%s)", [users])
+                clusters = dict(found.fetchall())
+        columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[]] * len(USER_EVENTS_SCHEMA)
+        events = pa.table(
+            dict(zip(USER_EVENTS_SCHEMA.names, columns, strict=True)), schema=USER_EVENTS_SCHEMA
+        )
+        return facts_from_events(
+            events,
+            records,
+            clusters,
+            as_of,
+            window_starts=window_starts,
+            frequency_start=frequency_start,
+            type_weights=type_weights,
+            half_life_days=half_life_days,
+            attributes=attributes,
+        )
 
     def user_clusters(self, user_ids: Sequence[str] | None) -> dict[str, str]:
         if user_ids is None:
