@@ -24,6 +24,7 @@ from infogap.server.config.artifacts import ArtifactSettings as ArtifactSettings
 from infogap.server.config.experiments import ExperimentDefinition as ExperimentDefinition
 from infogap.server.config.experiments import ExperimentSettings as ExperimentSettings
 from infogap.server.config.experiments import VariantSettings as VariantSettings
+from infogap.server.config.store import StoreSettings as StoreSettings
 
 CONFIG_FILE_ENV = "INFOGAP_CONFIG"
 FEATURE_KEYS = ("user_attributes", "item_attributes")
@@ -265,30 +266,6 @@ class PseudonymSettings(BaseModel):
         if self.enabled and not self.secret:
             raise ValueError("pseudonyms.enabled needs a secret of 16+ characters")
         return self
-
-
-class StoreSettings(BaseModel):
-    """Where the state is kept, and how replicas sharing it keep up with each other."""
-
-    url: str | None = Field(
-        default=None,
-        description="postgresql://USER@HOST:PORT/DB to keep everything in PostgreSQL, shared "
-        "by every replica; None: the DuckDB file in data_dir (one process).",
-    )
-    poll_seconds: float = Field(
-        default=0.5,
-        gt=0,
-        le=60,
-        description="Replicas on PostgreSQL: how often events committed by other replicas are "
-        "read when no notification woke the reader first (the fallback of LISTEN/NOTIFY).",
-    )
-    model_poll_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=3600,
-        description="Replicas on PostgreSQL: how often the serving model versions and running "
-        "experiments are compared with the store when no notification came.",
-    )
 
 
 class LifecycleSettings(BaseModel):
