@@ -16,7 +16,7 @@ from .large_catalog import benchmark_large_catalog
 from .privacy import run_privacy
 from .profiles import benchmark_profiles
 from .quality import run_quality
-from .replicas import benchmark_replicas
+from .replicas import benchmark_replicas, postgres_database
 from .rerankers import run_rerankers
 from .servers import GRPC_WORKERS
 from .serving import benchmark_serving
@@ -97,6 +97,11 @@ def main() -> None:
             )
         if args.only in ("profiles", "all"):
             results["profiles"] = benchmark_profiles(args.dataset, work_dir, progress)
+            with postgres_database() as store_url:
+                if store_url is not None:
+                    results["profiles_postgresql"] = benchmark_profiles(
+                        args.dataset, work_dir, progress, store_url
+                    )
         if args.only in ("replicas", "all"):
             results["replicas"] = benchmark_replicas(
                 args.dataset,

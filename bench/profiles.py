@@ -44,6 +44,7 @@ SYNTHETIC_USERS = 20_000  # about 45 events each, spread over MovieLens's months
 SYNTHETIC_BATCH = 1_000
 AS_OF = datetime(1998, 6, 1)  # after MovieLens's last rating
 PER_USER: dict[str, Any] = {}
+STORE_URL: list[str] = []  # the PostgreSQL store the servers use, while its bench runs
 AGGREGATES: dict[str, Any] = {"profiles": {"event_path_max_users": 0}}
 
 
@@ -58,8 +59,10 @@ def _summary_ms(timings: list[float]) -> dict[str, float]:
 
 @contextmanager
 def _client(data_dir: Path, overrides: dict[str, Any]) -> Iterator[Client]:
-    """An SDK client of a server started on ``data_dir`` for the block."""
-    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=0, **overrides)
+    """An SDK client of a server started on ``data_dir`` (and the store ``STORE_URL`` names,
+    when set) for the block."""
+    store = {"store": {"url": STORE_URL[0]}} if STORE_URL else {}
+    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=0, **overrides, **store)
     server = build_server(settings).start()
     try:
         with Client(server.address, timeout=120) as client:
@@ -141,8 +144,20 @@ def _cached_ms(client: Client, user: str) -> dict[str, float]:
     return _summary_ms(timings)
 
 
-def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], None]) -> dict:
-    data_dir = work_dir / "profiles"
+def benchmark_profiles(
+    dataset: Path, work_dir: Path, progress: Callable[[str], None], store_url: str | None = None
+) -> dict:
+    """The figures on DuckDB, or on the PostgreSQL database ``store_url``."""
+    STORE_URL[:] = [store_url] if store_url else []
+    try:
+        return _benchmark(
+            dataset, work_dir / ("profiles-pg" if store_url else "profiles"), progress
+        )
+    finally:
+        STORE_URL.clear()
+
+
+def _benchmark(dataset: Path, data_dir: Path, progress: Callable[[str], None]) -> dict:
     rng = random.Random(3)
     movielens_users = [str(u) for u in rng.sample(range(1, MOVIELENS_USERS + 1), TIMED_USERS)]
     synthetic_users = [f"synthetic-{u}" for u in rng.sample(range(SYNTHETIC_USERS), TIMED_USERS)]
@@ -172,7 +187,7 @@ def benchmark_profiles(dataset: Path, work_dir: Path, progress: Callable[[str], 
     return results
 
 
-def report_lines(profiles: dict[str, Any]) -> list[str]:
+def report_lines(profiles: dict[str, Any], backend: str = "DuckDB") -> list[str]:
     """The summary's section: both paths per table size and kind of user, and the target."""
 
     def row(events: int, users: str, found: dict[str, Any]) -> list[str]:
@@ -200,7 +215,7 @@ def report_lines(profiles: dict[str, Any]) -> list[str]:
     )
     verdict = "meets" if worst < profiles["target_ms"] else "BELOW"
     return [
-        f"GetProfile computed (cache misses) through the SDK, in-process server, "
+        f"GetProfile computed (cache misses) through the SDK, in-process server on {backend}, "
         f"{TIMED_USERS} users, one call each",
         *table(["events", "users", "per-user ms", "p95", "aggregates ms", "p95", "speedup"], rows),
         f"  target, a median under {profiles['target_ms']:.0f} ms for every kind of user "

@@ -51,6 +51,21 @@ def replica(name: str, store_url: str, artifacts: Path, work_dir: Path) -> Itera
         yield address
 
 
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A fresh database on a throwaway PostgreSQL server for the block; None without
+    PostgreSQL's binaries."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        yield None
+        return
+    postgres = PostgresServer(bin_dir).start()
+    try:
+        yield postgres.fresh_database()
+    finally:
+        postgres.stop()
+
+
 def benchmark_replicas(
     dataset: Path, work_dir: Path, rounds: int, requests: int, progress: Callable[[str], None]
 ) -> dict[str, Any]:

@@ -147,6 +147,10 @@ def summary(results: dict[str, Any]) -> str:
         from .profiles import report_lines as profile_lines  # the module that measures them
 
         sections.append(profile_lines(results["profiles"]))
+    if "profiles_postgresql" in results:
+        from .profiles import report_lines as profile_lines
+
+        sections.append(profile_lines(results["profiles_postgresql"], "PostgreSQL"))
     if "replicas" in results:
         from .replicas import report_lines as replicas_lines
 
