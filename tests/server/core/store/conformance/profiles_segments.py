@@ -298,6 +298,30 @@ class ProfilesAndSegments:
         assert store.delete_segment("a") is False
         assert store.segment_rules() == [("b", "event_count >= 1", "active")]
 
+    def test_user_facts_see_every_cluster_write(self, store: Store) -> None:
+        """A profile computed after replace_clusters or an erasure sees it (the DuckDB store
+        keeps the memberships in memory)."""
+        store.upsert_users([User("u1"), User("u2")], T0)
+
+        def clusters() -> dict[str, str]:
+            return store.user_facts(
+                T0,
+                ["u1", "u2"],
+                window_starts=[],
+                frequency_start=T0,
+                type_weights=TYPE_WEIGHTS,
+                half_life_days=1.0,
+                attributes=None,
+            ).clusters
+
+        assert clusters() == {}
+        store.replace_clusters([("c0", "both", 2)], {"u1": "c0", "u2": "c0"}, T0)
+        assert clusters() == {"u1": "c0", "u2": "c0"}
+        store.replace_clusters([("c1", "one", 1)], {"u2": "c1"}, T0)
+        assert clusters() == {"u2": "c1"}
+        store.delete_user("u2")
+        assert clusters() == {}
+
     def test_replace_clusters_keeps_only_stored_users(self, store: Store) -> None:
         store.upsert_users([User("u1"), User("u2")], T0)
         store.insert_events(events({"event_id": "e1", "user_id": "u3"}))

@@ -63,6 +63,7 @@ _ITEM_FEATURES = (
 )
 _RECORDS_OF = "SELECT user_id, attributes, updated_at FROM users WHERE user_id IN ({placeholders})"
 _CLUSTERS_OF = "SELECT user_id, cluster FROM user_clusters WHERE user_id IN ({placeholders})"
+_ALL_CLUSTERS = "SELECT user_id, cluster FROM user_clusters LIMIT ?"
 
 # An event's weight decays with its age at as_of; a feature is an item tag or an
 # attribute:value pair of the items the user's events are on.
@@ -251,8 +252,8 @@ class ProfileFacts(DuckDBConnection):
                 _RECORDS_OF.format(placeholders=placeholders), users
             ).fetchall():
                 records[user_id] = (attributes_from_json(stored), updated)
-            clusters = dict(
-                db.execute(_CLUSTERS_OF.format(placeholders=placeholders), users).fetchall()
+            clusters = self.cluster_membership.clusters_of(
+                users, self._all_clusters, self._clusters_of
             )
         return facts_from_events(
             events,
@@ -265,6 +266,14 @@ class ProfileFacts(DuckDBConnection):
             half_life_days=half_life_days,
             attributes=attributes,
         )
+
+    def _all_clusters(self, limit: int) -> dict[str, str]:
+        return dict(self.cursor().execute(_ALL_CLUSTERS, [limit]).fetchall())
+
+    def _clusters_of(self, user_ids: Sequence[str]) -> dict[str, str]:
+        placeholders = ", ".join("?" * len(user_ids))
+        query = _CLUSTERS_OF.format(placeholders=placeholders)
+        return dict(self.cursor().execute(query, list(user_ids)).fetchall())
 
     def _items(self, keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
         """The stored tags and attributes of ``keys``, one query per catalog."""
