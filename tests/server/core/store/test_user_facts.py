@@ -20,7 +20,7 @@ from infogap.server.core.store.user_facts import (
     ItemKey,
     facts_from_events,
 )
-from infogap.server.core.store.user_facts_rows import facts_of_rows
+from infogap.server.core.store.user_facts_rows import event_rows, facts_of_rows
 from tests.server.core.store.conformance.builders import DAY, T0, TYPE_WEIGHTS
 
 RECORDS = {"u1": ({"plan": "gold"}, T0 - DAY)}
@@ -119,7 +119,7 @@ def test_the_row_by_row_way_agrees_with_the_array_way(count: int) -> None:
     """Few events are aggregated row by row, many with numpy: both give the same facts."""
     events = table(many_rows(count, seed=count))
     arrays = facts_from_events(events, RECORDS, {}, T0, **ARGUMENTS)
-    rows = facts_of_rows(events, RECORDS, {}, T0, **ARGUMENTS)
+    rows = facts_of_rows(event_rows(events), RECORDS, {}, T0, **ARGUMENTS)
     assert rows.activity == arrays.activity and len(rows.activity) > 6
     assert rows.catalog_activity == arrays.catalog_activity
     assert rows.active_days == arrays.active_days

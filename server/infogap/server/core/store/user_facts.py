@@ -31,6 +31,7 @@ from infogap.server.core.store.user_facts_rows import (
     SECONDS_PER_DAY,
     US_PER_DAY,
     US_PER_SECOND,
+    event_rows,
     facts_of_rows,
     item_features,
     microseconds,
@@ -139,7 +140,7 @@ def facts_from_events(
     as of ``as_of``; the keywords mean what they mean for ``Store.user_facts``."""
     if events.num_rows < ROW_BY_ROW_BELOW:
         return facts_of_rows(
-            events,
+            event_rows(events),
             records,
             clusters,
             as_of,
@@ -330,24 +331,24 @@ def _interests(
     feature_counts = np.array([len(features) for features in features_of_items], dtype=np.int64)
     offsets = np.cumsum(feature_counts) - feature_counts
     repeats = feature_counts[item_of_event]
-    event_rows = np.repeat(on_items, repeats)
+    pair_rows = np.repeat(on_items, repeats)
     within = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
     features = flat[np.repeat(offsets[item_of_event], repeats) + within]
-    return _scores(users, totals, event_rows, features, weight, names)
+    return _scores(users, totals, pair_rows, features, weight, names)
 
 
 def _scores(
     users: _Codes,
     totals: np.ndarray,
-    event_rows: np.ndarray,
+    pair_rows: np.ndarray,
     features: np.ndarray,
     weight: np.ndarray,
     names: list[str],
 ) -> dict[str, tuple[Interest, ...]]:
     """Each user's score and evidence per feature, from the (event, feature) pairs."""
     shape = (len(users.names), len(names))
-    key = users.codes[event_rows] * len(names) + features
-    pair_weights = weight[event_rows]
+    key = users.codes[pair_rows] * len(names) + features
+    pair_weights = weight[pair_rows]
     size = shape[0] * shape[1]
     sums = np.bincount(key, weights=pair_weights, minlength=size).reshape(shape)
     evidence = np.bincount(key[pair_weights != 0], minlength=size).reshape(shape)

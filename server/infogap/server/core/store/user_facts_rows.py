@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,8 +27,13 @@ US_PER_DAY = 86_400 * US_PER_SECOND
 SECONDS_PER_DAY = 86_400.0
 
 
+# One event: user_id, catalog, item_id, type, value, event_time as Unix microseconds, its
+# item's tags and attributes as JSON text (both None for an item not stored).
+EventRow = tuple[str, str, str, str, float, int, "list[str] | None", "str | None"]
+
+
 def facts_of_rows(
-    events: pa.Table,
+    rows: Iterable[EventRow],
     records: dict[str, tuple[dict[str, str], datetime]],
     clusters: dict[str, str],
     as_of: datetime,
@@ -39,7 +44,8 @@ def facts_of_rows(
     half_life_days: float,
     attributes: Sequence[str] | None,
 ) -> UserFacts:
-    """``facts_from_events`` (same arguments, same result), row by row."""
+    """``facts_from_events`` (same result) of events given as rows, not as a table: a
+    backend that reads the rows themselves skips building one."""
     as_of_us = microseconds(as_of)
     windows_us = [microseconds(start) for start in window_starts]
     frequency_us = microseconds(frequency_start)
@@ -57,7 +63,7 @@ def facts_of_rows(
     features_of: dict[tuple[str, str], tuple[str, ...]] = {}  # every event on an item joins
     # the same item row, so one look-up per item
 
-    for user_id, catalog, item_id, event_type, value, time_us, tags, stored in _rows(events):
+    for user_id, catalog, item_id, event_type, value, time_us, tags, stored in rows:
         if time_us is None or time_us > as_of_us:
             continue
         by_type = activity.get((user_id, event_type))
@@ -120,9 +126,9 @@ def facts_of_rows(
     )
 
 
-def _rows(events: pa.Table) -> Any:
-    """The events as tuples of ``USER_EVENTS_SCHEMA``'s columns, times as Unix microseconds
-    and a missing value as NaN (what the array way makes of a null)."""
+def event_rows(events: pa.Table) -> Iterable[EventRow]:
+    """The rows of a table of ``USER_EVENTS_SCHEMA``, a missing value as NaN (what the array
+    way makes of a null)."""
     values = events["value"]
     if values.null_count:
         values = values.fill_null(float("nan"))

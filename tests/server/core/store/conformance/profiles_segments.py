@@ -208,7 +208,10 @@ class ProfilesAndSegments:
         store.replace_clusters(
             [("cluster-0", "one", 2)], {"u1": "cluster-0", "u9": "cluster-0"}, T0
         )
-        groups = [["u0"], ["u1", "u5", "nobody"], ["u6", "u7", "u8"], ["u9"], ["nobody"], []]
+        # Everyone with events: more than ROW_BY_ROW_BELOW of them, aggregated with numpy.
+        everyone_with_events = [f"u{n}" for n in range(10)]
+        groups = [["u0"], ["u1", "u5", "nobody"], ["u6", "u7", "u8"], ["u9"], ["nobody"]]
+        groups += [everyone_with_events, []]
         arguments = [
             ([T0 - 7 * DAY, T0 - 30 * DAY], T0 - 30 * DAY, 3.0, None),
             ([T0 - DAY], T0 - 2 * DAY, 0.5, ["genre"]),
