@@ -159,3 +159,41 @@ def test_the_item_cache_loads_once_and_drops_what_a_write_raced() -> None:
 
     assert cache.lookup([("c", "i2")], racing_load) == {("c", "i2"): (["old"], "{}")}
     assert cache.lookup([("c", "i2")], load) == {("c", "i2"): (["A"], "{}")}  # not kept
+
+
+def test_the_item_cache_fills_once_with_a_small_catalog() -> None:
+    cache = ItemFeatureCache(max_items=3)
+    fills: list[int] = []
+
+    def load_all(limit: int) -> dict[ItemKey, ItemFeatures]:
+        fills.append(limit)
+        return {("c", "i1"): (["A"], "{}"), ("c", "i2"): ([], '{"genre": "x"}')}
+
+    def no_load(keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        raise AssertionError(f"{keys} should have been kept by fill")
+
+    cache.fill(load_all)
+    cache.fill(load_all)
+    assert fills == [4]  # once, asking for one more than it may keep
+    assert cache.lookup([("c", "i2")], no_load) == {("c", "i2"): ([], '{"genre": "x"}')}
+
+
+def test_the_item_cache_keeps_nothing_of_a_large_or_raced_fill() -> None:
+    loads: list[list[ItemKey]] = []
+
+    def load(keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        loads.append(keys)
+        return {key: (["new"], "{}") for key in keys}
+
+    too_many = ItemFeatureCache(max_items=1)
+    too_many.fill(lambda limit: {("c", f"i{n}"): (["A"], "{}") for n in range(limit)})
+    assert too_many.lookup([("c", "i0")], load) == {("c", "i0"): (["new"], "{}")}
+    raced = ItemFeatureCache()
+
+    def racing_load_all(limit: int) -> dict[ItemKey, ItemFeatures]:
+        raced.forget([("c", "i0")])  # an upsert commits while the items are being read
+        return {("c", "i0"): (["old"], "{}")}
+
+    raced.fill(racing_load_all)
+    assert raced.lookup([("c", "i0")], load) == {("c", "i0"): (["new"], "{}")}
+    assert len(loads) == 2

@@ -59,6 +59,11 @@ ItemKey = tuple[str, str]  # (catalog, item id)
 ItemFeatures = tuple[list[str], str]  # the item's tags and its attributes as JSON text
 
 
+# Catalogs of at most this many items are read whole into an ItemFeatureCache (a second or
+# so for this many); larger ones item by item as profiles need them.
+FILL_AT_MOST = 100_000
+
+
 class ItemFeatureCache:
     """Items' tags and attributes by (catalog, item id), kept for the per-user path: joining
     the items table costs DuckDB more than reading the user's events, and an item's features
@@ -70,6 +75,7 @@ class ItemFeatureCache:
         self._lock = threading.Lock()
         self._version = 0  # bumped by every forget
         self._entries: dict[ItemKey, ItemFeatures | None] = {}  # None: not stored
+        self._filled = False  # fill was tried
 
     def lookup(
         self,
@@ -93,6 +99,23 @@ class ItemFeatureCache:
                         self._entries.clear()
                     self._entries.update(fresh)
         return found
+
+    def fill(self, load_all: Callable[[int], dict[ItemKey, ItemFeatures]]) -> None:
+        """Keep every stored item at once when there are at most ``FILL_AT_MOST``: then no
+        profile waits for its items to be read (for a hundred items, as long as reading all
+        of a small catalog). ``load_all(limit)`` reads up to ``limit`` items. Tried once; a
+        load that raced with a write is not kept."""
+        with self._lock:
+            if self._filled:
+                return
+            self._filled = True
+            version = self._version
+        loaded = load_all(min(FILL_AT_MOST, self._max_items) + 1)
+        if len(loaded) > min(FILL_AT_MOST, self._max_items):
+            return
+        with self._lock:
+            if self._version == version:
+                self._entries.update(loaded)
 
     def forget(self, keys: Iterable[ItemKey]) -> None:
         with self._lock:

@@ -77,6 +77,7 @@ _ITEM_FEATURES = (
     "SELECT item_id, tags, attributes::VARCHAR FROM items "
     "WHERE catalog = ? AND item_id IN (SELECT unnest(?))"
 )
+_ALL_ITEM_FEATURES = "SELECT catalog, item_id, tags, attributes::VARCHAR FROM items LIMIT ?"
 _RECORDS_OF = "SELECT user_id, attributes, updated_at FROM users WHERE user_id IN ({placeholders})"
 _CLUSTERS_OF = "SELECT user_id, cluster FROM user_clusters WHERE user_id IN ({placeholders})"
 _ALL_CLUSTERS = "SELECT user_id, cluster FROM user_clusters LIMIT ?"
@@ -269,6 +270,7 @@ class ProfileFacts(DuckDBConnection):
             clusters = self.cluster_membership.clusters_of(
                 users, self._all_clusters, self._clusters_of
             )
+        self.item_features.fill(self._all_items)
         features = self.item_features.lookup(((row[1], row[2]) for row in found), self._items)
         arguments: dict[str, Any] = {
             "window_starts": window_starts,
@@ -290,6 +292,10 @@ class ProfileFacts(DuckDBConnection):
         placeholders = ", ".join("?" * len(user_ids))
         query = _CLUSTERS_OF.format(placeholders=placeholders)
         return dict(self.cursor().execute(query, list(user_ids)).fetchall())
+
+    def _all_items(self, limit: int) -> dict[ItemKey, ItemFeatures]:
+        rows = self.cursor().execute(_ALL_ITEM_FEATURES, [limit]).fetchall()
+        return {(catalog, item_id): (list(tags), stored) for catalog, item_id, tags, stored in rows}
 
     def _items(self, keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
         """The stored tags and attributes of ``keys``, one query per catalog."""
