@@ -4,19 +4,23 @@ equality with every backend's aggregate queries is in the conformance suite."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+import pytest
 
 from infogap.server.core.domain import CatalogActivity, Interest
 from infogap.server.core.store import EventTypeActivity, UserFacts
 from infogap.server.core.store.user_facts import (
+    ROW_BY_ROW_BELOW,
     USER_EVENTS_SCHEMA,
     ItemFeatureCache,
     ItemFeatures,
     ItemKey,
     facts_from_events,
 )
+from infogap.server.core.store.user_facts_rows import event_rows, facts_of_rows
 from tests.server.core.store.conformance.builders import DAY, T0, TYPE_WEIGHTS
 
 RECORDS = {"u1": ({"plan": "gold"}, T0 - DAY)}
@@ -93,6 +97,41 @@ def test_attributes_filter_and_no_events() -> None:
     assert before_everything == UserFacts({}, [], {}, {}, {}, {})
 
 
+def many_rows(count: int, seed: int) -> list[tuple[object, ...]]:
+    """``count`` events of three users on 40 items, each item with its own fixed features."""
+    chosen = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        item = chosen.randrange(40)
+        features = random.Random(item)
+        tags = [f"t{features.randrange(9)}" for _ in range(features.randrange(4))]
+        stored = (tags, f'{{"genre": "g{item % 5}"}}') if item % 10 else (None, None)
+        moment = T0 - timedelta(seconds=chosen.randrange(-3_600, 20 * 86_400))
+        event_type = chosen.choice(["click", "purchase", "rating", "view"])
+        user = f"u{chosen.randrange(3)}"
+        catalog = chosen.choice("cd")
+        rows.append((user, catalog, f"i{item}", event_type, chosen.randrange(6), moment, *stored))
+    return rows
+
+
+@pytest.mark.parametrize("count", [ROW_BY_ROW_BELOW - 1, ROW_BY_ROW_BELOW + 200])
+def test_the_row_by_row_way_agrees_with_the_array_way(count: int) -> None:
+    """Few events are aggregated row by row, many with numpy: both give the same facts."""
+    events = table(many_rows(count, seed=count))
+    arrays = facts_from_events(events, RECORDS, {}, T0, **ARGUMENTS)
+    rows = facts_of_rows(event_rows(events), RECORDS, {}, T0, **ARGUMENTS)
+    assert rows.activity == arrays.activity and len(rows.activity) > 6
+    assert rows.catalog_activity == arrays.catalog_activity
+    assert rows.active_days == arrays.active_days
+    assert rows.interests.keys() == arrays.interests.keys() == {"u0", "u1", "u2"}
+    for user_id, found in rows.interests.items():
+        expected = arrays.interests[user_id]
+        assert [(i.feature, i.evidence_count) for i in found] == [
+            (i.feature, i.evidence_count) for i in expected
+        ]
+        assert [i.score for i in found] == pytest.approx([i.score for i in expected], rel=1e-12)
+
+
 def test_the_item_cache_loads_once_and_drops_what_a_write_raced() -> None:
     cache = ItemFeatureCache()
     loads: list[list[ItemKey]] = []
@@ -120,3 +159,41 @@ def test_the_item_cache_loads_once_and_drops_what_a_write_raced() -> None:
 
     assert cache.lookup([("c", "i2")], racing_load) == {("c", "i2"): (["old"], "{}")}
     assert cache.lookup([("c", "i2")], load) == {("c", "i2"): (["A"], "{}")}  # not kept
+
+
+def test_the_item_cache_fills_once_with_a_small_catalog() -> None:
+    cache = ItemFeatureCache(max_items=3)
+    fills: list[int] = []
+
+    def load_all(limit: int) -> dict[ItemKey, ItemFeatures]:
+        fills.append(limit)
+        return {("c", "i1"): (["A"], "{}"), ("c", "i2"): ([], '{"genre": "x"}')}
+
+    def no_load(keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        raise AssertionError(f"{keys} should have been kept by fill")
+
+    cache.fill(load_all)
+    cache.fill(load_all)
+    assert fills == [4]  # once, asking for one more than it may keep
+    assert cache.lookup([("c", "i2")], no_load) == {("c", "i2"): ([], '{"genre": "x"}')}
+
+
+def test_the_item_cache_keeps_nothing_of_a_large_or_raced_fill() -> None:
+    loads: list[list[ItemKey]] = []
+
+    def load(keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
+        loads.append(keys)
+        return {key: (["new"], "{}") for key in keys}
+
+    too_many = ItemFeatureCache(max_items=1)
+    too_many.fill(lambda limit: {("c", f"i{n}"): (["A"], "{}") for n in range(limit)})
+    assert too_many.lookup([("c", "i0")], load) == {("c", "i0"): (["new"], "{}")}
+    raced = ItemFeatureCache()
+
+    def racing_load_all(limit: int) -> dict[ItemKey, ItemFeatures]:
+        raced.forget([("c", "i0")])  # an upsert commits while the items are being read
+        return {("c", "i0"): (["old"], "{}")}
+
+    raced.fill(racing_load_all)
+    assert raced.lookup([("c", "i0")], load) == {("c", "i0"): (["new"], "{}")}
+    assert len(loads) == 2

@@ -1,5 +1,6 @@
-"""The profile facts of a few users, computed from their events with numpy: what every backend's
-``Store.user_facts`` returns, equal to what its aggregate queries give for those users.
+"""The profile facts of a few users, computed from their events (with numpy, or row by row in
+``user_facts_rows`` when they are few): what every backend's ``Store.user_facts`` returns,
+equal to what its aggregate queries give for those users.
 
 Why: a profile is a handful of aggregates over a few hundred events. Planning the five
 analytic queries that compute them for everyone costs DuckDB 30 to 50 ms; reading the user's
@@ -16,12 +17,9 @@ Sums add in the order of the rows, so they may differ from a database's in their
 
 from __future__ import annotations
 
-import functools
-import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +27,17 @@ import pyarrow.compute as pc
 
 from infogap.server.core.domain import CatalogActivity, Interest
 from infogap.server.core.store.records import EventTypeActivity, UserFacts
+from infogap.server.core.store.user_facts_rows import (
+    SECONDS_PER_DAY,
+    US_PER_DAY,
+    US_PER_SECOND,
+    event_rows,
+    facts_of_rows,
+    item_features,
+    microseconds,
+    moment,
+    weights_by_type,
+)
 
 # The events of the users asked for, joined to their items. ``item_tags`` and
 # ``item_attributes`` (a JSON object of string values, as stored) are null for an event whose
@@ -50,6 +59,11 @@ ItemKey = tuple[str, str]  # (catalog, item id)
 ItemFeatures = tuple[list[str], str]  # the item's tags and its attributes as JSON text
 
 
+# Catalogs of at most this many items are read whole into an ItemFeatureCache (a second or
+# so for this many); larger ones item by item as profiles need them.
+FILL_AT_MOST = 100_000
+
+
 class ItemFeatureCache:
     """Items' tags and attributes by (catalog, item id), kept for the per-user path: joining
     the items table costs DuckDB more than reading the user's events, and an item's features
@@ -61,6 +75,7 @@ class ItemFeatureCache:
         self._lock = threading.Lock()
         self._version = 0  # bumped by every forget
         self._entries: dict[ItemKey, ItemFeatures | None] = {}  # None: not stored
+        self._filled = False  # fill was tried
 
     def lookup(
         self,
@@ -84,6 +99,23 @@ class ItemFeatureCache:
                         self._entries.clear()
                     self._entries.update(fresh)
         return found
+
+    def fill(self, load_all: Callable[[int], dict[ItemKey, ItemFeatures]]) -> None:
+        """Keep every stored item at once when there are at most ``FILL_AT_MOST``: then no
+        profile waits for its items to be read (for a hundred items, as long as reading all
+        of a small catalog). ``load_all(limit)`` reads up to ``limit`` items. Tried once; a
+        load that raced with a write is not kept."""
+        with self._lock:
+            if self._filled:
+                return
+            self._filled = True
+            version = self._version
+        loaded = load_all(min(FILL_AT_MOST, self._max_items) + 1)
+        if len(loaded) > min(FILL_AT_MOST, self._max_items):
+            return
+        with self._lock:
+            if self._version == version:
+                self._entries.update(loaded)
 
     def forget(self, keys: Iterable[ItemKey]) -> None:
         with self._lock:
@@ -110,11 +142,8 @@ def with_item_features(
     )
 
 
-_EPOCH = datetime(1970, 1, 1)
-_MICROSECONDS = timedelta(microseconds=1)
-_US_PER_SECOND = 1_000_000
-_US_PER_DAY = 86_400 * _US_PER_SECOND
-_SECONDS_PER_DAY = 86_400.0
+# Fewer events than this are aggregated row by row (``user_facts_rows``), more with numpy.
+ROW_BY_ROW_BELOW = 300
 
 
 def facts_from_events(
@@ -132,7 +161,19 @@ def facts_from_events(
     """The facts of the users whose events (a table of ``USER_EVENTS_SCHEMA``), records (as
     ``Store.user_records`` returns them) and clusters (as ``Store.user_clusters``) are given,
     as of ``as_of``; the keywords mean what they mean for ``Store.user_facts``."""
-    as_of_us = _microseconds(as_of)
+    if events.num_rows < ROW_BY_ROW_BELOW:
+        return facts_of_rows(
+            event_rows(events),
+            records,
+            clusters,
+            as_of,
+            window_starts=window_starts,
+            frequency_start=frequency_start,
+            type_weights=type_weights,
+            half_life_days=half_life_days,
+            attributes=attributes,
+        )
+    as_of_us = microseconds(as_of)
     events = events.select(USER_EVENTS_SCHEMA.names)
     times = events["event_time"].cast(pa.timestamp("us"))
     events = events.filter(pc.less_equal(times.cast(pa.int64()), as_of_us)).combine_chunks()
@@ -172,14 +213,6 @@ class _Columns:
         )
 
 
-def _microseconds(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECONDS
-
-
-def _moment(microseconds: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(microseconds))
-
-
 def _groups(*codes: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
     """The distinct combinations of code columns (each with its number of values) and, per
     row, the index of its combination."""
@@ -202,9 +235,9 @@ def _event_type_activity(
     np.minimum.at(first, group, times)
     last = np.full(size, np.iinfo(np.int64).min)
     np.maximum.at(last, group, times)
-    since_frequency = np.bincount(group[times > _microseconds(frequency_start)], minlength=size)
+    since_frequency = np.bincount(group[times > microseconds(frequency_start)], minlength=size)
     windows = [
-        np.bincount(group[times > _microseconds(start)], minlength=size).tolist()
+        np.bincount(group[times > microseconds(start)], minlength=size).tolist()
         for start in window_starts
     ]
     found = [
@@ -224,8 +257,8 @@ def _event_type_activity(
             event_type,
             count_list[n],
             sum_list[n],
-            _moment(first_list[n]),
-            _moment(last_list[n]),
+            moment(first_list[n]),
+            moment(last_list[n]),
             since_list[n],
             tuple(window[n] for window in windows),
         )
@@ -254,7 +287,7 @@ def _catalog_activity(columns: _Columns) -> dict[str, tuple[CatalogActivity, ...
 
 def _active_days(columns: _Columns) -> dict[str, int]:
     users = columns.users
-    days = columns.times_us // _US_PER_DAY  # the UTC date, floored as a cast to DATE does
+    days = columns.times_us // US_PER_DAY  # the UTC date, floored as a cast to DATE does
     days -= days.min()
     distinct, _ = _groups((users.codes, len(users.names)), (days, int(days.max()) + 1))
     per_user = np.bincount(distinct // (int(days.max()) + 1), minlength=len(users.names))
@@ -273,7 +306,7 @@ def _interests(
     half_life_days: float,
     attributes: Sequence[str] | None,
 ) -> dict[str, tuple[Interest, ...]]:
-    weights = _type_weights(type_weights)
+    weights = weights_by_type(type_weights)
     users, types = columns.users, columns.types
     known = [weights.get(name) for name in types.names]
     type_weight = np.array([w[0] if w else np.nan for w in known])[types.codes]
@@ -289,8 +322,8 @@ def _interests(
             np.where(values >= positive_from, type_weight * (values - positive_from + 1), 0.0),
         )
     # date_diff('second') counts the second boundaries between the two times.
-    age_seconds = as_of_us // _US_PER_SECOND - columns.times_us // _US_PER_SECOND
-    weight = signal * np.power(0.5, age_seconds / (half_life_days * _SECONDS_PER_DAY))
+    age_seconds = as_of_us // US_PER_SECOND - columns.times_us // US_PER_SECOND
+    weight = signal * np.power(0.5, age_seconds / (half_life_days * SECONDS_PER_DAY))
     totals = np.bincount(
         users.codes[weighted], weights=weight[weighted], minlength=len(users.names)
     )
@@ -309,34 +342,36 @@ def _interests(
     wanted = None if attributes is None else frozenset(attributes)
     stored_tags = tags.take(pa.array(an_event)).to_pylist()
     stored_attributes = events["item_attributes"].take(pa.array(an_event)).to_pylist()
-    item_features = [
-        _features(tuple(item_tags), item_attributes, wanted)
+    features_of_items = [
+        item_features(tuple(item_tags), item_attributes, wanted)
         for item_tags, item_attributes in zip(stored_tags, stored_attributes)
     ]
-    encoded = pc.dictionary_encode(pa.array([f for fs in item_features for f in fs], pa.string()))
+    encoded = pc.dictionary_encode(
+        pa.array([f for fs in features_of_items for f in fs], pa.string())
+    )
     flat = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     names: list[str] = encoded.dictionary.to_pylist()
-    feature_counts = np.array([len(features) for features in item_features], dtype=np.int64)
+    feature_counts = np.array([len(features) for features in features_of_items], dtype=np.int64)
     offsets = np.cumsum(feature_counts) - feature_counts
     repeats = feature_counts[item_of_event]
-    event_rows = np.repeat(on_items, repeats)
+    pair_rows = np.repeat(on_items, repeats)
     within = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
     features = flat[np.repeat(offsets[item_of_event], repeats) + within]
-    return _scores(users, totals, event_rows, features, weight, names)
+    return _scores(users, totals, pair_rows, features, weight, names)
 
 
 def _scores(
     users: _Codes,
     totals: np.ndarray,
-    event_rows: np.ndarray,
+    pair_rows: np.ndarray,
     features: np.ndarray,
     weight: np.ndarray,
     names: list[str],
 ) -> dict[str, tuple[Interest, ...]]:
     """Each user's score and evidence per feature, from the (event, feature) pairs."""
     shape = (len(users.names), len(names))
-    key = users.codes[event_rows] * len(names) + features
-    pair_weights = weight[event_rows]
+    key = users.codes[pair_rows] * len(names) + features
+    pair_weights = weight[pair_rows]
     size = shape[0] * shape[1]
     sums = np.bincount(key, weights=pair_weights, minlength=size).reshape(shape)
     evidence = np.bincount(key[pair_weights != 0], minlength=size).reshape(shape)
@@ -356,41 +391,3 @@ def _scores(
         )
         interests[user_id] = tuple(Interest(f, score, count) for score, f, count in scored)
     return interests
-
-
-def _type_weights(table: pa.Table) -> dict[str, tuple[float, float | None]]:
-    """type -> (weight, positive_from) of a ``type_weights`` table."""
-    return {row["type"]: (float(row["weight"]), row["positive_from"]) for row in table.to_pylist()}
-
-
-def _signal(type_weight: tuple[float, float | None], value: float) -> float:
-    """An event's training signal, as ``EVENT_WEIGHT_SQL`` computes it."""
-    weight, positive_from = type_weight
-    if positive_from is None:
-        return weight
-    if value >= positive_from:
-        return weight * (value - positive_from + 1)
-    return 0.0
-
-
-@functools.lru_cache(maxsize=65_536)
-def _features(
-    tags: tuple[str, ...], item_attributes: str | None, wanted: frozenset[str] | None
-) -> tuple[str, ...]:
-    """An item's features: ``tag:<tag>`` for each tag, ``<key>:<value>`` for each attribute
-    (those in ``wanted``; None: all). Memoised on the item's stored text, which is all they
-    depend on: most events are on items other events were on."""
-    parsed: Mapping[str, Any] = json.loads(item_attributes) if item_attributes else {}
-    return tuple(
-        [f"tag:{tag}" for tag in tags]
-        + [
-            f"{key}:{_text(value)}"
-            for key, value in parsed.items()
-            if wanted is None or key in wanted
-        ]
-    )
-
-
-def _text(value: Any) -> str:
-    """An attribute value as the SQL's cast to VARCHAR writes it (stored values are strings)."""
-    return value if isinstance(value, str) else json.dumps(value)

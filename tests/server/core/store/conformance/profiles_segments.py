@@ -208,7 +208,10 @@ class ProfilesAndSegments:
         store.replace_clusters(
             [("cluster-0", "one", 2)], {"u1": "cluster-0", "u9": "cluster-0"}, T0
         )
-        groups = [["u0"], ["u1", "u5", "nobody"], ["u6", "u7", "u8"], ["u9"], ["nobody"], []]
+        # Everyone with events: more than ROW_BY_ROW_BELOW of them, aggregated with numpy.
+        everyone_with_events = [f"u{n}" for n in range(10)]
+        groups = [["u0"], ["u1", "u5", "nobody"], ["u6", "u7", "u8"], ["u9"], ["nobody"]]
+        groups += [everyone_with_events, []]
         arguments = [
             ([T0 - 7 * DAY, T0 - 30 * DAY], T0 - 30 * DAY, 3.0, None),
             ([T0 - DAY], T0 - 2 * DAY, 0.5, ["genre"]),
@@ -297,6 +300,30 @@ class ProfilesAndSegments:
         assert store.delete_segment("a") is True
         assert store.delete_segment("a") is False
         assert store.segment_rules() == [("b", "event_count >= 1", "active")]
+
+    def test_user_facts_see_every_cluster_write(self, store: Store) -> None:
+        """A profile computed after replace_clusters or an erasure sees it (the DuckDB store
+        keeps the memberships in memory)."""
+        store.upsert_users([User("u1"), User("u2")], T0)
+
+        def clusters() -> dict[str, str]:
+            return store.user_facts(
+                T0,
+                ["u1", "u2"],
+                window_starts=[],
+                frequency_start=T0,
+                type_weights=TYPE_WEIGHTS,
+                half_life_days=1.0,
+                attributes=None,
+            ).clusters
+
+        assert clusters() == {}
+        store.replace_clusters([("c0", "both", 2)], {"u1": "c0", "u2": "c0"}, T0)
+        assert clusters() == {"u1": "c0", "u2": "c0"}
+        store.replace_clusters([("c1", "one", 1)], {"u2": "c1"}, T0)
+        assert clusters() == {"u2": "c1"}
+        store.delete_user("u2")
+        assert clusters() == {}
 
     def test_replace_clusters_keeps_only_stored_users(self, store: Store) -> None:
         store.upsert_users([User("u1"), User("u2")], T0)

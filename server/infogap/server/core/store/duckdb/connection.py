@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from infogap.server.core.store.duckdb.cluster_cache import ClusterMembershipCache
 from infogap.server.core.store.migrations import migrate
 from infogap.server.core.store.user_facts import ItemFeatureCache
 
@@ -38,6 +39,8 @@ class DuckDBConnection:
         self.write_lock = threading.Lock()
         # Items' tags and attributes for GetProfile's per-user path; forgotten on upsert.
         self.item_features = ItemFeatureCache()
+        # Users' clusters for the same path; forgotten when the memberships are written.
+        self.cluster_membership = ClusterMembershipCache()
 
     @property
     def data_dir(self) -> Path:

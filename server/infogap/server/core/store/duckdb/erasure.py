@@ -21,4 +21,6 @@ class Erasure(DuckDBConnection):
                 removed[table] = len(rows)
             if removed["user_clusters"]:
                 db.execute(RECOUNT_CLUSTERS)
+        if removed["user_clusters"]:
+            self.cluster_membership.forget()
         return removed

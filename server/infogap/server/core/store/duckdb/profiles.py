@@ -23,12 +23,14 @@ from infogap.server.core.store.duckdb.events import EVENT_WEIGHT_SQL
 from infogap.server.core.store.records import EventTypeActivity, UserFacts
 from infogap.server.core.store.serialisers import attributes_from_json
 from infogap.server.core.store.user_facts import (
+    ROW_BY_ROW_BELOW,
     USER_EVENTS_SCHEMA,
     ItemFeatures,
     ItemKey,
     facts_from_events,
     with_item_features,
 )
+from infogap.server.core.store.user_facts_rows import facts_of_rows
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -49,20 +51,36 @@ _ACTIVE_DAYS = (
 )
 _USER_CLUSTERS = "SELECT user_id, cluster FROM user_clusters WHERE true{where}"
 
-# A few users' events. ``user_id IN (?, ?...)``, not a list parameter: only a list of
+# A few users' events, times as Unix microseconds. ``user_id IN (?, ?...)``, not a list parameter: only a list of
 # constants lets DuckDB read the users' rows through the ``events(user_id)`` index (m007)
 # instead of scanning the column. Their items come from ``item_features`` (joining the
 # items table would scan it on every call).
 _USER_EVENTS = """
-    SELECT user_id, catalog, item_id, type, value, event_time FROM events
+    SELECT user_id, catalog, item_id, type, value, epoch_us(event_time) FROM events
     WHERE event_time <= ? AND user_id IN ({placeholders})
 """
+_USER_EVENT_COLUMNS = USER_EVENTS_SCHEMA.names[:6]  # the item's tags and attributes added
+
+
+def _events_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """``_USER_EVENTS``'s rows as a table of the first columns of ``USER_EVENTS_SCHEMA``."""
+    columns = list(zip(*rows))  # never called without rows
+    arrays = [
+        pa.array(column, USER_EVENTS_SCHEMA.field(name).type)
+        for name, column in zip(_USER_EVENT_COLUMNS[:5], columns)
+    ]
+    times = pa.array(columns[5], pa.int64()).cast(USER_EVENTS_SCHEMA.field("event_time").type)
+    return pa.Table.from_arrays([*arrays, times], names=_USER_EVENT_COLUMNS)
+
+
 _ITEM_FEATURES = (
     "SELECT item_id, tags, attributes::VARCHAR FROM items "
     "WHERE catalog = ? AND item_id IN (SELECT unnest(?))"
 )
+_ALL_ITEM_FEATURES = "SELECT catalog, item_id, tags, attributes::VARCHAR FROM items LIMIT ?"
 _RECORDS_OF = "SELECT user_id, attributes, updated_at FROM users WHERE user_id IN ({placeholders})"
 _CLUSTERS_OF = "SELECT user_id, cluster FROM user_clusters WHERE user_id IN ({placeholders})"
+_ALL_CLUSTERS = "SELECT user_id, cluster FROM user_clusters LIMIT ?"
 
 # An event's weight decays with its age at as_of; a feature is an item tag or an
 # attribute:value pair of the items the user's events are on.
@@ -237,34 +255,47 @@ class ProfileFacts(DuckDBConnection):
         attributes: Sequence[str] | None,
     ) -> UserFacts:
         users = list(dict.fromkeys(user_ids))
-        events = USER_EVENTS_SCHEMA.empty_table()
+        found: list[tuple[Any, ...]] = []
         records: dict[str, tuple[dict[str, str], datetime]] = {}
         clusters: dict[str, str] = {}
         if users:
             placeholders = ", ".join("?" * len(users))
             db = self.cursor()
             query = _USER_EVENTS.format(placeholders=placeholders)
-            events = db.sql(query, params=[as_of, *users]).arrow().read_all()
-            keys = zip(events["catalog"].to_pylist(), events["item_id"].to_pylist())
-            events = with_item_features(events, self.item_features.lookup(keys, self._items))
+            found = db.execute(query, [as_of, *users]).fetchall()
             for user_id, stored, updated in db.execute(
                 _RECORDS_OF.format(placeholders=placeholders), users
             ).fetchall():
                 records[user_id] = (attributes_from_json(stored), updated)
-            clusters = dict(
-                db.execute(_CLUSTERS_OF.format(placeholders=placeholders), users).fetchall()
+            clusters = self.cluster_membership.clusters_of(
+                users, self._all_clusters, self._clusters_of
             )
-        return facts_from_events(
-            events,
-            records,
-            clusters,
-            as_of,
-            window_starts=window_starts,
-            frequency_start=frequency_start,
-            type_weights=type_weights,
-            half_life_days=half_life_days,
-            attributes=attributes,
-        )
+        self.item_features.fill(self._all_items)
+        features = self.item_features.lookup(((row[1], row[2]) for row in found), self._items)
+        arguments: dict[str, Any] = {
+            "window_starts": window_starts,
+            "frequency_start": frequency_start,
+            "type_weights": type_weights,
+            "half_life_days": half_life_days,
+            "attributes": attributes,
+        }
+        if len(found) < ROW_BY_ROW_BELOW:  # the rows as they came, without an Arrow table
+            rows = [(*row, *(features[(row[1], row[2])] or (None, None))) for row in found]
+            return facts_of_rows(rows, records, clusters, as_of, **arguments)
+        events = with_item_features(_events_table(found), features)
+        return facts_from_events(events, records, clusters, as_of, **arguments)
+
+    def _all_clusters(self, limit: int) -> dict[str, str]:
+        return dict(self.cursor().execute(_ALL_CLUSTERS, [limit]).fetchall())
+
+    def _clusters_of(self, user_ids: Sequence[str]) -> dict[str, str]:
+        placeholders = ", ".join("?" * len(user_ids))
+        query = _CLUSTERS_OF.format(placeholders=placeholders)
+        return dict(self.cursor().execute(query, list(user_ids)).fetchall())
+
+    def _all_items(self, limit: int) -> dict[ItemKey, ItemFeatures]:
+        rows = self.cursor().execute(_ALL_ITEM_FEATURES, [limit]).fetchall()
+        return {(catalog, item_id): (list(tags), stored) for catalog, item_id, tags, stored in rows}
 
     def _items(self, keys: list[ItemKey]) -> dict[ItemKey, ItemFeatures]:
         """The stored tags and attributes of ``keys``, one query per catalog."""

@@ -51,6 +51,7 @@ class Segments(DuckDBConnection):
             with registered(db, "cluster_assignments", assignments):
                 db.execute(_INSERT_MEMBERS)
                 db.execute(RECOUNT_CLUSTERS)
+        self.cluster_membership.forget()
 
     def clusters(self) -> list[tuple[str, str, int]]:
         return self.cursor().execute(_CLUSTERS).fetchall()

@@ -23,7 +23,12 @@ from infogap.server.core.store.duckdb.profiles import (
 from infogap.server.core.store.postgresql.connection import PostgreSQLConnection
 from infogap.server.core.store.records import EVENT_SCHEMA, EventTypeActivity, UserFacts
 from infogap.server.core.store.serialisers import attributes_from_json
-from infogap.server.core.store.user_facts import USER_EVENTS_SCHEMA, facts_from_events
+from infogap.server.core.store.user_facts import (
+    ROW_BY_ROW_BELOW,
+    USER_EVENTS_SCHEMA,
+    facts_from_events,
+)
+from infogap.server.core.store.user_facts_rows import facts_of_rows, microseconds
 
 _FACT_COLUMNS = ("user_id", "item_id", "catalog", "type", "value", "event_time")
 _FACT_SCHEMA = pa.schema([EVENT_SCHEMA.field(name) for name in _FACT_COLUMNS])
@@ -140,21 +145,21 @@ class ProfileFacts(PostgreSQLConnection):
                     records[user_id] = (attributes_from_json(stored), updated)
                 found = db.execute(f"{_USER_CLUSTERS} WHERE user_id = ANY(%s)", [users])
                 clusters = dict(found.fetchall())
-        columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[]] * len(USER_EVENTS_SCHEMA)
+        arguments: dict[str, Any] = {
+            "window_starts": window_starts,
+            "frequency_start": frequency_start,
+            "type_weights": type_weights,
+            "half_life_days": half_life_days,
+            "attributes": attributes,
+        }
+        if len(rows) < ROW_BY_ROW_BELOW:  # the rows as they came, without an Arrow table
+            as_rows = [(*row[:5], microseconds(row[5]), *row[6:]) for row in rows]
+            return facts_of_rows(as_rows, records, clusters, as_of, **arguments)
+        columns: list[Sequence[Any]] = list(zip(*rows))
         events = pa.table(
             dict(zip(USER_EVENTS_SCHEMA.names, columns, strict=True)), schema=USER_EVENTS_SCHEMA
         )
-        return facts_from_events(
-            events,
-            records,
-            clusters,
-            as_of,
-            window_starts=window_starts,
-            frequency_start=frequency_start,
-            type_weights=type_weights,
-            half_life_days=half_life_days,
-            attributes=attributes,
-        )
+        return facts_from_events(events, records, clusters, as_of, **arguments)
 
     def user_clusters(self, user_ids: Sequence[str] | None) -> dict[str, str]:
         if user_ids is None:
