@@ -211,6 +211,27 @@ def test_an_erasure_through_one_replica_reaches_the_other(replicas, clients, tas
     )
 
 
+def test_users_and_items_written_through_one_replica_reach_the_others_caches(
+    replicas, clients, tastes: TwoTastes
+):
+    a, b = (clients(server) for server in replicas())
+    load(a, tastes)
+    user_id = "blue-user-2"
+    assert b.profile(user_id).attributes["segment"] == "blue"  # now in B's profile cache
+    a.upsert_users([{"user_id": user_id, "attributes": {"segment": "green"}}])
+    eventually(
+        lambda: b.profile(user_id).attributes["segment"] == "green",
+        EVENT_DEADLINE,
+        "B dropping the cached profile",
+    )
+    a.patch_users([{"user_id": user_id, "set_attributes": {"tier": "gold"}}])
+    eventually(
+        lambda: b.profile(user_id).attributes.get("tier") == "gold",
+        EVENT_DEADLINE,
+        "B dropping it again",
+    )
+
+
 def test_the_privacy_budget_is_not_overspent_by_two_replicas(replicas, clients, tastes):
     budget = 5.0
     servers = replicas(

@@ -149,6 +149,12 @@ def build_core(
         resources.callback(retrainer.stop)
         erasure = Erasure(store, experiments, registry, profiles, training, event_types)
         if settings.store.url:
+
+            def items_written_elsewhere(catalogs: set[str]) -> None:
+                # As after an upsert here: new items servable, interests recomputed.
+                registry.refresh_items(catalogs)
+                profiles.invalidate([])
+
             # Replicas of a shared store follow each other's events, models and erasures.
             shared_models = SharedModels(
                 store, lifecycle, registry, training, lambda: writer.committed_sequence
@@ -159,6 +165,8 @@ def build_core(
                 shared_models,
                 experiments.follow_store,
                 erasure.forget_erased_elsewhere,
+                profiles.users_written_elsewhere,
+                items_written_elsewhere,
                 settings.store,
             )
             replica_sync.start()

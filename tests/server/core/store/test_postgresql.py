@@ -15,6 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from infogap.server.core.domain import Item, User, UserPatch
 from infogap.server.core.errors import BudgetExhausted, StartupError, Unavailable
 from infogap.server.core.store import (
     DuckDBStore,
@@ -23,7 +24,13 @@ from infogap.server.core.store import (
     open_store,
 )
 from infogap.server.core.store.postgresql.migrations import MIGRATIONS
-from infogap.server.core.store.records import ERASURE_CHANNEL, EVENTS_CHANNEL, MODELS_CHANNEL
+from infogap.server.core.store.records import (
+    ERASURE_CHANNEL,
+    EVENTS_CHANNEL,
+    ITEMS_CHANNEL,
+    MODELS_CHANNEL,
+    USERS_CHANNEL,
+)
 from tests.postgres import PostgresServer
 from tests.server.core.store.conformance.builders import (
     T0,
@@ -192,6 +199,24 @@ def test_another_store_hears_events_trainings_and_erasures(open_replica: OpenSto
     _wait_for(lambda: len(heard) >= 3)
     time.sleep(0.2)  # nothing more arrives
     assert heard == expected
+
+
+def test_another_store_hears_which_users_and_items_were_written(open_replica: OpenStore) -> None:
+    writer, watcher = open_replica(), open_replica()
+    heard: list[tuple[str, str]] = []
+    watcher.watch_changes(lambda channel, payload: heard.append((channel, payload)))
+    writer.upsert_users([User("u2", {}), User("u1", {"tier": "gold"})], T0)
+    writer.patch_users([UserPatch("u3", {"tier": "silver"}, ())], T0)
+    writer.upsert_items([Item("i1", "books", {}, (), True), Item("i2", "films", {}, (), True)], T0)
+    many = [User(f"user-with-a-long-identifier-{n:06d}", {}) for n in range(500)]
+    writer.upsert_users(many, T0)  # too many ids for one notification: "any user"
+    _wait_for(lambda: len(heard) >= 4)
+    assert heard == [
+        (USERS_CHANNEL, "u1\nu2"),
+        (USERS_CHANNEL, "u3"),
+        (ITEMS_CHANNEL, "books\nfilms"),
+        (USERS_CHANNEL, ""),
+    ]
 
 
 def test_the_listener_connects_again_after_losing_its_connection(

@@ -96,6 +96,16 @@ class Profiles:
             for user_id in user_ids:
                 self._cache.pop(user_id, None)
 
+    def users_written_elsewhere(self, user_ids: Sequence[str] | None) -> None:
+        """``invalidate`` for users another replica of the shared store wrote (None: it wrote
+        too many to name them, and every cached profile goes)."""
+        if user_ids is not None:
+            self.invalidate(user_ids)
+            return
+        with self._lock:
+            self._data_version += 1
+            self._cache.clear()
+
     def facts(self, user_ids: Sequence[str], requested: datetime | None) -> dict[str, ProfileFacts]:
         found: dict[str, ProfileFacts] = {}
         missing: list[str] = []

@@ -457,7 +457,10 @@ class Store(abc.ABC):
         """Calls ``listener(channel, payload)`` from a background thread for each change told
         by a server on the same database: a channel of ``records.CHANGE_CHANNELS``
         (``EVENTS_CHANNEL``: events stored; ``MODELS_CHANNEL``, payload the catalog: a training
-        run recorded; ``ERASURE_CHANNEL``, payload the user id: a user erased). This server's
+        run recorded; ``ERASURE_CHANNEL``, payload the user id: a user erased;
+        ``USERS_CHANNEL``, payload the user ids one a line, or '' for more than fit: users
+        upserted or patched; ``ITEMS_CHANNEL``, payload the catalogs one a line: items
+        upserted). This server's
         own changes may be told too. Each listener added is called until ``close()``; a
         backend that one process owns alone (DuckDB) never calls it.
         """

@@ -126,4 +126,9 @@ class ReleasedValues:
 EVENTS_CHANNEL = "infogap_events"  # events were stored; payload ''
 MODELS_CHANNEL = "infogap_models"  # a training run (or a model's checksum) was recorded; catalog
 ERASURE_CHANNEL = "infogap_erasure"  # a user was erased; payload the user id
-CHANGE_CHANNELS = (EVENTS_CHANNEL, MODELS_CHANNEL, ERASURE_CHANNEL)
+# Users were upserted or patched; payload their ids, one a line, or '' for too many to list.
+USERS_CHANNEL = "infogap_users"
+ITEMS_CHANNEL = "infogap_items"  # items were upserted; payload their catalogs, one a line
+CHANGE_CHANNELS = (EVENTS_CHANNEL, MODELS_CHANNEL, ERASURE_CHANNEL, USERS_CHANNEL, ITEMS_CHANNEL)
+# PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more.
+MAX_PAYLOAD_BYTES = 7_000

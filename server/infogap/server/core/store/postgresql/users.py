@@ -1,8 +1,10 @@
-"""Users and items: attributes as JSON text (keys sorted), replaced whole on upsert."""
+"""Users and items: attributes as JSON text (keys sorted), replaced whole on upsert. Every
+write notifies ``USERS_CHANNEL`` or ``ITEMS_CHANNEL``, so that other servers drop what they
+cached of them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +12,13 @@ import numpy as np
 import psycopg
 
 from infogap.server.core.domain import Item, User, UserPatch
-from infogap.server.core.store.postgresql.connection import PostgreSQLConnection
-from infogap.server.core.store.records import CatalogItems
+from infogap.server.core.store.postgresql.connection import PostgreSQLConnection, notify
+from infogap.server.core.store.records import (
+    ITEMS_CHANNEL,
+    MAX_PAYLOAD_BYTES,
+    USERS_CHANNEL,
+    CatalogItems,
+)
 from infogap.server.core.store.serialisers import attributes_from_json, attributes_to_json
 
 _UPSERT_USER = (
@@ -36,6 +43,7 @@ class UsersAndItems(PostgreSQLConnection):
     def upsert_users(self, users: Sequence[User], now: datetime) -> int:
         with self._write() as db:
             _write_users(db, users, now)
+            notify(db, USERS_CHANNEL, _lines_or_nothing(u.user_id for u in users))
         return len(users)
 
     def patch_users(self, patches: Sequence[UserPatch], now: datetime) -> int:
@@ -51,6 +59,7 @@ class UsersAndItems(PostgreSQLConnection):
                     attributes.pop(name, None)
                 patched.append(User(patch.user_id, attributes))
             _write_users(db, patched, now)
+            notify(db, USERS_CHANNEL, _lines_or_nothing(p.user_id for p in patches))
         return len(patches)
 
     def upsert_items(self, items: Sequence[Item], now: datetime) -> int:
@@ -61,6 +70,7 @@ class UsersAndItems(PostgreSQLConnection):
         ]
         with self._write() as db, db.cursor() as cursor:
             cursor.executemany(_UPSERT_ITEM, sorted(_last_per_key(rows, 2)))
+            notify(db, ITEMS_CHANNEL, _lines_or_nothing({i.catalog for i in items}))
         return len(items)
 
     def get_user(self, user_id: str) -> tuple[dict[str, str], datetime] | None:
@@ -103,3 +113,10 @@ def _write_users(db: psycopg.Connection, users: Sequence[User], now: datetime) -
     rows = [(u.user_id, attributes_to_json(u.attributes), now) for u in users]
     with db.cursor() as cursor:
         cursor.executemany(_UPSERT_USER, sorted(_last_per_key(rows, 1)))
+
+
+def _lines_or_nothing(values: Iterable[str]) -> str:
+    """A notification's payload: the values one a line, or '' (meaning "any") when they would
+    not fit in one."""
+    payload = "\n".join(sorted(set(values)))
+    return payload if len(payload.encode()) <= MAX_PAYLOAD_BYTES else ""
