@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from infogap.server.core.domain import CatalogActivity, Interest
+from infogap.server.core.errors import BudgetExhausted
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -120,6 +121,38 @@ class ReleasedValues:
         position = {key: i for i, key in enumerate(self.keys.tolist())}
         found = np.array([position.get(key, -1) for key in keys.tolist()], dtype=np.int64)
         return np.where(found >= 0, self.values[np.maximum(found, 0)], 0.0)
+
+
+def refuse_unless_affordable(
+    catalog: str, release: PrivacyRelease, spent: float, epsilon_budget: float
+) -> None:
+    """The budget rule of ``Store.spend_privacy_budget``, for every backend to apply inside its
+    transaction.
+
+    Raises:
+        BudgetExhausted: when ``spent`` plus the release's epsilon exceeds the budget (give or
+            take ``EPSILON_TOLERANCE``).
+    """
+    if spent + release.epsilon > epsilon_budget + EPSILON_TOLERANCE:
+        raise BudgetExhausted(
+            catalog, spent=spent, budget=epsilon_budget, kind=release.kind, epsilon=release.epsilon
+        )
+
+
+def kept_values_row(
+    catalog: str, release: PrivacyRelease, keys: np.ndarray, values: np.ndarray
+) -> list[object]:
+    """The row of a paid release's kept values: catalog, kind, scope, keys (str), values
+    (float64), released_at and description."""
+    return [
+        catalog,
+        release.kind,
+        release.scope,
+        np.asarray(keys).astype(str).tolist(),
+        np.asarray(values, dtype=np.float64).tolist(),
+        release.released_at,
+        release.description,
+    ]
 
 
 # The channels of ``Store.watch_changes``: what changed, told by another server on the database.

@@ -8,9 +8,13 @@ from datetime import datetime
 import duckdb
 import numpy as np
 
-from infogap.server.core.errors import BudgetExhausted
 from infogap.server.core.store.duckdb.connection import DuckDBConnection
-from infogap.server.core.store.records import EPSILON_TOLERANCE, PrivacyRelease, ReleasedValues
+from infogap.server.core.store.records import (
+    PrivacyRelease,
+    ReleasedValues,
+    kept_values_row,
+    refuse_unless_affordable,
+)
 
 _SPENT = (
     "SELECT COALESCE(SUM(epsilon), 0) FROM privacy_releases WHERE catalog = ? AND released_at >= ?"
@@ -40,27 +44,9 @@ class PrivacyLedgerTables(DuckDBConnection):
     ) -> None:
         with self._write() as db:
             spent = _spent(db, catalog, window_start)
-            if spent + release.epsilon > epsilon_budget + EPSILON_TOLERANCE:
-                raise BudgetExhausted(
-                    catalog,
-                    spent=spent,
-                    budget=epsilon_budget,
-                    kind=release.kind,
-                    epsilon=release.epsilon,
-                )
+            refuse_unless_affordable(catalog, release, spent, epsilon_budget)
             _insert_release(db, catalog, release)
-            db.execute(
-                _KEEP_VALUES,
-                [
-                    catalog,
-                    release.kind,
-                    release.scope,
-                    np.asarray(keys).astype(str).tolist(),
-                    np.asarray(values, dtype=np.float64).tolist(),
-                    release.released_at,
-                    release.description,
-                ],
-            )
+            db.execute(_KEEP_VALUES, kept_values_row(catalog, release, keys, values))
 
     def append_privacy_release(self, catalog: str, release: PrivacyRelease) -> None:
         with self._write() as db:

@@ -9,9 +9,13 @@ from datetime import datetime
 import numpy as np
 import psycopg
 
-from infogap.server.core.errors import BudgetExhausted
 from infogap.server.core.store.postgresql.connection import PostgreSQLConnection
-from infogap.server.core.store.records import EPSILON_TOLERANCE, PrivacyRelease, ReleasedValues
+from infogap.server.core.store.records import (
+    PrivacyRelease,
+    ReleasedValues,
+    kept_values_row,
+    refuse_unless_affordable,
+)
 
 _LOCK_CATALOG = "SELECT pg_advisory_xact_lock(hashtextextended('infogap.privacy:' || %s, 0))"
 _SPENT = (
@@ -52,27 +56,9 @@ class PrivacyLedgerTables(PostgreSQLConnection):
         with self._write() as db:
             db.execute(_LOCK_CATALOG, [catalog])
             spent = _spent(db, catalog, window_start)
-            if spent + release.epsilon > epsilon_budget + EPSILON_TOLERANCE:
-                raise BudgetExhausted(
-                    catalog,
-                    spent=spent,
-                    budget=epsilon_budget,
-                    kind=release.kind,
-                    epsilon=release.epsilon,
-                )
+            refuse_unless_affordable(catalog, release, spent, epsilon_budget)
             _insert_release(db, catalog, release)
-            db.execute(
-                _KEEP_VALUES,
-                [
-                    catalog,
-                    release.kind,
-                    release.scope,
-                    np.asarray(keys).astype(str).tolist(),
-                    np.asarray(values, dtype=np.float64).tolist(),
-                    release.released_at,
-                    release.description,
-                ],
-            )
+            db.execute(_KEEP_VALUES, kept_values_row(catalog, release, keys, values))
 
     def append_privacy_release(self, catalog: str, release: PrivacyRelease) -> None:
         with self._write() as db:
