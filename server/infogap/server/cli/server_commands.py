@@ -31,6 +31,13 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (0: any free port).")] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve HTTP on this port: the Connect protocol (JSON) for every RPC, "
+            "/readyz and the HTTP-only endpoints (sets http.port; 0: any free port)."
+        ),
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option(
@@ -59,6 +66,8 @@ def serve(
         for key, value in {"data_dir": data_dir, "host": host, "port": port}.items()
         if value is not None
     }
+    if http_port is not None:
+        overrides["http"] = {"port": http_port}  # merged into the config file's [http]
     if store is not None:
         overrides["store"] = {"url": store}  # merged into the config file's [store]
     if insecure:
@@ -76,12 +85,15 @@ def serve(
         console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(code=1) from error
     console.print(f"InfoGap serving on [bold]{server.address}[/] (data in {settings.data_dir})")
-    stop = lambda *_: server.stop(grace=5.0)  # noqa: E731
-    signal.signal(signal.SIGTERM, stop)
+    if server.http_url is not None:
+        console.print(f"HTTP (Connect JSON, /readyz) on [bold]{server.http_url}[/]")
+    # SIGTERM (Kubernetes, systemd) drains first: NOT_SERVING while still answering, so the
+    # load balancer moves traffic away before anything is refused. Ctrl-C stops at once.
+    signal.signal(signal.SIGTERM, lambda *_: server.drain_and_stop())
     try:
         server.wait()
     except KeyboardInterrupt:
-        server.stop(grace=5.0)
+        server.stop(grace=settings.server.grace_seconds)
 
 
 @keys_app.command("generate")

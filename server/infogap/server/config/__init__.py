@@ -24,6 +24,8 @@ from infogap.server.config.artifacts import ArtifactSettings as ArtifactSettings
 from infogap.server.config.experiments import ExperimentDefinition as ExperimentDefinition
 from infogap.server.config.experiments import ExperimentSettings as ExperimentSettings
 from infogap.server.config.experiments import VariantSettings as VariantSettings
+from infogap.server.config.http import HttpSettings as HttpSettings
+from infogap.server.config.server import ServerSettings as ServerSettings
 from infogap.server.config.store import StoreSettings as StoreSettings
 
 CONFIG_FILE_ENV = "INFOGAP_CONFIG"
@@ -395,6 +397,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=50051, ge=0, le=65535, description="0 picks a free port.")
     max_workers: int = Field(default=8, ge=1, description="gRPC worker threads.")
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     event_types: dict[str, EventTypeSettings] = Field(default_factory=_default_event_types)
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -17,6 +17,7 @@ without API keys, or with API keys but without TLS, unless ``auth.insecure`` say
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -195,13 +196,116 @@ class RateLimiter:
             return bucket.take(time.monotonic())
 
 
-class _Refusal(Exception):
-    """Why a call is not admitted: the status and message it is aborted with."""
+class Refusal(Exception):
+    """Why a call is not admitted: the status and message it is refused with."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Admission:
+    """The checks every authenticated call passes, whatever its transport (gRPC or HTTP):
+    a known key, within its rate, with the scope asked for.
+
+    ``enabled`` is false when no keys are configured: everything is admitted then.
+    """
+
+    def __init__(self, auth: AuthSettings) -> None:
+        self._keys: tuple[ApiKeySettings, ...] = tuple(auth.keys)
+        rate = auth.requests_per_second_per_key
+        self._rate_limiter = (
+            RateLimiter(rate, auth.burst) if self._keys and rate is not None else None
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._keys)
+
+    def admit_method(self, method: str, authorization: Sequence[str]) -> ApiKeySettings | None:
+        """Admits a call to the RPC ``method`` (``/package.Service/Method``) presenting the
+        ``authorization`` header values; returns its key (None when keys are off).
+
+        :raises Refusal: with the status the call must end with.
+        """
+        return self.admit(METHOD_SCOPES.get(method), method, authorization)
+
+    def admit(
+        self, scope: str | None, target: str, authorization: Sequence[str]
+    ) -> ApiKeySettings | None:
+        """Admits a call to ``target`` (an RPC or an HTTP path, named in refusals) needing
+        ``scope``; returns its key (None when keys are off). A target without a scope is
+        refused to every key: it is a bug, and refusing keeps it from being open.
+
+        :raises Refusal: with the status the call must end with.
+        """
+        if not self._keys:
+            return None
+        key = self._authenticate(authorization)
+        if self._rate_limiter is not None and not self._rate_limiter.allow(key.sha256):
+            raise Refusal(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"rate limit exceeded for API key {key.name!r}: "
+                f"{self._rate_limiter.requests_per_second:g} requests per second per key "
+                f"(bursts of {self._rate_limiter.burst})",
+            )
+        if scope is None:
+            log.error("no scope is defined for %s; refusing the call", target)
+            raise Refusal(
+                grpc.StatusCode.PERMISSION_DENIED, f"{target} has no scope; no key may call it"
+            )
+        if scope not in key.scopes:
+            raise Refusal(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"API key {key.name!r} lacks the {scope!r} scope needed for {target}",
+            )
+        return key
+
+    def _authenticate(self, values: Sequence[str]) -> ApiKeySettings:
+        """The configured key presented as ``Bearer <key>``, or as HTTP Basic credentials
+        (the key as the password, or as the user name when the password is empty: the
+        convention of Segment's write keys, and what a browser's login prompt sends)."""
+        if not values:
+            raise Refusal(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing API key: send metadata 'authorization: Bearer <API key>'",
+            )
+        presented = _presented_key(values)
+        if presented is None:
+            raise Refusal(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "malformed authorization metadata: expected one 'authorization: Bearer <API key>'",
+            )
+        presented_hash = hash_api_key(presented)
+        # Compare with every key, without stopping at a match, so timing reveals nothing.
+        found: ApiKeySettings | None = None
+        for key in self._keys:
+            if hmac.compare_digest(presented_hash, key.sha256):
+                found = key
+        if found is None:
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "unknown API key")
+        return found
+
+
+def _presented_key(values: Sequence[str]) -> str | None:
+    """The key in one ``authorization`` value, ``Bearer <key>`` or ``Basic <base64>``; None
+    when there are several values or the one is malformed."""
+    if len(values) != 1:
+        return None
+    scheme, _, credentials = values[0].strip().partition(" ")
+    credentials = credentials.strip()
+    if not credentials:
+        return None
+    if scheme.lower() == "bearer":
+        return credentials
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return password or user or None
 
 
 class AuthInterceptor(WrappingInterceptor):
@@ -213,78 +317,26 @@ class AuthInterceptor(WrappingInterceptor):
 
     def __init__(self, auth: AuthSettings) -> None:
         super().__init__()
-        self._keys: tuple[ApiKeySettings, ...] = tuple(auth.keys)
-        rate = auth.requests_per_second_per_key
-        self._rate_limiter = (
-            RateLimiter(rate, auth.burst) if self._keys and rate is not None else None
-        )
+        self._admission = Admission(auth)
 
     def applies(self, method: str) -> bool:
         return not method.startswith(PUBLIC_SERVICE_PREFIXES)
 
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
-        return self._admitting(behavior, method)
-
-    def _admitting(self, behavior: Behavior, method: str) -> Behavior:
         def admitted(request: Any, context: grpc.ServicerContext) -> Any:
             try:
-                self._check(method, context)
-            except _Refusal as refusal:
+                self._admission.admit_method(method, _authorization(context))
+            except Refusal as refusal:
                 context.abort(refusal.code, refusal.message)
             return behavior(request, context)
 
         return admitted
 
-    def _check(self, method: str, context: grpc.ServicerContext) -> None:
-        """Checks one call to ``method``.
 
-        :raises _Refusal: with the status the call must end with.
-        """
-        if not self._keys:
-            return
-        key = self._authenticate(context.invocation_metadata())
-        if self._rate_limiter is not None and not self._rate_limiter.allow(key.sha256):
-            raise _Refusal(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"rate limit exceeded for API key {key.name!r}: "
-                f"{self._rate_limiter.requests_per_second:g} requests per second per key "
-                f"(bursts of {self._rate_limiter.burst})",
-            )
-        scope = METHOD_SCOPES.get(method)
-        if scope is None:
-            # A method missing from METHOD_SCOPES is a bug; refusing it keeps it from being open.
-            log.error("no scope is defined for %s; refusing the call", method)
-            raise _Refusal(
-                grpc.StatusCode.PERMISSION_DENIED, f"{method} has no scope; no key may call it"
-            )
-        if scope not in key.scopes:
-            raise _Refusal(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"API key {key.name!r} lacks the {scope!r} scope needed for {method}",
-            )
-
-    def _authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> ApiKeySettings:
-        """The configured key presented as ``authorization: Bearer <key>``."""
-        values = [value for name, value in metadata or () if name == "authorization"]
-        if not values:
-            raise _Refusal(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing API key: send metadata 'authorization: Bearer <API key>'",
-            )
-        value = values[0] if isinstance(values[0], str) else values[0].decode("latin-1")
-        scheme, _, presented = value.strip().partition(" ")
-        presented = presented.strip()
-        if len(values) > 1 or scheme.lower() != "bearer" or not presented:
-            raise _Refusal(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "malformed authorization metadata: expected one 'authorization: Bearer <API key>'",
-            )
-        presented_hash = hash_api_key(presented)
-        # Compare with every key, without stopping at a match, so timing reveals nothing.
-        found: ApiKeySettings | None = None
-        for key in self._keys:
-            if hmac.compare_digest(presented_hash, key.sha256):
-                found = key
-        if found is None:
-            raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unknown API key")
-        return found
+def _authorization(context: grpc.ServicerContext) -> list[str]:
+    """The call's ``authorization`` metadata values, as text."""
+    return [
+        value if isinstance(value, str) else value.decode("latin-1")
+        for name, value in context.invocation_metadata() or ()
+        if name == "authorization"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from concurrent import futures
 from typing import Any
@@ -15,6 +16,9 @@ from infogap.server.config import Settings
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.factory import build_core
 from infogap.server.transport.auth import AuthInterceptor, check_listener, server_credentials
+from infogap.server.transport.http.app import Readiness, build_http_app
+from infogap.server.transport.http.gate import HttpGate
+from infogap.server.transport.http.listener import HttpListener
 from infogap.server.transport.pseudonyms import Pseudonyms
 from infogap.server.transport.servicers import (
     AdminServicer,
@@ -90,17 +94,23 @@ class InfoGapServer:
             ],
         )
         pseudonyms = Pseudonyms(settings.pseudonyms, settings.limits)
+        servicers: dict[str, Any] = {
+            "FeedbackService": FeedbackServicer(self.core, pseudonyms),
+            "ProfileService": ProfileServicer(self.core, pseudonyms),
+            "RecommendService": RecommendServicer(self.core, pseudonyms),
+            "AdminService": AdminServicer(self.core, pseudonyms),
+        }
         feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
-            FeedbackServicer(self.core, pseudonyms), self._server
+            servicers["FeedbackService"], self._server
         )
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
-            ProfileServicer(self.core, pseudonyms), self._server
+            servicers["ProfileService"], self._server
         )
         recommend_service_pb2_grpc.add_RecommendServiceServicer_to_server(
-            RecommendServicer(self.core, pseudonyms), self._server
+            servicers["RecommendService"], self._server
         )
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(self.core, pseudonyms), self._server
+            servicers["AdminService"], self._server
         )
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -109,7 +119,10 @@ class InfoGapServer:
             + (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self._server,
         )
+        self.readiness = Readiness()
+        self._settings = settings
         address = f"{settings.host}:{settings.port}"
+        self._http: HttpListener | None = None
         try:
             if credentials is None:
                 self.port = self._server.add_insecure_port(address)
@@ -117,21 +130,69 @@ class InfoGapServer:
                 self.port = self._server.add_secure_port(address, credentials)
             if self.port == 0:
                 raise RuntimeError(f"could not bind {address}")
-        except RuntimeError:
+            if settings.http.port is not None:
+                http_app = build_http_app(
+                    self.core,
+                    settings,
+                    servicers=servicers,
+                    readiness=self.readiness,
+                    gate=HttpGate(settings.auth),
+                )
+                self._http = HttpListener(
+                    http_app,
+                    settings.host,
+                    settings.http.port,
+                    settings.http.threads,
+                    settings.auth,
+                )
+        except (RuntimeError, OSError):
             self.core.close()  # the store and its threads are already open
             raise
         self.address = f"{settings.host}:{self.port}"
+        self.http_port: int | None = None if self._http is None else self._http.port
+        self.http_url: str | None = (
+            None
+            if self._http is None
+            else f"{self._http.scheme}://{settings.host}:{self._http.port}"
+        )
         self._stopped = False
+        self._draining = False
 
     def start(self) -> InfoGapServer:
         self._server.start()
-        for name in ("", *SERVICE_NAMES):
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self._http is not None:
+            self._http.start()
+        self._set_serving(True)
         log.info("InfoGap serving on %s", self.address)
+        if self.http_url is not None:
+            log.info("InfoGap HTTP (Connect, /readyz) on %s", self.http_url)
         return self
+
+    def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            self._health.set(name, status)
+        self.readiness.set(serving)
 
     def wait(self) -> None:
         self._server.wait_for_termination()
+
+    def drain_and_stop(self) -> None:
+        """What SIGTERM does: report NOT_SERVING (gRPC health and ``/readyz``) for
+        ``server.drain_seconds`` while still serving every call, so load balancers move the
+        traffic away first; then stop, with ``server.grace_seconds`` for calls in flight."""
+        if self._stopped or self._draining:
+            return
+        self._draining = True
+        self._set_serving(False)
+        drain = self._settings.server.drain_seconds
+        log.info("draining: NOT_SERVING for %.1f s, still answering calls", drain)
+        time.sleep(drain)
+        self.stop(grace=self._settings.server.grace_seconds)
 
     def stop(self, grace: float = 5.0) -> None:
         """Refuses new calls, lets running ones finish for ``grace`` seconds, then closes the
@@ -139,8 +200,12 @@ class InfoGapServer:
         if self._stopped:
             return
         self._stopped = True
+        self.readiness.set(False)
         self._health.enter_graceful_shutdown()
-        self._server.stop(grace).wait()
+        stopped = self._server.stop(grace)
+        if self._http is not None:
+            self._http.stop(grace)
+        stopped.wait()
         self.core.close()
 
     def __enter__(self) -> InfoGapServer:

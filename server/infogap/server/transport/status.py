@@ -21,7 +21,8 @@ from infogap.server.transport.interceptors import Behavior, WrappingInterceptor
 log = logging.getLogger(__name__)
 
 
-def _status(error: InfoGapError) -> status_pb2.Status:
+def domain_status(error: InfoGapError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` a domain error is answered with, on gRPC and Connect alike."""
     status = status_pb2.Status(code=getattr(code_pb2, error.status), message=error.message)
     if isinstance(error, InvalidArgument):
         details = error_details_pb2.BadRequest(
@@ -45,7 +46,7 @@ def _guarded(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         try:
             return behavior(request, context)
         except InfoGapError as error:
-            context.abort_with_status(rpc_status.to_status(_status(error)))
+            context.abort_with_status(rpc_status.to_status(domain_status(error)))
         except Exception:
             # abort_with_status raises an Exception subclass too; let gRPC's own pass through.
             if context.code() is not None:  # type: ignore[attr-defined]  # grpc >= 1.38

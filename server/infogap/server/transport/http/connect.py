@@ -1,0 +1,166 @@
+"""The Connect protocol for the four InfoGap services: connectrpc's generated WSGI
+applications, each over the very servicer gRPC calls, so both transports answer alike.
+
+An interceptor does for Connect what the gRPC interceptors do: it refuses calls whose
+deadline passed, admits keys and scopes (``transport.auth.Admission``), and maps domain
+errors to Connect's codes with the same ``google.rpc.BadRequest`` field violations. Anything
+else is a bug: logged, and answered ``internal`` without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError, ErrorDetail
+from connectrpc.request import RequestContext
+from connectrpc.server import ConnectWSGIApplication
+from google.protobuf.descriptor import ServiceDescriptor
+from protobuf.wkt import Any as AnyMessage
+
+from infogap.server.core.errors import InfoGapError
+from infogap.server.transport.auth import Admission, Refusal
+from infogap.server.transport.http.gate import connect_code
+from infogap.server.transport.http.generated import (
+    admin_service_connect,
+    feedback_service_connect,
+    profile_service_connect,
+    recommend_service_connect,
+)
+from infogap.server.transport.status import domain_status
+from infogap.v1 import (
+    admin_service_pb2,
+    feedback_service_pb2,
+    profile_service_pb2,
+    recommend_service_pb2,
+)
+
+log = logging.getLogger(__name__)
+
+# Each service: its name, its messages' module (for the descriptor), its generated Connect code.
+_SERVICES = (
+    ("FeedbackService", feedback_service_pb2, feedback_service_connect),
+    ("ProfileService", profile_service_pb2, profile_service_connect),
+    ("RecommendService", recommend_service_pb2, recommend_service_connect),
+    ("AdminService", admin_service_pb2, admin_service_connect),
+)
+
+# (transport, full method name, Connect code, seconds): what each call is reported as.
+CallObserver = Callable[[str, str, str, float], None]
+
+
+class _CallContext:
+    """What the servicers ask of a gRPC context (is the caller still waiting?), answered
+    from a Connect request's deadline."""
+
+    def __init__(self, ctx: RequestContext[Any, Any]) -> None:
+        self._ctx = ctx
+
+    def is_active(self) -> bool:
+        remaining = self._ctx.timeout_ms
+        return remaining is None or remaining > 0
+
+
+def _snake_case(name: str) -> str:
+    """``GetProfile`` -> ``get_profile``: the method names of connectrpc's services."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _delegating_service(servicer: object, service: ServiceDescriptor) -> object:
+    """An object whose snake_case methods call ``servicer``'s gRPC methods with a
+    ``_CallContext``: the servicer's request and response types are Connect's too."""
+
+    def delegate(grpc_method: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        return lambda request, ctx: grpc_method(request, _CallContext(ctx))
+
+    delegating = type(f"Connect{service.name}", (), {})()
+    for method in service.methods:
+        setattr(delegating, _snake_case(method.name), delegate(getattr(servicer, method.name)))
+    return delegating
+
+
+def _connect_error(error: InfoGapError) -> ConnectError:
+    """The Connect error of a domain error, with its gRPC status's details (BadRequest)."""
+    status = domain_status(error)
+    details = [
+        ErrorDetail(AnyMessage(type_url=detail.type_url, value=detail.value))
+        for detail in status.details
+    ]
+    return ConnectError(Code(connect_code(error.status)), error.message, details)
+
+
+class ConnectGuard:
+    """The Connect interceptor: deadline, admission, domain errors, and the call's report."""
+
+    def __init__(self, admission: Admission, observe: CallObserver | None = None) -> None:
+        self._admission = admission
+        self._observe = observe
+
+    def intercept_unary_sync(
+        self, call_next: Callable[[Any, Any], Any], request: Any, ctx: RequestContext[Any, Any]
+    ) -> Any:
+        return self._guarded(call_next, request, ctx)
+
+    def intercept_client_stream_sync(
+        self,
+        call_next: Callable[[Iterator[Any], Any], Any],
+        request: Iterator[Any],
+        ctx: RequestContext[Any, Any],
+    ) -> Any:
+        return self._guarded(call_next, request, ctx)
+
+    def _guarded(self, call_next: Callable[[Any, Any], Any], request: Any, ctx: Any) -> Any:
+        method = f"/{ctx.method.service_name}/{ctx.method.name}"
+        started = time.perf_counter()
+        code = "ok"
+        try:
+            return self._answer(call_next, request, ctx, method)
+        except ConnectError as error:
+            code = error.code.value
+            raise
+        finally:
+            if self._observe is not None:
+                self._observe("connect", method, code, time.perf_counter() - started)
+
+    def _answer(
+        self, call_next: Callable[[Any, Any], Any], request: Any, ctx: Any, method: str
+    ) -> Any:
+        remaining = ctx.timeout_ms
+        if remaining is not None and remaining <= 0:
+            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded before the call started")
+        try:
+            self._admission.admit_method(method, ctx.request_headers.getall("authorization"))
+        except Refusal as refusal:
+            raise ConnectError(Code(connect_code(refusal.code.name)), refusal.message) from None
+        try:
+            return call_next(request, ctx)
+        except InfoGapError as error:
+            raise _connect_error(error) from None
+        except ConnectError:  # connectrpc's own (a malformed message, a stream cut short)
+            raise
+        except Exception:
+            log.exception("unexpected error in %s (Connect)", method)
+            raise ConnectError(Code.INTERNAL, "internal error; see the server log") from None
+
+
+def connect_applications(
+    servicers: dict[str, object],
+    admission: Admission,
+    read_max_bytes: int,
+    observe: CallObserver | None = None,
+) -> dict[str, ConnectWSGIApplication]:
+    """The Connect WSGI application of each service by its path prefix
+    (``/infogap.v1.RecommendService/``), over ``servicers`` keyed by service name
+    (``"RecommendService"``)."""
+    guard = [ConnectGuard(admission, observe)]
+    applications: dict[str, ConnectWSGIApplication] = {}
+    for name, messages, generated in _SERVICES:
+        application_class = getattr(generated, f"{name}WSGIApplication")
+        service = _delegating_service(servicers[name], messages.DESCRIPTOR.services_by_name[name])
+        application = application_class(service, interceptors=guard, read_max_bytes=read_max_bytes)
+        applications[f"{application.path}/"] = application
+    return applications
