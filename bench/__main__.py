@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import report
+from .http import benchmark_http
 from .ingestion import benchmark_ingestion
 from .large_catalog import benchmark_large_catalog
 from .privacy import run_privacy
@@ -54,6 +55,7 @@ def parse_args() -> argparse.Namespace:
             "ingest",
             "profiles",
             "replicas",
+            "http",
             "quality",
             "privacy",
             "rerankers",
@@ -104,6 +106,14 @@ def main() -> None:
                     )
         if args.only in ("replicas", "all"):
             results["replicas"] = benchmark_replicas(
+                args.dataset,
+                work_dir,
+                args.rounds or DEFAULT_INGEST_ROUNDS,
+                args.requests,
+                progress,
+            )
+        if args.only in ("http", "all"):
+            results["http"] = benchmark_http(
                 args.dataset,
                 work_dir,
                 args.rounds or DEFAULT_INGEST_ROUNDS,

@@ -155,6 +155,10 @@ def summary(results: dict[str, Any]) -> str:
         from .replicas import report_lines as replicas_lines
 
         sections.append(replicas_lines(results["replicas"]))
+    if "http" in results:
+        from .http import report_lines as http_lines
+
+        sections.append(http_lines(results["http"]))
     if "rerankers" in results:
         from .rerankers import report_lines  # the module that measures them formats them
 

@@ -86,8 +86,11 @@ def server_process(
         _stop(process)
 
 
-def infogap_server(data_dir: Path, log_dir: Path) -> contextlib.AbstractContextManager[str]:
-    """The real InfoGap server (its own CLI) on ``data_dir``."""
+def infogap_server(
+    data_dir: Path, log_dir: Path, env: dict[str, str] | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """The real InfoGap server (its own CLI) on ``data_dir``; ``env`` adds settings
+    (``INFOGAP_...`` variables)."""
     command = [
         sys.executable,
         "-m",
@@ -104,7 +107,7 @@ def infogap_server(data_dir: Path, log_dir: Path) -> contextlib.AbstractContextM
         f"infogap-{data_dir.name}",
         command,
         log_dir,
-        env={"INFOGAP_MAX_WORKERS": str(GRPC_WORKERS)},
+        env={"INFOGAP_MAX_WORKERS": str(GRPC_WORKERS), **(env or {})},
     )
 
 
