@@ -77,3 +77,28 @@ def test_tune_reports_the_best_parameters(start_server, tastes, tmp_path):
     server.stop(grace=0)
     output = invoke("tune", "--data-dir", str(tmp_path / "tune"), "--trials", "1")
     assert "ndcg@10" in output and "[lightfm]" in output and "no_components =" in output
+
+
+def _fails_in_one_line(*args: str) -> str:
+    """Runs a command that must fail: exit code 1, one ``error:`` line, no traceback."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # not an uncaught error
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_server_errors_print_one_line_and_exit_non_zero(server, tmp_path):
+    target = ("--target", server.address)
+    assert "no trained model" in _fails_in_one_line("recommend", "u1", *target)
+    assert "NOT_FOUND" in _fails_in_one_line("experiments", "stop", "nope", *target)
+    assert "NOT_FOUND" in _fails_in_one_line("experiments", "report", "nope", *target)
+    assert "NOT_FOUND" in _fails_in_one_line("experiments", "start", "nope", *target)
+    assert _fails_in_one_line("train", "--catalog", "x" * 5000, *target)
+    missing = tmp_path / "missing.csv"
+    assert "missing.csv" in _fails_in_one_line("import", "users", str(missing), *target)
+    gone = ("--target", "127.0.0.1:1")
+    for command in (("train",), ("recommend", "u1"), ("experiments", "list")):
+        assert "is the InfoGap server running" in _fails_in_one_line(*command, *gone)

@@ -1,8 +1,8 @@
 """One line on stderr and a non-zero exit for every failure a user can cause, never a traceback.
 
 The commands themselves do not catch errors: the ``infogap`` group (``OneLineErrors``) catches
-the SDK's ``InfoGapError`` (the server refused, or could not be reached) and a CSV file's
-format error, prints ``error: STATUS: message`` on stderr and exits with 1.
+the SDK's ``InfoGapError`` (the server refused, or could not be reached), a CSV file's
+format error and a file that cannot be read, prints ``error: STATUS: message`` on stderr and exits with 1.
 """
 
 from __future__ import annotations
@@ -49,3 +49,5 @@ class OneLineErrors(TyperGroup):
             fail(describe(error, ctx.meta.get(TARGET_KEY)))
         except CsvFormatError as error:
             fail(str(error))
+        except OSError as error:  # a file to import or a config file that cannot be read
+            fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error))

@@ -53,7 +53,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Run the gRPC server until interrupted."""
+    """Run the server (gRPC, and HTTP with --http-port) until interrupted; SIGTERM drains first."""
     from infogap.server.assembly import build_server
     from infogap.server.core.errors import StartupError
     from infogap.server.transport.auth import InsecureListenerError
