@@ -9,6 +9,7 @@ else is a bug: logged, and answered ``internal`` without internals.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -16,10 +17,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from connectrpc.code import Code
+from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
 from connectrpc.errors import ConnectError, ErrorDetail
 from connectrpc.request import RequestContext
 from connectrpc.server import ConnectWSGIApplication
+from google.protobuf import json_format
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
 from protobuf.wkt import Any as AnyMessage
 
 from infogap.server.core.errors import InfoGapError
@@ -63,6 +67,29 @@ class _CallContext:
     def is_active(self) -> bool:
         remaining = self._ctx.timeout_ms
         return remaining is None or remaining > 0
+
+
+class _CompactJsonCodec:
+    """Connect's JSON codec, answering compact JSON: connectrpc's indents it, and indented
+    output takes the standard library's pure-Python encoder (three times the whole call's
+    cost in the server, measured on Recommend). Requests are decoded as connectrpc does."""
+
+    def __init__(self) -> None:
+        self._decoding = google_protobuf_json_codec()
+
+    def name(self) -> str:
+        return "json"
+
+    def encode(self, message: Message) -> bytes:
+        return json.dumps(
+            json_format.MessageToDict(message), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+    def decode(self, data: bytes | bytearray, message_class: type[Message]) -> Message:
+        return self._decoding.decode(data, message_class)
+
+
+_CODECS = (google_protobuf_binary_codec(), _CompactJsonCodec())
 
 
 def _snake_case(name: str) -> str:
@@ -161,6 +188,8 @@ def connect_applications(
     for name, messages, generated in _SERVICES:
         application_class = getattr(generated, f"{name}WSGIApplication")
         service = _delegating_service(servicers[name], messages.DESCRIPTOR.services_by_name[name])
-        application = application_class(service, interceptors=guard, read_max_bytes=read_max_bytes)
+        application = application_class(
+            service, interceptors=guard, read_max_bytes=read_max_bytes, codecs=_CODECS
+        )
         applications[f"{application.path}/"] = application
     return applications
