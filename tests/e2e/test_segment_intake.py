@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infogap.client import Client, NotFoundError
+from infogap.server.core.errors import NotFound
 from infogap.server.transport.auth import hash_api_key
 from infogap.server.transport.server import InfoGapServer
 
@@ -215,3 +216,29 @@ def test_keys_are_checked_like_grpc(start_server: StartServer):
     in_body = {**viewed, "messageId": "e3", "writeKey": ingest}
     assert post(server, "track", in_body)[1]["stored"] == 1
     assert post(server, "track", {**in_body, "writeKey": read})[0] == 403
+
+
+def test_rate_limits_apply_as_on_grpc(start_server: StartServer):
+    key = "segment-write-key-0123456789"
+    keys = [{"name": "segment", "sha256": hash_api_key(key), "scopes": ["ingest"]}]
+    auth = {"keys": keys, "requests_per_second_per_key": 0.01, "burst": 2}
+    server = start_server(http={"port": 0}, auth=auth)
+    statuses = [post(server, "batch", {"batch": []}, basic(key))[0] for _ in range(3)]
+    assert statuses == [400, 400, 429]  # an empty batch is refused, but counts
+
+
+def test_user_ids_are_pseudonymised_as_on_grpc(start_server: StartServer):
+    server = start_server(
+        http={"port": 0}, pseudonyms={"enabled": True, "secret": "a-secret-of-sixteen-chars"}
+    )
+    viewed = {
+        "event": "Product Viewed",
+        "userId": "crm-42",
+        "messageId": "f1",
+        "properties": {"product_id": "p1"},
+    }
+    assert post(server, "track", viewed)[1]["stored"] == 1
+    with Client(server.address, timeout=30) as client:
+        assert type_counts(client, "crm-42") == {"view": (1, 0.0)}  # the SDK's id maps alike
+    with pytest.raises(NotFound):  # the core holds the pseudonym, never the raw id
+        server.core.profile("crm-42")

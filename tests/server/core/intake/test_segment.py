@@ -191,6 +191,7 @@ def test_a_single_call_takes_its_type_from_the_endpoint():
         (track("Product Viewed", ""), "batch[1].messageId", "is required"),
         ({**track("Product Viewed"), "userId": None}, "batch[1].userId", "neither userId nor"),
         (track("Product Viewed", timestamp="yesterday"), "batch[1].timestamp", "not an ISO 8601"),
+        (track("Product Viewed", timestamp=1767225600), "batch[1].timestamp", "not an ISO 8601"),
         (
             track("Product Viewed", timestamp="2026-03-02T00:00:00Z"),
             "batch[1].timestamp",

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from infogap.server.config import LimitSettings, SegmentSettings
@@ -36,6 +37,8 @@ from infogap.server.core.errors import InvalidArgument, StartupError
 CALL_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 UNMAPPED_CALL_TYPES = ("group", "alias")  # nothing of a recommender's in them
 _MISSING = object()
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,16 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+@lru_cache(maxsize=256)
+def _keys(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def _lookup(container: object, path: str) -> object:
     """The value at the dotted ``path`` of nested objects; ``_MISSING`` when absent or null."""
     value = container
-    for key in path.split("."):
-        if not isinstance(value, Mapping) or key not in value:
+    for key in _keys(path):
+        if not isinstance(value, dict) or key not in value:
             return _MISSING
         value = value[key]
     return _MISSING if value is None else value
@@ -115,7 +123,7 @@ class SegmentTranslator:
         latest = now + timedelta(seconds=self._limits.max_clock_skew_seconds)
         for index, message in enumerate(messages):
             prefix = f"{batch_field}[{index}]" if batch_field is not None else ""
-            if not isinstance(message, Mapping):
+            if not isinstance(message, dict):  # JSON objects are decoded as dicts
                 raise InvalidArgument(prefix or "body", "must be a JSON object")
             kind = call_type or self._call_type(message, prefix)
             if kind in UNMAPPED_CALL_TYPES:
@@ -163,6 +171,12 @@ class SegmentTranslator:
             raise InvalidArgument(_join(prefix, name), "is required")
         if not isinstance(value, str):
             raise InvalidArgument(_join(prefix, name), "must be a string")
+        return self._checked_id(value, prefix, name)
+
+    def _checked_id(self, value: str, prefix: str, name: str) -> str:
+        """``value`` if it is an acceptable id; the field's path is built only to refuse."""
+        if value and len(value) <= self._limits.max_id_length and value.isprintable():
+            return value
         return validation.identifier(value, _join(prefix, name), self._limits)
 
     def _user_id(self, message: Mapping[str, Any], prefix: str) -> str:
@@ -174,7 +188,7 @@ class SegmentTranslator:
                 value = str(value)
             if not isinstance(value, str):
                 raise InvalidArgument(_join(prefix, name), "must be a string")
-            return validation.identifier(value, _join(prefix, name), self._limits)
+            return self._checked_id(value, prefix, name)
         names = " nor ".join(self._settings.user_id_fields)
         raise InvalidArgument(
             _join(prefix, self._settings.user_id_fields[0]), f"neither {names} is set"
@@ -185,19 +199,18 @@ class SegmentTranslator:
             value = message.get(name)
             if value is None:
                 continue
-            path = _join(prefix, name)
-            if not isinstance(value, str):
-                raise InvalidArgument(path, "must be an ISO 8601 date and time")
             try:
                 moment = datetime.fromisoformat(value)
-            except ValueError:
-                raise InvalidArgument(path, f"{value!r} is not an ISO 8601 date and time") from None
+            except (TypeError, ValueError):
+                raise InvalidArgument(
+                    _join(prefix, name), f"{value!r} is not an ISO 8601 date and time"
+                ) from None
             if moment.tzinfo is not None:
                 moment = moment.astimezone(UTC).replace(tzinfo=None)
             if moment > latest:
                 skew = self._limits.max_clock_skew_seconds
-                raise InvalidArgument(path, f"is more than {skew:g} s in the future")
-            return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000)
+                raise InvalidArgument(_join(prefix, name), f"is more than {skew:g} s in the future")
+            return (moment - _EPOCH) // _MICROSECOND
         return None
 
     def _merge_traits(
@@ -210,7 +223,7 @@ class SegmentTranslator:
         path = _join(prefix, "traits")
         if traits is None:
             return
-        if not isinstance(traits, Mapping):
+        if not isinstance(traits, dict):
             raise InvalidArgument(path, "must be a JSON object")
         kept, excluded = self._settings.traits, set(self._settings.exclude_traits)
         flat: dict[str, str | None] = {}
@@ -263,7 +276,7 @@ class SegmentTranslator:
             item_id = self._item_id(source, path, mapping)
             if item_id is None:
                 continue
-            validation.identifier(event_id, _join(prefix, "messageId"), self._limits)
+            self._checked_id(event_id, prefix, "messageId")
             batch.event_ids.append(event_id)
             batch.user_ids.append(user_id)
             batch.item_ids.append(item_id)
@@ -278,16 +291,15 @@ class SegmentTranslator:
 
     def _item_id(self, source: object, path: str, mapping: SegmentEventMapping) -> str | None:
         value = _lookup(source, mapping.item)
-        field_path = _join(path, mapping.item)
         if value is _MISSING or value == "":
             if mapping.item_optional:
                 return None
-            raise InvalidArgument(field_path, "is required")
+            raise InvalidArgument(_join(path, mapping.item), "is required")
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            raise InvalidArgument(field_path, "must be a string or an integer")
-        return validation.identifier(value, field_path, self._limits)
+            raise InvalidArgument(_join(path, mapping.item), "must be a string or an integer")
+        return self._checked_id(value, path, mapping.item)
 
     def _value(self, source: object, path: str, mapping: SegmentEventMapping) -> float:
         if mapping.value is None:
@@ -334,7 +346,7 @@ def _number(source: object, prefix: str, path: str) -> float | None:
 
 def _flatten(key: str, value: object, into: dict[str, str | None]) -> None:
     """A trait as attributes: objects flattened with dotted keys, None kept (to unset)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for inner_key, inner in value.items():
             _flatten(f"{key}.{inner_key}", inner, into)
     elif value is None:
