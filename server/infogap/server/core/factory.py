@@ -58,8 +58,8 @@ def build_core(
     """
     # BLAS threads per process: concurrent requests each score with one thread.
     threadpool_limits(limits=settings.serving.blas_threads)
-    plugins = PluginHost(settings, extra_plugins)
     segment_translator = SegmentTranslator(settings.segment, settings.limits, settings.event_types)
+    plugins = PluginHost(settings, extra_plugins)
     with ExitStack() as resources:
         store = open_store(settings.store.url, settings.data_dir)
         resources.callback(store.close)
