@@ -242,3 +242,17 @@ def test_user_ids_are_pseudonymised_as_on_grpc(start_server: StartServer):
         assert type_counts(client, "crm-42") == {"view": (1, 0.0)}  # the SDK's id maps alike
     with pytest.raises(NotFound):  # the core holds the pseudonym, never the raw id
         server.core.profile("crm-42")
+
+
+def test_the_api_can_be_turned_off_and_takes_post_only(start_server: StartServer):
+    server = start_server(http={"port": 0})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{server.http_url}/v1/batch", timeout=30)
+    assert caught.value.code == 501 and caught.value.headers["Allow"] == "POST"
+    off = start_server(
+        data_dir=server.core.settings.data_dir.parent / "off",
+        http={"port": 0},
+        segment={"enabled": False},
+    )
+    status, answer = post(off, "batch", shop_batch())
+    assert (status, answer["code"]) == (404, "not_found")
