@@ -25,6 +25,7 @@ from infogap.server.config.experiments import ExperimentDefinition as Experiment
 from infogap.server.config.experiments import ExperimentSettings as ExperimentSettings
 from infogap.server.config.experiments import VariantSettings as VariantSettings
 from infogap.server.config.http import HttpSettings as HttpSettings
+from infogap.server.config.segment import SegmentSettings as SegmentSettings
 from infogap.server.config.server import ServerSettings as ServerSettings
 from infogap.server.config.store import StoreSettings as StoreSettings
 
@@ -424,6 +425,7 @@ class Settings(BaseSettings):
     pseudonyms: PseudonymSettings = Field(default_factory=PseudonymSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+    segment: SegmentSettings = Field(default_factory=SegmentSettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Options of third-party plugins, by plugin name; each plugin validates its "

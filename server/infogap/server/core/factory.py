@@ -15,6 +15,7 @@ from infogap.server.core.errors import StartupError
 from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.intake.segment import SegmentTranslator
 from infogap.server.core.models.artifacts import ArtifactStore
 from infogap.server.core.models.event_types import CachedEventTypes
 from infogap.server.core.models.exposure import StoredItemFeedback
@@ -53,10 +54,11 @@ def build_core(
     the store closed) before the error propagates.
 
     :raises StartupError: for a configuration the core refuses (privacy without its guard, a
-        bad experiment definition, a plugin that fails to load or register).
+        bad experiment definition or Segment mapping, a plugin that fails to load or register).
     """
     # BLAS threads per process: concurrent requests each score with one thread.
     threadpool_limits(limits=settings.serving.blas_threads)
+    segment_translator = SegmentTranslator(settings.segment, settings.limits, settings.event_types)
     plugins = PluginHost(settings, extra_plugins)
     with ExitStack() as resources:
         store = open_store(settings.store.url, settings.data_dir)
@@ -184,6 +186,7 @@ def build_core(
             erasure=erasure,
             plugin_infos=lambda: plugins.plugin_infos(registrations),
             evaluator=evaluator,
+            segment_translator=segment_translator,
             resources=resources.pop_all(),
         )
     return core

@@ -43,6 +43,8 @@ from infogap.server.core.errors import (
 from infogap.server.core.evaluation import EvaluationReport, EvaluationRequest, HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter, to_arrow
+from infogap.server.core.intake.segment import SegmentTranslator
+from infogap.server.core.intake.service import Intake
 from infogap.server.core.models.recommend import Recommendations
 from infogap.server.core.models.registry import ServingRegistry
 from infogap.server.core.models.train import Training
@@ -71,6 +73,7 @@ class InfoGap:
         erasure: Erasure,
         plugin_infos: Callable[[], list[PluginInfo]],
         evaluator: HistoryEvaluator | None,
+        segment_translator: SegmentTranslator,
         resources: ExitStack,
     ) -> None:
         """Takes the parts ``build_core`` built; ``resources`` stops and closes them."""
@@ -88,6 +91,8 @@ class InfoGap:
         self._evaluator = evaluator
         self._evaluation_lock = threading.Lock()
         self._resources = resources
+        self.intake = Intake(settings, segment_translator, self.patch_users, self.record_events)
+        """Segment-spec messages in (``intake.segment``), unknown names counted."""
 
     def close(self) -> None:
         """Stops and joins the core's threads, then closes the store. Closing twice does

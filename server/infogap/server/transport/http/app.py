@@ -13,6 +13,8 @@ from infogap.server.transport.http.connect import CallObserver, connect_applicat
 from infogap.server.transport.http.gate import HttpGate
 from infogap.server.transport.http.responses import StartResponse, json_response
 from infogap.server.transport.http.router import Router
+from infogap.server.transport.http.segment import PREFIX as SEGMENT_PREFIX
+from infogap.server.transport.http.segment import SegmentApp
 
 
 class Readiness:
@@ -67,4 +69,5 @@ def build_http_app(
         router.mount(prefix, application)
     router.mount("/healthz", _healthz)
     router.mount("/readyz", _readyz(readiness))
+    router.mount(SEGMENT_PREFIX, SegmentApp(core, settings, gate))
     return router

@@ -1,0 +1,1 @@
+"""Event intake from customer-data platforms: their messages become users and events."""
