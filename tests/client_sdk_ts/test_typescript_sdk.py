@@ -23,10 +23,13 @@ TS_SDK = Path(__file__).resolve().parents[2] / "client_sdk_ts"
 ADMIN_KEY = "ts-sdk-admin-key-0123456789"
 READ_KEY = "ts-sdk-read-key-0123456789"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("npm") is None,
-    reason="Node.js and npm are needed to build and test the TypeScript SDK",
-)
+pytestmark = [
+    pytest.mark.slow,  # tsc and the Node suite: about 20 s on 2 cores
+    pytest.mark.skipif(
+        shutil.which("node") is None or shutil.which("npm") is None,
+        reason="Node.js and npm are needed to build and test the TypeScript SDK",
+    ),
+]
 
 
 def _run(command: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> str:
