@@ -39,9 +39,7 @@ function fillEventIds(events: Event[]): void {
   }
 }
 
-async function* withEventIds(
-  requests: AsyncIterable<unknown>,
-): AsyncIterable<StreamEventsRequest> {
+async function* withEventIds(requests: AsyncIterable<unknown>): AsyncIterable<StreamEventsRequest> {
   for await (const request of requests) {
     if (isMessage(request, StreamEventsRequestSchema)) {
       fillEventIds(request.events);

@@ -18,11 +18,16 @@ import {
 } from "../src/index.js";
 import { RecommendService as Recommend } from "../src/gen/infogap/v1/recommend_service_pb.js";
 import { backoffMs, isIdempotent, timeoutFor } from "../src/policy.js";
-import { API_KEY, HTTP_URL, NO_SERVER } from "./support.js";
+import { API_KEY, HTTP_URL, NO_SERVER, RUN } from "./support.js";
 
-/** Answers 503 to the next `failures` requests, then forwards them to `target` (if any). */
+/**
+ * Answers 503 to the next `failures` requests, then forwards them to `target` (if any). The
+ * next `lostAnswers` forwarded requests reach the server, but their answer is replaced by 503,
+ * as when a connection breaks after the server acted.
+ */
 class FlakyProxy {
   failures = 0;
+  lostAnswers = 0;
   requests = 0;
   /** The `connect-timeout-ms` header of each request, as the server would see it. */
   timeouts: string[] = [];
@@ -58,6 +63,12 @@ class FlakyProxy {
       new URL(req.url ?? "/", this.target),
       { method: req.method, headers: req.headers },
       (answer) => {
+        if (this.lostAnswers > 0) {
+          this.lostAnswers--;
+          answer.resume();
+          answer.on("end", () => res.writeHead(503).end());
+          return;
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -85,13 +96,20 @@ describe("retries on UNAVAILABLE", { skip: NO_SERVER }, () => {
     assert.ok(left[2]! <= left[1]! && left[1]! <= left[0]!, `timeouts sent: ${left}`);
   });
 
-  test("RecordEvents is retried too, and stores its events once", async () => {
-    proxy.failures = 1;
+  test("RecordEvents is retried with the same event ids, so a lost answer stores nothing twice", async () => {
+    proxy.lostAnswers = 1;
     proxy.requests = 0;
-    const events = [{ userId: "retry-user", itemId: "retry-item", type: "view" }];
+    const userId = `retry-user-${RUN}`;
+    const events = [{ userId, itemId: "retry-item", type: "view" }]; // no eventId: the SDK's
     const response = await client().feedback.recordEvents({ events });
     assert.equal(proxy.requests, 2);
-    assert.equal(response.storedCount, 1);
+    // The first attempt stored the event; the retry found it there already.
+    assert.deepEqual([response.storedCount, response.duplicateCount], [0, 1]);
+    const { profile } = await createInfoGapClient({
+      baseUrl: HTTP_URL ?? "",
+      apiKey: API_KEY,
+    }).profiles.getProfile({ userId });
+    assert.equal(profile?.behaviour?.eventCount, 1n);
   });
 
   test("a call that is not idempotent (Train) is sent once", async () => {
@@ -153,7 +171,14 @@ describe("the policy, as the Python SDK's", () => {
 
   test("long and costly calls, streams and changes are not retried", () => {
     const retried = new Set(methods.filter(isIdempotent).map((m) => m.name));
-    for (const name of ["Train", "EvaluateModels", "StreamEvents", "PatchUsers", "DeleteUser", "CreateExperiment"]) {
+    for (const name of [
+      "Train",
+      "EvaluateModels",
+      "StreamEvents",
+      "PatchUsers",
+      "DeleteUser",
+      "CreateExperiment",
+    ]) {
       assert.ok(!retried.has(name), `${name} is retried`);
     }
     for (const name of ["Recommend", "SimilarItems", "RankItems", "RecordEvents", "GetProfile"]) {
@@ -174,6 +199,9 @@ describe("the policy, as the Python SDK's", () => {
       [1, 2, 3, 4, 5, 6].map((retry) => backoffMs(DEFAULT_RETRY_POLICY, retry, top)),
       [100, 200, 400, 800, 1600, 2000],
     );
-    assert.equal(backoffMs(DEFAULT_RETRY_POLICY, 3, () => 0.5), 200);
+    assert.equal(
+      backoffMs(DEFAULT_RETRY_POLICY, 3, () => 0.5),
+      200,
+    );
   });
 });

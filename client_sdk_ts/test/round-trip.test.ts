@@ -7,7 +7,11 @@ import { API_KEY, HTTP_URL, NO_SERVER, RUN, twoTastes } from "./support.js";
 for (const useBinaryFormat of [false, true]) {
   const format = useBinaryFormat ? "binary" : "json";
   describe(`round trip (${format})`, { skip: NO_SERVER }, () => {
-    const client = createInfoGapClient({ baseUrl: HTTP_URL ?? "", apiKey: API_KEY, useBinaryFormat });
+    const client = createInfoGapClient({
+      baseUrl: HTTP_URL ?? "",
+      apiKey: API_KEY,
+      useBinaryFormat,
+    });
     const prefix = `rt-${format}-${RUN}`;
     const catalog = prefix;
     const data = twoTastes(prefix, catalog);
@@ -25,7 +29,12 @@ for (const useBinaryFormat of [false, true]) {
     });
 
     test("events without an id get one, so each is stored", async () => {
-      const event = { userId: `${prefix}-anonymous`, itemId: `${prefix}-red-0`, catalog, type: "view" };
+      const event = {
+        userId: `${prefix}-anonymous`,
+        itemId: `${prefix}-red-0`,
+        catalog,
+        type: "view",
+      };
       const response = await client.feedback.recordEvents({ events: [event, event] });
       assert.equal(response.storedCount, 2);
     });
@@ -48,7 +57,31 @@ for (const useBinaryFormat of [false, true]) {
         filter: { excludeTags: ["red"] },
       });
       assert.ok(filtered.items.length > 0);
-      assert.ok(filtered.items.every((item) => item.itemId.includes("-blue-")), "a red item came through");
+      assert.ok(
+        filtered.items.every((item) => item.itemId.includes("-blue-")),
+        "a red item came through",
+      );
+    });
+
+    test("bulk-loads over one client stream, ids filled in as it goes", async () => {
+      async function* batches() {
+        for (let batch = 0; batch < 3; batch++) {
+          const userId = `${prefix}-streamed`;
+          yield {
+            events: [0, 1].map((n) => ({
+              userId,
+              itemId: `${prefix}-blue-${n}`,
+              catalog,
+              type: "view",
+            })),
+          };
+        }
+      }
+      const response = await client.feedback.streamEvents(batches());
+      assert.deepEqual(
+        [response.storedCount, response.duplicateCount, response.batchCount],
+        [6n, 0n, 3n],
+      );
     });
 
     test("gets the profile with the events recorded", async () => {
