@@ -33,10 +33,10 @@ help:
 	@echo "make fuzz          property-based fuzzing of every RPC, 2,000 cases each"
 	@echo "make bench         throughput, latency and ingestion benchmarks"
 	@echo "make serve         run a server on localhost:50051 with data in ./data"
-	@echo "make protos        regenerate client_sdk/src/infogap/v1 from protos/"
+	@echo "make protos        regenerate the generated code (Python SDK, Connect handlers, TypeScript SDK)"
 	@echo "make check-protos  fail if the checked-in generated code is stale"
 	@echo "make lint-protos   buf lint the API"
-	@echo "make lint          ruff (lint and format), import contracts, mypy"
+	@echo "make lint          ruff (lint and format), import contracts, mypy; prettier and tsc for the TS SDK"
 
 # The stamp is rebuilt whenever a dependency list changes.
 $(VENV)/.installed: pyproject.toml client_sdk/pyproject.toml
@@ -52,10 +52,17 @@ node_modules/.installed: package.json
 	npm install --silent --no-audit --no-fund --no-package-lock
 	touch $@
 
+# The TypeScript SDK's own packages (exact versions in its package.json; no lock file either).
+TS_SDK := client_sdk_ts
+$(TS_SDK)/node_modules/.installed: $(TS_SDK)/package.json
+	cd $(TS_SDK) && npm install --silent --no-audit --no-fund --no-package-lock
+	touch $@
+
 demo: install
 	$(VENV)/bin/infogap demo --dataset "$$($(DATASETS)/fetch-movielens-100k)"
 
-test: install
+# The TypeScript SDK's tests (tests/client_sdk_ts) run Node against a real server.
+test: install $(TS_SDK)/node_modules/.installed
 	$(PY) -m pytest
 
 # Everything but the end-to-end tests: the unit tests of tests/server, tests/plugins,
@@ -76,14 +83,15 @@ bench: install
 serve: install
 	$(VENV)/bin/infogap serve --data-dir data
 
-protos: install
+protos: install $(TS_SDK)/node_modules/.installed
 	rm -rf $(GENERATED_DIR)/infogap/v1
 	mkdir -p $(GENERATED_DIR)/infogap/v1
 	$(call PROTOC,$(GENERATED_DIR))
 	rm -rf $(CONNECT_DIR)
 	$(call CONNECT_GEN,$(CONNECT_DIR))
+	cd $(TS_SDK) && node_modules/.bin/buf generate
 
-check-protos: install
+check-protos: install $(TS_SDK)/node_modules/.installed
 	@tmp=$$(mktemp -d) && mkdir -p $$tmp/infogap/v1 && \
 	$(call PROTOC,$$tmp) && \
 	if diff -r $$tmp/infogap/v1 $(GENERATED_DIR)/infogap/v1; then echo "generated code is up to date"; \
@@ -93,16 +101,21 @@ check-protos: install
 	if diff -r $$tmp2 $(CONNECT_DIR); then echo "generated Connect code is up to date"; \
 	else echo "generated Connect code is stale: run 'make protos' and commit the result"; rm -rf $$tmp2; exit 1; fi; \
 	rm -rf $$tmp2
+	@cd $(TS_SDK) && tmp3=$$(mktemp -d) && node_modules/.bin/buf generate -o $$tmp3 && \
+	if diff -r $$tmp3/src/gen src/gen; then echo "generated TypeScript code is up to date"; \
+	else echo "generated TypeScript code is stale: run 'make protos' and commit the result"; rm -rf $$tmp3; exit 1; fi; \
+	rm -rf $$tmp3
 
 lint-protos: node_modules/.installed
 	$(BUF) lint
 	@echo "buf lint: clean"
 
-lint: install
+lint: install $(TS_SDK)/node_modules/.installed
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	cd $(TS_SDK) && npm run --silent lint   # prettier --check and tsc --noEmit (strict)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache
