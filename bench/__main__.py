@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import report
+from .drain import benchmark_drain
 from .http import benchmark_http
 from .ingestion import benchmark_ingestion
 from .large_catalog import benchmark_large_catalog
@@ -56,6 +57,7 @@ def parse_args() -> argparse.Namespace:
             "profiles",
             "replicas",
             "http",
+            "drain",
             "quality",
             "privacy",
             "rerankers",
@@ -119,6 +121,10 @@ def main() -> None:
                 args.rounds or DEFAULT_INGEST_ROUNDS,
                 args.requests,
                 progress,
+            )
+        if args.only in ("drain", "all"):
+            results["drain"] = benchmark_drain(
+                args.dataset, work_dir, args.rounds or DEFAULT_INGEST_ROUNDS, progress
             )
     if args.only in ("quality", "all"):
         # Prints its own report (accuracy, cold start, freshness, training time).

@@ -159,6 +159,10 @@ def summary(results: dict[str, Any]) -> str:
         from .http import report_lines as http_lines
 
         sections.append(http_lines(results["http"]))
+    if "drain" in results:
+        from .drain import report_lines as drain_lines
+
+        sections.append(drain_lines(results["drain"]))
     if "rerankers" in results:
         from .rerankers import report_lines  # the module that measures them formats them
 
