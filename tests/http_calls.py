@@ -15,12 +15,13 @@ def call(
     *,
     headers: dict[str, str] | None = None,
     method: str | None = None,
+    raw: bytes | None = None,
     context: ssl.SSLContext | None = None,
     timeout: float = 30,
 ) -> tuple[int, Any]:
-    """POSTs ``body`` as JSON (GET without one); returns the status and the decoded JSON
-    answer (the text when it is not JSON)."""
-    data = None if body is None else json.dumps(body).encode()
+    """POSTs ``body`` as JSON, or the ``raw`` bytes (GET without either); returns the status
+    and the decoded JSON answer (the text when it is not JSON)."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         url,
         data=data,
@@ -29,13 +30,13 @@ def call(
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            status, raw = response.status, response.read()
+            status, answer = response.status, response.read()
     except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
+        status, answer = error.code, error.read()
     try:
-        return status, json.loads(raw)
+        return status, json.loads(answer)
     except ValueError:
-        return status, raw.decode()
+        return status, answer.decode(errors="replace")
 
 
 def rpc(base_url: str, method: str, body: object, **kwargs: Any) -> tuple[int, Any]:
