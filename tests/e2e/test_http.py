@@ -128,6 +128,26 @@ def test_https_with_the_grpc_certificate(start_server, tls_files):  # noqa: F811
     assert status == 200 and answer["plugins"]
 
 
+def test_https_with_mutual_tls_needs_a_client_certificate(start_server, tls_files, ca, tmp_path):  # noqa: F811
+    server = start_server(
+        http={"port": 0},
+        auth={
+            "tls_cert_file": tls_files["tls_cert_file"],
+            "tls_key_file": tls_files["tls_key_file"],
+            "tls_client_ca_file": tls_files["ca"],
+        },
+    )
+    url = f"{server.http_url}/infogap.v1.AdminService/ListPlugins"
+    anonymous = ssl.create_default_context(cafile=str(tls_files["ca"]))
+    with pytest.raises(OSError):  # the handshake fails (urllib wraps it in URLError)
+        call(url, {}, context=anonymous, timeout=5)
+    client_cert = ca.issue_cert("crm-client@example.com")
+    identified = ssl.create_default_context(cafile=str(tls_files["ca"]))
+    client_cert.configure_cert(identified)
+    status, answer = call(url, {}, context=identified)
+    assert status == 200 and answer["plugins"]
+
+
 def test_readyz_follows_the_drain_while_calls_are_still_answered(start_server):
     server = start_server(http={"port": 0}, server={"drain_seconds": 0})
     assert call(f"{server.http_url}/readyz") == (200, {"status": "SERVING"})
