@@ -162,3 +162,37 @@ def test_readyz_follows_the_drain_while_calls_are_still_answered(start_server):
 
 def test_no_http_listener_unless_asked(server):
     assert server.http_url is None and server.http_port is None
+
+
+def test_cors_lets_the_configured_origins_call_from_a_browser(start_server):
+    import urllib.request
+
+    server = start_server(http={"port": 0, "cors_origins": ["https://crm.example"]})
+    url = f"{server.http_url}/infogap.v1.AdminService/ListPlugins"
+    preflight = urllib.request.Request(
+        url,
+        method="OPTIONS",
+        headers={
+            "Origin": "https://crm.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,connect-protocol-version",
+        },
+    )
+    with urllib.request.urlopen(preflight) as answer:
+        assert answer.status == 204
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://crm.example"
+        assert "Connect-Protocol-Version" in answer.headers["Access-Control-Allow-Headers"]
+    request = urllib.request.Request(
+        url,
+        data=b"{}",
+        headers={"Origin": "https://crm.example", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://crm.example"
+    other = urllib.request.Request(
+        url,
+        data=b"{}",
+        headers={"Origin": "https://evil.example", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(other) as answer:
+        assert answer.headers["Access-Control-Allow-Origin"] is None

@@ -15,6 +15,11 @@ class HttpSettings(BaseModel):
         le=65535,
         description="Port of the HTTP listener; None: no HTTP listener; 0: any free port.",
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Web page origins allowed to call from a browser (CORS), e.g. "
+        '"https://crm.example.com"; "*" for any. Empty: no CORS headers.',
+    )
     threads: int = Field(
         default=16, ge=1, le=1024, description="HTTP worker threads (one per call in flight)."
     )

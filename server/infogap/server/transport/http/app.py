@@ -10,8 +10,9 @@ from typing import Any
 from infogap.server.config import Settings
 from infogap.server.core.service import InfoGap
 from infogap.server.transport.http.connect import CallObserver, connect_applications
+from infogap.server.transport.http.cors import Cors
 from infogap.server.transport.http.gate import HttpGate
-from infogap.server.transport.http.responses import StartResponse, json_response
+from infogap.server.transport.http.responses import StartResponse, WSGIApp, json_response
 from infogap.server.transport.http.router import Router
 from infogap.server.transport.http.segment import PREFIX as SEGMENT_PREFIX
 from infogap.server.transport.http.segment import SegmentApp
@@ -58,9 +59,10 @@ def build_http_app(
     readiness: Readiness,
     gate: HttpGate,
     observe: CallObserver | None = None,
-) -> Router:
+) -> WSGIApp:
     """The HTTP port's application. ``servicers`` are gRPC's, by service name; Connect calls
-    go through them. ``observe`` hears of every Connect call."""
+    go through them. ``observe`` hears of every Connect call. With ``http.cors_origins``,
+    browsers on those origins may call it (``cors.Cors``)."""
     router = Router()
     applications = connect_applications(
         servicers, gate.admission, settings.limits.max_message_bytes, observe
@@ -70,4 +72,4 @@ def build_http_app(
     router.mount("/healthz", _healthz)
     router.mount("/readyz", _readyz(readiness))
     router.mount(SEGMENT_PREFIX, SegmentApp(core, settings, gate))
-    return router
+    return Cors(router, settings.http.cors_origins) if settings.http.cors_origins else router
