@@ -256,6 +256,16 @@ class TrainingDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogEventCounts:
+    """How many events a catalog has stored, and how many of them were received since a time
+    (the recent ingestion rate is ``received_since`` over the seconds since then)."""
+
+    catalog: str
+    event_count: int
+    received_since: int
+
+
+@dataclass(frozen=True, slots=True)
 class TrainReport:
     models: tuple[ModelInfo, ...]
     total_seconds: float

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from infogap.server.config import Settings
@@ -33,6 +34,17 @@ class EvaluationReport:
 
     report: Mapping[str, Any]
     html: str
+
+
+@dataclass(frozen=True)
+class FinishedEvaluation:
+    """An evaluation this server ran, kept (in memory) for the console to show again;
+    ``number`` counts them from 1 since the server started."""
+
+    number: int
+    request: EvaluationRequest
+    report: EvaluationReport
+    finished_at: datetime
 
 
 class HistoryEvaluator(Protocol):

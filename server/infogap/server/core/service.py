@@ -6,14 +6,17 @@ work. It is built by ``core.factory.build_core``, which hands it every part and 
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from infogap.server.config import Settings
 from infogap.server.core import validation
 from infogap.server.core.domain import (
+    CatalogEventCounts,
     ErasureReceipt,
     EventBatch,
     Experiment,
@@ -40,7 +43,12 @@ from infogap.server.core.errors import (
     NotFound,
     ResourceExhausted,
 )
-from infogap.server.core.evaluation import EvaluationReport, EvaluationRequest, HistoryEvaluator
+from infogap.server.core.evaluation import (
+    EvaluationReport,
+    EvaluationRequest,
+    FinishedEvaluation,
+    HistoryEvaluator,
+)
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter, to_arrow
 from infogap.server.core.intake.segment import SegmentTranslator
@@ -53,6 +61,8 @@ from infogap.server.core.profiles.service import Profiles
 from infogap.server.core.store import Store
 
 MAX_EVALUATION_K = 100
+# The evaluations kept in memory for the console (reports are returned, not stored).
+KEPT_EVALUATIONS = 10
 
 
 class InfoGap:
@@ -90,6 +100,8 @@ class InfoGap:
         self._plugin_infos = plugin_infos
         self._evaluator = evaluator
         self._evaluation_lock = threading.Lock()
+        self._finished_evaluations: deque[FinishedEvaluation] = deque(maxlen=KEPT_EVALUATIONS)
+        self._evaluation_numbers = itertools.count(1)
         self._resources = resources
         self.intake = Intake(settings, segment_translator, self.patch_users, self.record_events)
         """Segment-spec messages in (``intake.segment``), unknown names counted."""
@@ -159,8 +171,10 @@ class InfoGap:
         item_filter: RecommendationFilter,
         include_seen: bool,
         diversity: float | None = None,
+        log_impression: bool = True,
     ) -> Recommendation:
         """The user's recommendations; ``diversity`` in [0, 1], None for the configured default.
+        ``log_impression`` False previews them (the console): no experiment counts the list.
 
         :raises InvalidArgument: naming ``diversity`` when it is outside [0, 1] or NaN.
         """
@@ -174,6 +188,7 @@ class InfoGap:
             item_filter,
             include_seen,
             diversity,
+            log_impression,
         )
 
     def similar_items(
@@ -225,6 +240,22 @@ class InfoGap:
             plan = None
         return infos, self._training.decision(catalog), plan
 
+    def trained_catalogs(self) -> list[str]:
+        """Every catalog with a recorded training run, by name."""
+        return sorted(self._store.last_decisions())
+
+    def training_history(self, catalog: str, limit: int) -> list[TrainingDecision]:
+        """The catalog's latest ``limit`` training decisions, newest first."""
+        if not 1 <= limit <= self.settings.limits.max_batch_size:
+            raise InvalidArgument(
+                "limit", f"must be between 1 and {self.settings.limits.max_batch_size}"
+            )
+        return self._store.training_history(validation.catalog_name(catalog), limit)
+
+    def event_counts(self, recent: timedelta) -> list[CatalogEventCounts]:
+        """Per catalog, its stored events and those received in the last ``recent``."""
+        return self._store.event_counts(utc_now() - recent)
+
     def plugins(self) -> list[PluginInfo]:
         return self._plugin_infos()
 
@@ -267,9 +298,19 @@ class InfoGap:
         if not self._evaluation_lock.acquire(blocking=False):
             raise ResourceExhausted("an evaluation is running already; retry when it has ended")
         try:
-            return self._evaluator.evaluate(self._store, self.settings, request, progress)
+            report = self._evaluator.evaluate(self._store, self.settings, request, progress)
+            number = next(self._evaluation_numbers)  # under the lock: numbered in finishing order
+            self._finished_evaluations.append(
+                FinishedEvaluation(number, request, report, utc_now())
+            )
         finally:
             self._evaluation_lock.release()
+        return report
+
+    def finished_evaluations(self) -> list[FinishedEvaluation]:
+        """The last ``KEPT_EVALUATIONS`` evaluations this server ran since it started, newest
+        first (reports are not stored: a restart forgets them)."""
+        return list(reversed(self._finished_evaluations))
 
     # -- experiments -------------------------------------------------------------------------
 

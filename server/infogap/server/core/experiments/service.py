@@ -136,9 +136,15 @@ class Experiments:
         return None if running is None else running.assignment(user_id)
 
     def served(
-        self, recommendation: Recommendation, assignment: Assignment, user_id: str, catalog: str
+        self,
+        recommendation: Recommendation,
+        assignment: Assignment,
+        user_id: str,
+        catalog: str,
+        log: bool = True,
     ) -> Recommendation:
-        """The recommendation labelled with its experiment and variant, its list logged."""
+        """The recommendation labelled with its experiment and variant, its list logged unless
+        ``log`` is False (a preview no report may count)."""
         # Built directly: dataclasses.replace costs several microseconds on the request path.
         labelled = Recommendation(
             recommendation.recommendation_id,
@@ -148,7 +154,8 @@ class Experiments:
             assignment.experiment.name,
             assignment.variant.name,
         )
-        self._impressions.log(labelled, user_id, catalog)
+        if log:
+            self._impressions.log(labelled, user_id, catalog)
         return labelled
 
     def pinned_versions(self) -> set[tuple[str, str]]:

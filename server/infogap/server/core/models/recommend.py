@@ -32,9 +32,11 @@ class Recommendations:
         item_filter: RecommendationFilter,
         include_seen: bool,
         diversity: float | None = None,
+        log_impression: bool = True,
     ) -> Recommendation:
         """The user's top ``count`` items of the catalog; ``diversity`` in [0, 1] is handed to
-        the rerankers (None: their configured default).
+        the rerankers (None: their configured default). With ``log_impression`` False, a list
+        served by an experiment's variant is not logged (a preview, not an exposure).
 
         :raises FailedPrecondition: when the catalog has no trained model.
         """
@@ -58,7 +60,9 @@ class Recommendations:
             excluded_rerankers=assignment.variant.excluded_rerankers,
             diversity=diversity,
         )
-        return self._experiments.served(recommendation, assignment, user_id, catalog)
+        return self._experiments.served(
+            recommendation, assignment, user_id, catalog, log=log_impression
+        )
 
     def similar_items(
         self, item_id: str, catalog: str, count: int, item_filter: RecommendationFilter

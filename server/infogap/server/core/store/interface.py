@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from infogap.server.core.domain import (
     CatalogActivity,
+    CatalogEventCounts,
     Experiment,
     ExperimentStatus,
     Interest,
@@ -135,6 +136,12 @@ class Store(abc.ABC):
         temporal validation split orders by), and ``event_count``, the number of the catalog's
         events of a weighted type, those of dropped pairs included.
         """
+
+    @abc.abstractmethod
+    def event_counts(self, received_since: datetime) -> list[CatalogEventCounts]:
+        """Returns: per catalog with an event, its stored events and those received at or
+        after ``received_since``, by catalog (a scan of every event: for an operator's page,
+        not a request path)."""
 
     @abc.abstractmethod
     def seen_pairs(self, catalog: str, seen_types: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -297,6 +304,11 @@ class Store(abc.ABC):
     def last_decisions(self) -> dict[str, TrainingDecision]:
         """Returns: catalog -> its latest training decision (by decision time, then candidate
         version)."""
+
+    @abc.abstractmethod
+    def training_history(self, catalog: str, limit: int) -> list[TrainingDecision]:
+        """Returns: the catalog's latest ``limit`` training decisions, newest first (by decision
+        time, then candidate version); empty for a catalog never trained."""
 
     @abc.abstractmethod
     def serving_models(self) -> list[tuple[ModelInfo, str]]:

@@ -10,6 +10,7 @@ from typing import Any
 from infogap.server.config import Settings
 from infogap.server.core.service import InfoGap
 from infogap.server.transport.http.connect import CallObserver, connect_applications
+from infogap.server.transport.http.console.app import Console, redirect_to_console
 from infogap.server.transport.http.cors import Cors
 from infogap.server.transport.http.gate import HttpGate
 from infogap.server.transport.http.responses import StartResponse, WSGIApp, json_response
@@ -72,4 +73,6 @@ def build_http_app(
     router.mount("/healthz", _healthz)
     router.mount("/readyz", _readyz(readiness))
     router.mount(SEGMENT_PREFIX, SegmentApp(core, settings, gate))
+    router.mount("/console/", Console(core, gate))
+    router.mount("/console", redirect_to_console)
     return Cors(router, settings.http.cors_origins) if settings.http.cors_origins else router

@@ -80,6 +80,23 @@ class ModelsAndExperiments:
             "d": decision("w2", False, T0, catalog="d"),
         }
 
+    def test_training_history_newest_first_per_catalog(self, store: Store) -> None:
+        assert store.training_history("c", 10) == []
+        store.record_training([], [], decision("v1", True, T0))
+        store.record_training([], [], decision("v2", False, T0 + DAY))
+        store.record_training([], [], decision("v3", False, T0))  # tie with v1: by version
+        store.record_training([], [], decision("w1", True, T0, catalog="d"))
+        assert store.training_history("c", 10) == [
+            decision("v2", False, T0 + DAY),
+            decision("v3", False, T0),
+            decision("v1", True, T0),
+        ]
+        assert store.training_history("c", 2) == [
+            decision("v2", False, T0 + DAY),
+            decision("v3", False, T0),
+        ]
+        assert store.training_history("d", 10) == [decision("w1", True, T0, catalog="d")]
+
     # -- experiments --------------------------------------------------------------------
 
     def test_create_experiment_round_trips_and_refuses_a_taken_name(self, store: Store) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infogap.server.core.domain import Item, User, UserPatch
+from infogap.server.core.domain import CatalogEventCounts, Item, User, UserPatch
 from infogap.server.core.errors import InvalidArgument
 from infogap.server.core.store import Store
 from tests.server.core.store.conformance.builders import (
@@ -117,6 +117,25 @@ class UsersItemsAndEvents:
         for thread in threads:
             thread.join()
         assert store.weighted_events("c", TYPE_WEIGHTS).num_rows == 20
+
+    def test_event_counts_per_catalog_and_since_a_time(self, store: Store) -> None:
+        assert store.event_counts(T0) == []
+        store.insert_events(
+            events(
+                {"event_id": "e1", "user_id": "u1", "received_at": T0 - DAY},
+                {"event_id": "e2", "user_id": "u1", "received_at": T0},  # at the bound: counted
+                {"event_id": "e3", "user_id": "u2", "catalog": "b", "received_at": T0 + DAY},
+                {"event_id": "e4", "user_id": "u2", "catalog": "b", "received_at": T0 - DAY},
+            )
+        )
+        assert store.event_counts(T0) == [
+            CatalogEventCounts("b", 2, 1),
+            CatalogEventCounts("c", 2, 1),
+        ]
+        assert store.event_counts(T0 + 2 * DAY) == [
+            CatalogEventCounts("b", 2, 0),
+            CatalogEventCounts("c", 2, 0),
+        ]
 
     def test_interactions_sum_weights_and_drop_non_positive_pairs(self, store: Store) -> None:
         store.insert_events(

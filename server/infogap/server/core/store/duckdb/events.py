@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from infogap.server.core.domain import CatalogEventCounts
 from infogap.server.core.errors import InvalidArgument
 from infogap.server.core.store.duckdb.connection import DuckDBConnection, registered
 from infogap.server.core.store.records import Interactions
@@ -91,6 +93,13 @@ def interactions_from(table: pa.Table) -> Interactions:
     )
 
 
+# The same statement on PostgreSQL (with its own placeholder).
+EVENT_COUNTS_SQL = (
+    "SELECT catalog, count(*), count(*) FILTER (WHERE received_at >= {since}) FROM events "
+    "GROUP BY catalog ORDER BY catalog"
+)
+
+
 class Events(DuckDBConnection):
     def insert_events(self, batch: pa.Table) -> set[str]:
         # A plain INSERT checks the primary key through its index and is tried first; DuckDB
@@ -147,3 +156,8 @@ class Events(DuckDBConnection):
 
     def item_event_counts(self, catalog: str) -> pa.Table:
         return self.cursor().sql(ITEM_EVENT_COUNTS_SQL, params=[catalog]).to_arrow_table()
+
+    def event_counts(self, received_since: datetime) -> list[CatalogEventCounts]:
+        sql = EVENT_COUNTS_SQL.format(since="?")
+        rows = self.cursor().execute(sql, [received_since]).fetchall()
+        return [CatalogEventCounts(catalog, total, recent) for catalog, total, recent in rows]

@@ -26,6 +26,10 @@ _LAST_DECISIONS = (
     "SELECT * FROM training_runs QUALIFY row_number() OVER "
     "(PARTITION BY catalog ORDER BY decided_at DESC, candidate_version DESC) = 1"
 )
+_TRAINING_HISTORY = (
+    "SELECT * FROM training_runs WHERE catalog = ? "
+    "ORDER BY decided_at DESC, candidate_version DESC LIMIT ?"
+)
 _MODELS = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
 _SERVING_MODELS = f"{_MODELS} WHERE serving ORDER BY catalog, strategy"
 _MODEL_VERSION = f"{_MODELS} WHERE catalog = ? AND version = ? ORDER BY strategy"
@@ -58,6 +62,10 @@ class Models(DuckDBConnection):
     def last_decisions(self) -> dict[str, TrainingDecision]:
         rows = self.cursor().execute(_LAST_DECISIONS).fetchall()
         return {row[0]: decision_from_row(row) for row in rows}
+
+    def training_history(self, catalog: str, limit: int) -> list[TrainingDecision]:
+        rows = self.cursor().execute(_TRAINING_HISTORY, [catalog, limit]).fetchall()
+        return [decision_from_row(row) for row in rows]
 
     def serving_models(self) -> list[tuple[ModelInfo, str]]:
         return [model_from_row(r) for r in self.cursor().execute(_SERVING_MODELS).fetchall()]

@@ -18,8 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from infogap.server.core.domain import CatalogEventCounts
 from infogap.server.core.errors import InvalidArgument
 from infogap.server.core.store.duckdb.events import (
+    EVENT_COUNTS_SQL,
     WEIGHTED_EVENTS_SQL,
     interactions_from,
     interactions_query,
@@ -181,3 +183,7 @@ class Events(PostgreSQLConnection):
 
     def item_event_counts(self, catalog: str) -> pa.Table:
         return self._arrow(_ITEM_EVENT_COUNTS, [catalog])
+
+    def event_counts(self, received_since: datetime) -> list[CatalogEventCounts]:
+        rows = self._rows(EVENT_COUNTS_SQL.format(since="%s"), [received_since])
+        return [CatalogEventCounts(catalog, total, recent) for catalog, total, recent in rows]

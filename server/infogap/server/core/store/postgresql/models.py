@@ -29,6 +29,10 @@ _LAST_DECISIONS = (
     f"SELECT DISTINCT ON (catalog) {', '.join(DECISION_COLUMNS)} FROM training_runs "
     "ORDER BY catalog, decided_at DESC, candidate_version DESC"
 )
+_TRAINING_HISTORY = (
+    f"SELECT {', '.join(DECISION_COLUMNS)} FROM training_runs WHERE catalog = %s "
+    "ORDER BY decided_at DESC, candidate_version DESC LIMIT %s"
+)
 _MODELS = f"SELECT {', '.join(MODEL_COLUMNS)} FROM models"
 _SERVING_MODELS = f"{_MODELS} WHERE serving ORDER BY catalog, strategy"
 _MODEL_VERSION = f"{_MODELS} WHERE catalog = %s AND version = %s ORDER BY strategy"
@@ -59,6 +63,10 @@ class Models(PostgreSQLConnection):
 
     def last_decisions(self) -> dict[str, TrainingDecision]:
         return {row[0]: decision_from_row(row) for row in self._rows(_LAST_DECISIONS)}
+
+    def training_history(self, catalog: str, limit: int) -> list[TrainingDecision]:
+        rows = self._rows(_TRAINING_HISTORY, [catalog, limit])
+        return [decision_from_row(row) for row in rows]
 
     def serving_models(self) -> list[tuple[ModelInfo, str]]:
         return [model_from_row(r) for r in self._rows(_SERVING_MODELS)]
