@@ -28,6 +28,7 @@ from infogap.server.config.http import HttpSettings as HttpSettings
 from infogap.server.config.segment import SegmentSettings as SegmentSettings
 from infogap.server.config.server import ServerSettings as ServerSettings
 from infogap.server.config.store import StoreSettings as StoreSettings
+from infogap.server.config.telemetry import TelemetrySettings as TelemetrySettings
 
 CONFIG_FILE_ENV = "INFOGAP_CONFIG"
 FEATURE_KEYS = ("user_attributes", "item_attributes")
@@ -426,6 +427,7 @@ class Settings(BaseSettings):
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Options of third-party plugins, by plugin name; each plugin validates its "
