@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import pyarrow as pa
+from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from infogap.server.config import Settings
@@ -16,6 +17,7 @@ from infogap.server.core.evaluation import HistoryEvaluator
 from infogap.server.core.experiments.service import Experiments
 from infogap.server.core.feedback.ingest import EventWriter
 from infogap.server.core.intake.segment import SegmentTranslator
+from infogap.server.core.metrics import CoreMetrics, CoreStateCollector
 from infogap.server.core.models.artifacts import ArtifactStore
 from infogap.server.core.models.event_types import CachedEventTypes
 from infogap.server.core.models.exposure import StoredItemFeedback
@@ -45,11 +47,14 @@ def build_core(
     settings: Settings,
     extra_plugins: Iterable[tuple[str, Any]] = (),
     evaluator: HistoryEvaluator | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> InfoGap:
     """The core on ``settings.data_dir``, its threads running, its serving state loaded.
 
     ``extra_plugins`` are (name, plugin) pairs registered beside the installed ones;
-    ``evaluator`` answers ``EvaluateModels`` (None: it answers FAILED_PRECONDITION). When a
+    ``evaluator`` answers ``EvaluateModels`` (None: it answers FAILED_PRECONDITION);
+    ``metrics_registry`` receives the core's counters and a collector of its state (None:
+    nothing is exposed, as with ``telemetry.metrics`` off). When a
     step fails, whatever was started before it is stopped and closed again (threads joined,
     the store closed) before the error propagates.
 
@@ -60,6 +65,7 @@ def build_core(
     threadpool_limits(limits=settings.serving.blas_threads)
     segment_translator = SegmentTranslator(settings.segment, settings.limits, settings.event_types)
     plugins = PluginHost(settings, extra_plugins)
+    metrics = CoreMetrics(metrics_registry)
     with ExitStack() as resources:
         store = open_store(settings.store.url, settings.data_dir)
         resources.callback(store.close)
@@ -77,6 +83,7 @@ def build_core(
             registrations.profile_contributors,
             event_type_weights(settings.event_types),
             release_through(registrations.aggregate_stages()),
+            metrics,
         )
         attributes = _attributes_of(store)
         lifecycle = ModelLifecycle(
@@ -88,7 +95,7 @@ def build_core(
             ArtifactStore.from_settings(settings.artifacts),
         )
         # What users did with their items, for the reasons of explanations.
-        event_types = CachedEventTypes(store, settings.seen_event_types)
+        event_types = CachedEventTypes(store, settings.seen_event_types, metrics=metrics)
         registry = ServingRegistry(
             store,
             lifecycle,
@@ -107,7 +114,7 @@ def build_core(
 
         clusterer = SingleFlight("infogap-clustering", profiles.recompute_clusters)
         resources.callback(clusterer.stop)
-        writer = EventWriter(store, on_stored)
+        writer = EventWriter(store, on_stored, metrics=metrics)
         resources.callback(writer.close)
         training = Training(
             settings,
@@ -118,6 +125,7 @@ def build_core(
             attributes,
             clusterer.request,
             store.try_training_lock,
+            metrics,
         )
         resources.callback(training.close)
         for trained in lifecycle.load_serving():
@@ -130,6 +138,7 @@ def build_core(
             lambda catalog, variant: registry.prepare_variant(
                 catalog, variant, writer.committed_sequence
             ),
+            metrics,
         )
         resources.callback(experiments.close)
         experiments.define_from_config(settings.experiments.definitions)
@@ -173,6 +182,22 @@ def build_core(
             )
             replica_sync.start()
             resources.callback(replica_sync.stop)
+        if metrics_registry is not None:
+
+            def privacy_remaining() -> list[tuple[str, float]]:
+                if not settings.privacy.enabled:
+                    return []
+                catalogs = sorted({info.catalog for info in registry.all_model_infos()})
+                return [(catalog, ledger.remaining(catalog)) for catalog in catalogs]
+
+            metrics_registry.register(
+                CoreStateCollector(
+                    lambda: writer.queue_depth,
+                    registry.all_model_infos,
+                    privacy_remaining,
+                    experiments.running,
+                )
+            )
         core = InfoGap(
             settings,
             store=store,

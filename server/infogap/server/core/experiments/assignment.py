@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 
 from infogap.server.core.domain import Experiment, Variant
+from infogap.server.core.metrics import CoreMetrics
 
 
 def assignment_point(experiment: str, user_id: str) -> float:
@@ -43,8 +44,10 @@ class RunningExperiment:
 
     MAX_CACHED_USERS = 100_000  # then the cache starts over: 15 MB with 14-character ids
 
-    def __init__(self, experiment: Experiment) -> None:
+    def __init__(self, experiment: Experiment, metrics: CoreMetrics | None = None) -> None:
+        """``metrics`` counts the users assigned to each variant."""
         self.experiment = experiment
+        self._metrics = metrics or CoreMetrics()
         self._assignments: dict[str, Assignment | None] = {}
 
     def assignment(self, user_id: str) -> Assignment | None:
@@ -55,6 +58,8 @@ class RunningExperiment:
             pass
         variant = assign(self.experiment, user_id)
         found = None if variant is None else Assignment(self.experiment, variant)
+        if variant is not None:
+            self._metrics.assigned(self.experiment.name, variant.name)
         if len(self._assignments) >= self.MAX_CACHED_USERS:
             self._assignments = {}
         self._assignments[user_id] = found

@@ -37,6 +37,7 @@ from infogap.server.core.experiments.definitions import (
 )
 from infogap.server.core.experiments.impressions import ImpressionLog
 from infogap.server.core.experiments.report import build_report
+from infogap.server.core.metrics import CoreMetrics
 from infogap.server.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,13 @@ class Experiments:
         strategies: Collection[str],
         rerankers: Collection[str],
         prepare_variant: Callable[[str, Variant], None],
+        metrics: CoreMetrics | None = None,
     ) -> None:
         """``prepare_variant(catalog, variant)`` makes a variant servable (e.g. loads a pinned
-        model version) or raises ``FailedPrecondition``/``NotFound`` saying why it cannot be."""
+        model version) or raises ``FailedPrecondition``/``NotFound`` saying why it cannot be;
+        ``metrics`` counts assignments and the lists each variant serves."""
         self._store = store
+        self._metrics = metrics or CoreMetrics()
         self._settings = settings
         self._definitions = Definitions(store, settings, strategies, rerankers)
         self._prepare_variant = prepare_variant
@@ -75,7 +79,7 @@ class Experiments:
             log.error("stopping experiment %r: %s", experiment.name, error.message)
             self._definitions.move(experiment, ExperimentStatus.STOPPED)
             return
-        self._running[experiment.catalog] = RunningExperiment(experiment)
+        self._running[experiment.catalog] = RunningExperiment(experiment, self._metrics)
 
     def follow_store(self) -> None:
         """Serves the experiments the store says are running, as another replica started or
@@ -102,7 +106,7 @@ class Experiments:
                     # tries again at the next round (a pinned version may not be fetched yet).
                     log.warning("cannot serve experiment %r yet: %s", experiment.name, error)
                     continue
-                self._running[catalog] = RunningExperiment(experiment)
+                self._running[catalog] = RunningExperiment(experiment, self._metrics)
 
     def close(self) -> None:
         """Stops the impression log's thread, writing out what it holds."""
@@ -156,7 +160,14 @@ class Experiments:
         )
         if log:
             self._impressions.log(labelled, user_id, catalog)
+            self._metrics.served(
+                assignment.experiment.name, assignment.variant.name, len(recommendation.items)
+            )
         return labelled
+
+    def running(self) -> list[tuple[str, str]]:
+        """(experiment, catalog) of the experiments running now."""
+        return [(r.experiment.name, catalog) for catalog, r in list(self._running.items())]
 
     def pinned_versions(self) -> set[tuple[str, str]]:
         """(catalog, model version) pairs that running experiments serve."""
@@ -202,7 +213,7 @@ class Experiments:
                 )
             self._prepare(experiment)
             started = self._definitions.move(experiment, ExperimentStatus.RUNNING)
-            self._running[experiment.catalog] = RunningExperiment(started)
+            self._running[experiment.catalog] = RunningExperiment(started, self._metrics)
             return started
 
     def stop(self, name: str) -> Experiment:

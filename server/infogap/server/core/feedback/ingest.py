@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from infogap.server.core.domain import EventBatch, RecordResult
 from infogap.server.core.errors import Unavailable
+from infogap.server.core.metrics import CoreMetrics
 from infogap.server.core.store import EVENT_SCHEMA, Store
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,15 @@ def to_arrow(batch: EventBatch, received_at: datetime) -> pa.Table:
 class EventWriter:
     """The single writer of the events table."""
 
-    def __init__(self, store: Store, on_stored: StoredListener, max_group_events: int = 50_000):
+    def __init__(
+        self,
+        store: Store,
+        on_stored: StoredListener,
+        max_group_events: int = 50_000,
+        metrics: CoreMetrics | None = None,
+    ):
         self._store = store
+        self._metrics = metrics or CoreMetrics()
         self._on_stored = on_stored
         self._max_group_events = max_group_events
         self._queue: queue.Queue[tuple[pa.Table, Future[RecordResult]] | None] = queue.Queue()
@@ -80,6 +89,11 @@ class EventWriter:
                 raise Unavailable("the server is shutting down")
             self._queue.put((batch, future))
         return future.result()
+
+    @property
+    def queue_depth(self) -> int:
+        """Batches waiting for the next group commit (approximate, as ``Queue.qsize``)."""
+        return self._queue.qsize()
 
     def track_own_events(self) -> None:
         """Remembers the ids this writer stores until ``take_in_foreign`` meets them: on a
@@ -157,14 +171,21 @@ class EventWriter:
                 keep.append(event_id not in first_seen)
                 first_seen.add(event_id)
             unique = combined.filter(pa.array(keep))
+        metrics = self._metrics
         with self._commit_lock:
+            started = time.perf_counter()
             try:
                 inserted = self._store.insert_events(unique)
             except Exception as error:  # rolled back: nothing of the group is stored
+                metrics.group_commit_failures.inc()
                 log.exception("storing %d events failed", unique.num_rows)
                 for _, future in group:
                     future.set_exception(error)
                 return
+            metrics.group_commit_seconds.observe(time.perf_counter() - started)
+            metrics.group_commit_events.observe(len(ids))
+            metrics.events_stored.inc(len(inserted))
+            metrics.events_duplicate.inc(len(ids) - len(inserted))
             self.committed_sequence += 1
             if self._own_unseen is not None:
                 self._own_unseen.update(inserted)

@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
+from infogap.server.core.metrics import CoreMetrics
 from infogap.server.core.store import Store
 
 MAX_CACHED_USERS = 100_000  # least recently explained users are dropped beyond this
@@ -17,8 +18,16 @@ class CachedEventTypes:
     """(user, catalog, item ids) -> item id -> the type of the user's latest event with it,
     among ``types``; an ``EventTypesOf`` for the pipeline."""
 
-    def __init__(self, store: Store, types: Sequence[str], max_users: int = MAX_CACHED_USERS):
+    def __init__(
+        self,
+        store: Store,
+        types: Sequence[str],
+        max_users: int = MAX_CACHED_USERS,
+        metrics: CoreMetrics | None = None,
+    ):
+        """``metrics`` counts lookups answered from memory (hits) and from the store (misses)."""
         self._store = store
+        self._metrics = metrics or CoreMetrics()
         self._types = list(types)
         self._max_users = max_users
         self._lock = threading.Lock()
@@ -33,7 +42,10 @@ class CachedEventTypes:
                 missing = [i for i in item_ids if i not in known]
             else:
                 known, missing = {}, list(item_ids)
-        if missing:
+        if not missing:
+            self._metrics.event_types_cache_hits.inc()
+        else:
+            self._metrics.event_types_cache_misses.inc()
             found = self._store.user_item_event_types(catalog, user_id, missing, self._types)
             # Items without an event of the types are remembered as such ("").
             known = {**known, **dict.fromkeys(missing, ""), **found}

@@ -100,6 +100,10 @@ class ServingRegistry:
         """The infos of the catalog's serving models; empty before its first model."""
         return list(self._model_infos.get(catalog, ()))
 
+    def all_model_infos(self) -> list[ModelInfo]:
+        """The infos of every catalog's serving models."""
+        return [info for infos in list(self._model_infos.values()) for info in infos]
+
     # -- changes -----------------------------------------------------------------------------
 
     def track(self, catalog: str) -> None:

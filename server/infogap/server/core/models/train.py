@@ -16,6 +16,7 @@ from infogap.server.config import Settings
 from infogap.server.core.domain import TrainingDecision, TrainReport
 from infogap.server.core.errors import FailedPrecondition, InfoGapError
 from infogap.server.core.feedback.ingest import EventWriter
+from infogap.server.core.metrics import CoreMetrics
 from infogap.server.core.models.lifecycle import ModelLifecycle
 from infogap.server.core.models.registry import ServingRegistry
 from infogap.server.core.models.retraining import SingleFlight
@@ -40,11 +41,14 @@ class Training:
         attributes_of: Callable[[str], Mapping[str, str]],
         after_training: Callable[[], None],
         training_lock: Callable[[str], AbstractContextManager[bool]],
+        metrics: CoreMetrics | None = None,
     ) -> None:
         """``decisions`` are the stored decisions of the latest runs; ``after_training`` is
         called after each run (data-driven segments follow the data); ``training_lock`` is
-        the store's ``try_training_lock``, which keeps replicas from training a catalog at once."""
+        the store's ``try_training_lock``, which keeps replicas from training a catalog at once;
+        ``metrics`` counts the runs and their durations by outcome."""
         self._settings = settings
+        self._metrics = metrics or CoreMetrics()
         self._lifecycle = lifecycle
         self._registry = registry
         self._writer = writer
@@ -70,6 +74,16 @@ class Training:
             replica of the store is training it (its models reach this one when it ends).
         """
         started = time.perf_counter()
+        try:
+            report = self._train(catalog, progress, started)
+        except Exception:
+            self._metrics.training_finished(catalog, "failed", time.perf_counter() - started)
+            raise
+        outcome = "promoted" if report.decision.promoted else "kept"
+        self._metrics.training_finished(catalog, outcome, report.total_seconds)
+        return report
+
+    def _train(self, catalog: str, progress: Callable[[str], None], started: float) -> TrainReport:
         with self._locks[catalog], self._training_lock(catalog) as acquired:
             if not acquired:
                 raise FailedPrecondition(

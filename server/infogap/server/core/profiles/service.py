@@ -26,6 +26,7 @@ from infogap.server.core.domain import (
     utc_now,
 )
 from infogap.server.core.errors import InvalidArgument, NotFound
+from infogap.server.core.metrics import CoreMetrics
 from infogap.server.core.plugins.protocols import Aggregate, ProfileContributor, ProfileDraft
 from infogap.server.core.profiles.clustering import cluster_users
 from infogap.server.core.profiles.queries import compute_facts
@@ -54,8 +55,11 @@ class Profiles:
         contributors: Sequence[ProfileContributor],
         type_weights: pa.Table,
         release_aggregate: Callable[[Aggregate], Aggregate] = lambda aggregate: aggregate,
+        metrics: CoreMetrics | None = None,
     ) -> None:
+        """``metrics`` counts the profile cache's hits and misses."""
         self._store = store
+        self._metrics = metrics or CoreMetrics()
         self._settings = settings
         self._profile_settings = settings.profiles
         self._contributors = tuple(contributors)
@@ -120,6 +124,8 @@ class Profiles:
                     self._cache.move_to_end(user_id)
                 else:
                     missing.append(user_id)
+        self._metrics.profile_cache_hits.inc(len(found))
+        self._metrics.profile_cache_misses.inc(len(missing))
         if missing:
             computed = self._compute(missing, self.as_of(requested))
             found.update(computed)
