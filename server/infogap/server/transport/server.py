@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from infogap.server.config import Settings
 from infogap.server.core.evaluation import HistoryEvaluator
@@ -19,6 +20,7 @@ from infogap.server.transport.auth import AuthInterceptor, check_listener, serve
 from infogap.server.transport.http.app import Readiness, build_http_app
 from infogap.server.transport.http.gate import HttpGate
 from infogap.server.transport.http.listener import HttpListener
+from infogap.server.transport.metrics import MetricsInterceptor, RpcMetrics
 from infogap.server.transport.pseudonyms import Pseudonyms
 from infogap.server.transport.servicers import (
     AdminServicer,
@@ -27,6 +29,7 @@ from infogap.server.transport.servicers import (
     RecommendServicer,
 )
 from infogap.server.transport.status import DomainErrorInterceptor
+from infogap.server.transport.tracing import RpcTracing
 from infogap.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -54,6 +57,10 @@ SERVICE_NAMES = tuple(
 class InfoGapServer:
     """A running server. ``port`` is the bound port (useful when 0 was asked for).
 
+    ``metrics_registry`` holds this server's Prometheus families (None with
+    ``telemetry.metrics`` off); ``rpc_metrics`` records calls of other transports into it;
+    ``tracing`` is set when ``telemetry.otlp_endpoint`` is.
+
     ``evaluator`` answers ``EvaluateModels``; without one (the throwaway servers of an
     evaluation) it answers FAILED_PRECONDITION. ``infogap.server.assembly.build_server`` gives
     a server the offline evaluation.
@@ -73,15 +80,24 @@ class InfoGapServer:
         # Checked before the store is opened: a refused server leaves nothing to clean up.
         check_listener(settings.host, settings.auth)
         credentials = server_credentials(settings.auth)
-        self.core = build_core(settings, extra_plugins, evaluator)
+        telemetry = settings.telemetry
+        self.metrics_registry = CollectorRegistry() if telemetry.metrics else None
+        self.rpc_metrics = RpcMetrics(self.metrics_registry) if self.metrics_registry else None
+        self.core = build_core(
+            settings, extra_plugins, evaluator, metrics_registry=self.metrics_registry
+        )
+        self.tracing = RpcTracing(telemetry) if telemetry.otlp_endpoint else None
         message_bytes = settings.limits.max_message_bytes
         self._server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=settings.max_workers, thread_name_prefix="infogap-rpc"
             ),
-            # Authentication first, so a refused call never reaches the servicers; without
-            # keys there is nothing to check, and the interceptor stays out of the way.
+            # Tracing and metrics outermost, so that refused calls are traced and counted too;
+            # then authentication, so a refused call never reaches the servicers (without
+            # keys there is nothing to check, and the interceptor stays out of the way).
             interceptors=[
+                *(self.tracing.interceptors() if self.tracing else []),
+                *([MetricsInterceptor(self.rpc_metrics)] if self.rpc_metrics else []),
                 *([AuthInterceptor(settings.auth)] if settings.auth.keys else []),
                 DomainErrorInterceptor(),
             ],
@@ -147,6 +163,8 @@ class InfoGapServer:
                 )
         except (RuntimeError, OSError):
             self.core.close()  # the store and its threads are already open
+            if self.tracing:
+                self.tracing.close()
             raise
         self.address = f"{settings.host}:{self.port}"
         self.http_port: int | None = None if self._http is None else self._http.port
@@ -207,6 +225,8 @@ class InfoGapServer:
             self._http.stop(grace)
         stopped.wait()
         self.core.close()
+        if self.tracing:
+            self.tracing.close()  # exports the spans still batched
 
     def __enter__(self) -> InfoGapServer:
         return self.start()
