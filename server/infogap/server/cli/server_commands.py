@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
 from infogap.server.cli.common import console
+from infogap.server.cli.log_format import configure_logging
 from infogap.server.config import load_settings
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -52,15 +52,18 @@ def serve(
             "(sets artifacts.url).",
         ),
     ] = None,
+    log_format: Annotated[
+        Literal["text", "json"] | None,
+        typer.Option(help="text, or json: one JSON object per line (telemetry.log_format)."),
+    ] = None,
 ) -> None:
     """Run the server (gRPC, and HTTP with --http-port) until interrupted; SIGTERM drains first."""
     from infogap.server.assembly import build_server
     from infogap.server.core.errors import StartupError
     from infogap.server.transport.auth import InsecureListenerError
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Text until the settings say otherwise: loading them may already log.
+    configure_logging("text")
     overrides: dict[str, Any] = {
         key: value
         for key, value in {"data_dir": data_dir, "host": host, "port": port}.items()
@@ -74,11 +77,14 @@ def serve(
         overrides["auth"] = {"insecure": True}  # merged into the config file's [auth]
     if artifacts is not None:
         overrides["artifacts"] = {"url": artifacts}  # merged into the config file's [artifacts]
+    if log_format is not None:
+        overrides["telemetry"] = {"log_format": log_format}  # merged into [telemetry]
     try:
         settings = load_settings(config, **overrides)
     except ValidationError as error:  # e.g. an --artifacts URL of another scheme
         console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(code=1) from error
+    configure_logging(settings.telemetry.log_format)
     try:
         server = build_server(settings).start()
     except (InsecureListenerError, StartupError) as error:
