@@ -15,6 +15,7 @@ from .drain import benchmark_drain
 from .http import benchmark_http
 from .ingestion import benchmark_ingestion
 from .large_catalog import benchmark_large_catalog
+from .metrics import benchmark_metrics
 from .privacy import run_privacy
 from .profiles import benchmark_profiles
 from .quality import run_quality
@@ -61,6 +62,7 @@ def parse_args() -> argparse.Namespace:
             "quality",
             "privacy",
             "rerankers",
+            "metrics",
             "all",
         ],
         default="all",
@@ -106,6 +108,8 @@ def main() -> None:
                     results["profiles_postgresql"] = benchmark_profiles(
                         args.dataset, work_dir, progress, store_url
                     )
+        if args.only in ("metrics", "all"):
+            results["metrics"] = benchmark_metrics(args.dataset, work_dir, args.requests, progress)
         if args.only in ("replicas", "all"):
             results["replicas"] = benchmark_replicas(
                 args.dataset,

@@ -141,6 +141,10 @@ def summary(results: dict[str, Any]) -> str:
         from .large_catalog import report_lines as large_catalog_lines
 
         sections.append(large_catalog_lines(results["large_catalog"]))
+    if "metrics" in results:
+        from .metrics import report_lines as metrics_lines
+
+        sections.append(metrics_lines(results["metrics"]))
     if "ingestion" in results:
         sections.append(_ingest_section(results["ingestion"]))
     if "profiles" in results:
