@@ -12,10 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from infogap.client import Client, InvalidArgumentError, UnauthenticatedError
 from infogap.server.transport.auth import hash_api_key
-from infogap.server.transport.metrics import RpcMetrics, metrics_wsgi_app
+from infogap.server.transport.metrics import RpcMetrics
 from infogap.server.transport.server import InfoGapServer
 
 from ...conftest import StartServer, load
+from ...http_calls import call, rpc
 from ...synthetic import TwoTastes
 
 RECOMMEND = "/infogap.v1.RecommendService/Recommend"
@@ -218,6 +219,7 @@ def test_other_transports_record_through_observe_rpc_with_codes_in_capitals():
     metrics = RpcMetrics(registry)
     metrics.observe_rpc("connect", RECOMMEND, "invalid_argument", 0.002)
     metrics.observe_rpc("connect", RECOMMEND, "ok", 0.001)
+    metrics.observe_rpc("connect", RECOMMEND, "canceled", 0.001)
     labels = {"transport": "connect", "method": RECOMMEND}
     assert (
         registry.get_sample_value(
@@ -228,20 +230,56 @@ def test_other_transports_record_through_observe_rpc_with_codes_in_capitals():
     assert registry.get_sample_value(
         "infogap_rpc_duration_seconds_sum", {**labels, "code": "OK"}
     ) == pytest.approx(0.001)
+    # Connect spells it with one L; recorded as gRPC does, so the two transports compare.
+    assert registry.get_sample_value("infogap_rpc_requests_total", {**labels, "code": "CANCELLED"})
 
 
-def test_the_wsgi_app_serves_the_registry_as_prometheus_text():
-    registry = CollectorRegistry()
-    RpcMetrics(registry).observe_rpc("grpc", RECOMMEND, "OK", 0.01)
-    answered: list[tuple[str, list[tuple[str, str]]]] = []
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": ""}
-    body = b"".join(
-        metrics_wsgi_app(registry)(
-            environ, lambda status, headers: answered.append((status, headers))
-        )
+def test_metrics_over_http_count_connect_calls_beside_grpc_ones(start_server: StartServer):
+    server = start_server(http={"port": 0})
+    assert server.http_url is not None
+    segments = "/infogap.v1.ProfileService/ListSegments"
+    assert rpc(server.http_url, "ProfileService/ListSegments", {})[0] == 200
+    assert rpc(server.http_url, "RecommendService/Recommend", {"count": 5})[0] == 400
+    with Client(server.address, timeout=30) as client:
+        client.list_segments()
+    status, text = call(f"{server.http_url}/metrics")
+    assert status == 200
+    samples = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+    def count(transport: str, method: str, code: str) -> float:
+        labels = {"transport": transport, "method": method, "code": code}
+        return value(samples, "infogap_rpc_requests_total", **labels)
+
+    assert count("connect", segments, "OK") == 1
+    assert count("connect", RECOMMEND, "INVALID_ARGUMENT") == 1
+    assert count("grpc", segments, "OK") == 1
+    assert "infogap_ingest_queue_depth 0.0" in text
+
+
+def test_metrics_over_http_need_a_read_key_when_keys_are_configured(start_server: StartServer):
+    keys = {scope: f"metrics-{scope}-key-0123456789" for scope in ("read", "ingest")}
+    server = start_server(
+        http={"port": 0},
+        auth={
+            "keys": [
+                {"name": scope, "sha256": hash_api_key(key), "scopes": [scope]}
+                for scope, key in keys.items()
+            ]
+        },
     )
-    assert answered[0][0].startswith("200")
-    assert dict(answered[0][1])["Content-Type"].startswith("text/plain")
-    assert f'infogap_rpc_requests_total{{code="OK",method="{RECOMMEND}",transport="grpc"}} 1.0' in (
-        body.decode()
-    )
+    url = f"{server.http_url}/metrics"
+    status, error = call(url)
+    assert (status, error["code"]) == (401, "unauthenticated")
+    status, error = call(url, headers={"Authorization": f"Bearer {keys['ingest']}"})
+    assert (status, error["code"]) == (403, "permission_denied")
+    status, text = call(url, headers={"Authorization": f"Bearer {keys['read']}"})
+    assert status == 200 and "infogap_events_stored_total 0.0" in text
+
+
+def test_no_metrics_path_with_metrics_off(start_server: StartServer):
+    server = start_server(http={"port": 0}, telemetry={"metrics": False})
+    assert call(f"{server.http_url}/metrics")[0] == 404

@@ -1,6 +1,5 @@
 """Request counts and latencies per RPC and status code, for gRPC (an interceptor) and for the
-HTTP transports (``RpcMetrics.observe_rpc``), and the ``/metrics`` WSGI app that serves a
-server's registry in Prometheus text."""
+HTTP transports (``RpcMetrics.observe_rpc``). ``transport.http.metrics_endpoint`` serves them."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import time
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from infogap.server.transport.interceptors import Behavior, WrappingInterceptor
 
@@ -32,6 +31,10 @@ LATENCY_BUCKETS = (
     60.0,
     300.0,
 )
+
+
+# Connect's codes that gRPC spells otherwise, in capitals.
+CONNECT_SPELLINGS = {"CANCELED": "CANCELLED"}
 
 
 class RpcMetrics:
@@ -60,7 +63,8 @@ class RpcMetrics:
     def observe_rpc(self, transport: str, method: str, code: str, seconds: float) -> None:
         """Counts one finished call. ``code`` is a gRPC status name or a Connect code
         (``invalid_argument``); both are recorded in capitals, so they compare."""
-        key = (transport, method, code.upper())
+        upper = code.upper()
+        key = (transport, method, CONNECT_SPELLINGS.get(upper, upper))
         children = self._children.get(key)
         if children is None:  # a benign race: labels() hands both threads the same children
             children = self._children[key] = (
@@ -107,9 +111,3 @@ def _code_name(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
     if isinstance(code, grpc.StatusCode):
         return code.name
     return default.name
-
-
-def metrics_wsgi_app(registry: CollectorRegistry) -> Any:
-    """A WSGI app answering any GET with ``registry`` in Prometheus text format (or
-    OpenMetrics, when the scraper asks for it)."""
-    return make_wsgi_app(registry)

@@ -153,6 +153,8 @@ class InfoGapServer:
                     servicers=servicers,
                     readiness=self.readiness,
                     gate=HttpGate(settings.auth),
+                    observe=self.rpc_metrics.observe_rpc if self.rpc_metrics else None,
+                    metrics_registry=self.metrics_registry,
                 )
                 self._http = HttpListener(
                     http_app,

@@ -7,12 +7,15 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from infogap.server.config import Settings
 from infogap.server.core.service import InfoGap
 from infogap.server.transport.http.connect import CallObserver, connect_applications
 from infogap.server.transport.http.console.app import Console, redirect_to_console
 from infogap.server.transport.http.cors import Cors
 from infogap.server.transport.http.gate import HttpGate
+from infogap.server.transport.http.metrics_endpoint import metrics_endpoint
 from infogap.server.transport.http.responses import StartResponse, WSGIApp, json_response
 from infogap.server.transport.http.router import Router
 from infogap.server.transport.http.segment import PREFIX as SEGMENT_PREFIX
@@ -60,10 +63,12 @@ def build_http_app(
     readiness: Readiness,
     gate: HttpGate,
     observe: CallObserver | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> WSGIApp:
     """The HTTP port's application. ``servicers`` are gRPC's, by service name; Connect calls
-    go through them. ``observe`` hears of every Connect call. With ``http.cors_origins``,
-    browsers on those origins may call it (``cors.Cors``)."""
+    go through them. ``observe`` hears of every Connect call; ``metrics_registry`` is served
+    at ``/metrics`` (None: no such path). With ``http.cors_origins``, browsers on those
+    origins may call it (``cors.Cors``)."""
     router = Router()
     applications = connect_applications(
         servicers, gate.admission, settings.limits.max_message_bytes, observe
@@ -73,6 +78,8 @@ def build_http_app(
     router.mount("/healthz", _healthz)
     router.mount("/readyz", _readyz(readiness))
     router.mount(SEGMENT_PREFIX, SegmentApp(core, settings, gate))
+    if metrics_registry is not None:
+        router.mount("/metrics", metrics_endpoint(metrics_registry, gate))
     router.mount("/console/", Console(core, gate))
     router.mount("/console", redirect_to_console)
     return Cors(router, settings.http.cors_origins) if settings.http.cors_origins else router
