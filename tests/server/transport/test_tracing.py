@@ -14,14 +14,16 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from infogap.client import Client, InvalidArgumentError
 
 from ...conftest import StartServer, load
+from ...http_calls import rpc
 from ...synthetic import TwoTastes
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """Keeps every exported span as (service.name, span name, rpc.grpc.status_code)."""
+    """Keeps every exported span as (service.name, span name, status code): gRPC's number in
+    ``rpc.grpc.status_code``, or Connect's name in ``rpc.connect_rpc.error_code``."""
 
     def __init__(self) -> None:
-        self.spans: list[tuple[str, str, int]] = []
+        self.spans: list[tuple[str, str, int | str]] = []
         self._lock = threading.Lock()
 
     def Export(  # the generated servicer's name
@@ -38,8 +40,10 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                     for span in scope_spans.spans:
                         code = next(
                             a.value.int_value
-                            for a in span.attributes
                             if a.key == "rpc.grpc.status_code"
+                            else a.value.string_value
+                            for a in span.attributes
+                            if a.key in ("rpc.grpc.status_code", "rpc.connect_rpc.error_code")
                         )
                         self.spans.append((service, span.name, code))
         return trace_service_pb2.ExportTraceServiceResponse()
@@ -61,7 +65,9 @@ def test_every_call_sends_a_span_named_after_its_method(
     start_server: StartServer, receiver, tastes: TwoTastes
 ):
     spans, endpoint = receiver
-    server = start_server(telemetry={"otlp_endpoint": endpoint, "service_name": "infogap-test"})
+    server = start_server(
+        telemetry={"otlp_endpoint": endpoint, "service_name": "infogap-test"}, http={"port": 0}
+    )
     assert server.tracing is not None
     with Client(server.address, timeout=30) as client:
         load(client, tastes)
@@ -69,6 +75,8 @@ def test_every_call_sends_a_span_named_after_its_method(
         client.recommend(tastes.users[0]["user_id"])
         with pytest.raises(InvalidArgumentError):
             client.recommend(tastes.users[0]["user_id"], count=-1)
+    # Connect calls are spanned alike (their codes are Connect's, in rpc.connect_rpc.error_code).
+    assert rpc(server.http_url, "AdminService/ListPlugins", {})[0] == 200
     assert server.tracing.flush()
     recommend = [s for s in spans.spans if s[1] == "/infogap.v1.RecommendService/Recommend"]
     assert {service for service, _, _ in recommend} == {"infogap-test"}
@@ -80,6 +88,7 @@ def test_every_call_sends_a_span_named_after_its_method(
     names = {name for _, name, _ in spans.spans}
     assert "/infogap.v1.AdminService/Train" in names
     assert "/infogap.v1.FeedbackService/RecordEvents" in names
+    assert ("infogap-test", "/infogap.v1.AdminService/ListPlugins", "ok") in spans.spans
 
 
 def test_tracing_is_off_by_default(server):

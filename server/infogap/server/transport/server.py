@@ -155,6 +155,7 @@ class InfoGapServer:
                     gate=HttpGate(settings.auth),
                     observe=self.rpc_metrics.observe_rpc if self.rpc_metrics else None,
                     metrics_registry=self.metrics_registry,
+                    tracer=self.tracing.connect_tracer() if self.tracing else None,
                 )
                 self._http = HttpListener(
                     http_app,

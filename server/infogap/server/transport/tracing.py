@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.grpc import server_interceptor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Tracer
 
 from infogap.server.config.telemetry import TelemetrySettings
 from infogap.server.transport.interceptors import Behavior, WrappingInterceptor
@@ -38,6 +39,10 @@ class RpcTracing:
         in this order, first of the server's."""
         spans: grpc.ServerInterceptor = server_interceptor(tracer_provider=self.provider)
         return [spans, SpanStatusInterceptor()]
+
+    def connect_tracer(self) -> Tracer:
+        """The tracer of the Connect calls of the HTTP port (``transport.http.connect``)."""
+        return self.provider.get_tracer("infogap.connect")
 
     def flush(self, timeout_seconds: float = 5.0) -> bool:
         """Exports the spans finished so far; False when the endpoint did not take them in time."""

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from infogap.server.config import Settings
@@ -64,14 +65,15 @@ def build_http_app(
     gate: HttpGate,
     observe: CallObserver | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    tracer: Tracer | None = None,
 ) -> WSGIApp:
     """The HTTP port's application. ``servicers`` are gRPC's, by service name; Connect calls
-    go through them. ``observe`` hears of every Connect call; ``metrics_registry`` is served
+    go through them. ``observe`` hears of every Connect call, and ``tracer`` spans each; ``metrics_registry`` is served
     at ``/metrics`` (None: no such path). With ``http.cors_origins``, browsers on those
     origins may call it (``cors.Cors``)."""
     router = Router()
     applications = connect_applications(
-        servicers, gate.admission, settings.limits.max_message_bytes, observe
+        servicers, gate.admission, settings.limits.max_message_bytes, observe, tracer
     )
     for prefix, application in applications.items():
         router.mount(prefix, application)

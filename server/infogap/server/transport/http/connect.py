@@ -24,6 +24,7 @@ from connectrpc.server import ConnectWSGIApplication
 from google.protobuf import json_format
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from protobuf.wkt import Any as AnyMessage
 
 from infogap.server.core.errors import InfoGapError
@@ -52,6 +53,10 @@ _SERVICES = (
     ("RecommendService", recommend_service_pb2, recommend_service_connect),
     ("AdminService", admin_service_pb2, admin_service_connect),
 )
+
+# The codes that are the server's fault: the span's status is ERROR for them (as the gRPC
+# instrumentation does), not for a caller's bad request.
+_SERVER_FAULTS = frozenset({"internal", "unknown", "unavailable", "data_loss", "unimplemented"})
 
 # (transport, full method name, Connect code, seconds): what each call is reported as.
 CallObserver = Callable[[str, str, str, float], None]
@@ -123,9 +128,15 @@ def _connect_error(error: InfoGapError) -> ConnectError:
 class ConnectGuard:
     """The Connect interceptor: deadline, admission, domain errors, and the call's report."""
 
-    def __init__(self, admission: Admission, observe: CallObserver | None = None) -> None:
+    def __init__(
+        self,
+        admission: Admission,
+        observe: CallObserver | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
         self._admission = admission
         self._observe = observe
+        self._tracer = tracer
 
     def intercept_unary_sync(
         self, call_next: Callable[[Any, Any], Any], request: Any, ctx: RequestContext[Any, Any]
@@ -142,14 +153,39 @@ class ConnectGuard:
 
     def _guarded(self, call_next: Callable[[Any, Any], Any], request: Any, ctx: Any) -> Any:
         method = f"/{ctx.method.service_name}/{ctx.method.name}"
+        if self._tracer is None:
+            return self._observed(call_next, request, ctx, method, None)
+        # A span like the gRPC instrumentation's, named after the method.
+        with self._tracer.start_as_current_span(
+            method,
+            kind=SpanKind.SERVER,
+            attributes={
+                "rpc.system": "connect_rpc",
+                "rpc.service": ctx.method.service_name,
+                "rpc.method": ctx.method.name,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            return self._observed(call_next, request, ctx, method, span)
+
+    def _observed(
+        self, call_next: Callable[[Any, Any], Any], request: Any, ctx: Any, method: str, span: Any
+    ) -> Any:
         started = time.perf_counter()
-        code = "ok"
+        code = "internal"  # unless the call ends otherwise: every error becomes ConnectError
         try:
-            return self._answer(call_next, request, ctx, method)
+            response = self._answer(call_next, request, ctx, method)
+            code = "ok"
+            return response
         except ConnectError as error:
             code = error.code.value
             raise
         finally:
+            if span is not None:
+                span.set_attribute("rpc.connect_rpc.error_code", code)
+                if code in _SERVER_FAULTS:
+                    span.set_status(Status(StatusCode.ERROR, code))
             if self._observe is not None:
                 self._observe("connect", method, code, time.perf_counter() - started)
 
@@ -179,11 +215,12 @@ def connect_applications(
     admission: Admission,
     read_max_bytes: int,
     observe: CallObserver | None = None,
+    tracer: Tracer | None = None,
 ) -> dict[str, ConnectWSGIApplication]:
     """The Connect WSGI application of each service by its path prefix
     (``/infogap.v1.RecommendService/``), over ``servicers`` keyed by service name
     (``"RecommendService"``)."""
-    guard = [ConnectGuard(admission, observe)]
+    guard = [ConnectGuard(admission, observe, tracer)]
     applications: dict[str, ConnectWSGIApplication] = {}
     for name, messages, generated in _SERVICES:
         application_class = getattr(generated, f"{name}WSGIApplication")
