@@ -19,6 +19,7 @@ from infogap.server.transport.auth import hash_api_key
 from infogap.server.transport.server import InfoGapServer
 
 from ..conftest import StartServer
+from ..http_calls import call
 
 ITEMS = [f"p{i}" for i in range(1, 7)]
 
@@ -147,6 +148,9 @@ def test_single_calls_and_unknown_names_are_counted(start_server: StartServer):
     for n in range(2):
         post(server, "track", {"event": "Signed Up", "userId": "cy", "messageId": f"s{n}"})
     assert server.core.intake.unknown_counts() == {"Signed Up": 2}
+    status, metrics = call(f"{server.http_url}/metrics")
+    assert status == 200
+    assert 'infogap_intake_unknown_events_total{name="Signed Up"} 2.0' in metrics
     with Client(server.address, timeout=30) as client:
         assert dict(client.profile("cy").attributes) == {"tier": "b"}
         assert type_counts(client, "cy") == {"view": (1, 0.0)}

@@ -182,22 +182,6 @@ def build_core(
             )
             replica_sync.start()
             resources.callback(replica_sync.stop)
-        if metrics_registry is not None:
-
-            def privacy_remaining() -> list[tuple[str, float]]:
-                if not settings.privacy.enabled:
-                    return []
-                catalogs = sorted({info.catalog for info in registry.all_model_infos()})
-                return [(catalog, ledger.remaining(catalog)) for catalog in catalogs]
-
-            metrics_registry.register(
-                CoreStateCollector(
-                    lambda: writer.queue_depth,
-                    registry.all_model_infos,
-                    privacy_remaining,
-                    experiments.running,
-                )
-            )
         core = InfoGap(
             settings,
             store=store,
@@ -214,6 +198,23 @@ def build_core(
             segment_translator=segment_translator,
             resources=resources.pop_all(),
         )
+        if metrics_registry is not None:
+
+            def privacy_remaining() -> list[tuple[str, float]]:
+                if not settings.privacy.enabled:
+                    return []
+                catalogs = sorted({info.catalog for info in registry.all_model_infos()})
+                return [(catalog, ledger.remaining(catalog)) for catalog in catalogs]
+
+            metrics_registry.register(
+                CoreStateCollector(
+                    lambda: writer.queue_depth,
+                    registry.all_model_infos,
+                    privacy_remaining,
+                    experiments.running,
+                    core.intake.unknown_counts,
+                )
+            )
     return core
 
 

@@ -11,11 +11,11 @@ here knows of gRPC.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from infogap.server.core.domain import ModelInfo
@@ -137,13 +137,16 @@ class CoreStateCollector(Collector):
         serving_models: Callable[[], Iterable[ModelInfo]],
         privacy_remaining: Callable[[], Iterable[tuple[str, float]]],
         running_experiments: Callable[[], Iterable[tuple[str, str]]],
+        unknown_intake_events: Callable[[], Mapping[str, int]],
     ) -> None:
         """``privacy_remaining`` yields (catalog, epsilon remaining), nothing when privacy is
-        off; ``running_experiments`` yields (experiment, catalog)."""
+        off; ``running_experiments`` yields (experiment, catalog); ``unknown_intake_events``
+        counts the CDP event names without a mapping, by name (``core.intake``)."""
         self._queue_depth = queue_depth
         self._serving_models = serving_models
         self._privacy_remaining = privacy_remaining
         self._running_experiments = running_experiments
+        self._unknown_intake_events = unknown_intake_events
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -183,6 +186,15 @@ class CoreStateCollector(Collector):
         for experiment, catalog in self._running_experiments():
             running.add_metric([experiment, catalog], 1)
         yield running
+        unknown = CounterMetricFamily(
+            "infogap_intake_unknown_events",
+            "Segment-spec track events received with a name no mapping knows, by name "
+            "(not stored; at most 1,000 names are kept).",
+            labels=["name"],
+        )
+        for name, count in self._unknown_intake_events().items():
+            unknown.add_metric([name], count)
+        yield unknown
 
 
 def _epoch_seconds(moment: datetime) -> float:
