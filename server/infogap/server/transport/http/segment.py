@@ -19,8 +19,6 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from google.rpc import error_details_pb2
-
 from infogap.server.config import Settings
 from infogap.server.core.errors import InfoGapError, InvalidArgument
 from infogap.server.core.intake.service import IntakeReport
@@ -32,6 +30,7 @@ from infogap.server.transport.http.responses import (
     json_response,
 )
 from infogap.server.transport.pseudonyms import Pseudonyms
+from infogap.server.transport.status import domain_status
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +45,10 @@ class _TooLarge(Exception):
 
 
 def _field_details(error: InvalidArgument) -> list[dict[str, Any]]:
-    """Connect's error detail of a field violation: its protobuf bytes and a readable copy."""
-    bad_request = error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.reason)
-            for v in error.violations
-        ]
-    )
-    value = base64.b64encode(bad_request.SerializeToString()).decode().rstrip("=")
+    """Connect's error detail of a field violation: the ``google.rpc.BadRequest`` gRPC sends
+    (``transport.status.domain_status``) as unpadded base64, and a readable copy."""
+    [detail] = domain_status(error).details
+    value = base64.b64encode(detail.value).decode().rstrip("=")
     debug = {
         "fieldViolations": [{"field": v.field, "description": v.reason} for v in error.violations]
     }
