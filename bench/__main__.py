@@ -15,6 +15,7 @@ from .drain import benchmark_drain
 from .http import benchmark_http
 from .ingestion import benchmark_ingestion
 from .large_catalog import benchmark_large_catalog
+from .metrics import ROUNDS as METRICS_ROUNDS
 from .metrics import benchmark_metrics
 from .privacy import run_privacy
 from .profiles import benchmark_profiles
@@ -109,7 +110,9 @@ def main() -> None:
                         args.dataset, work_dir, progress, store_url
                     )
         if args.only in ("metrics", "all"):
-            results["metrics"] = benchmark_metrics(args.dataset, work_dir, args.requests, progress)
+            results["metrics"] = benchmark_metrics(
+                args.dataset, work_dir, args.requests, progress, args.rounds or METRICS_ROUNDS
+            )
         if args.only in ("replicas", "all"):
             results["replicas"] = benchmark_replicas(
                 args.dataset,

@@ -29,7 +29,7 @@ from .report import table
 from .servers import infogap_server
 from .serving import CONCURRENCY, load_movielens, serving_version
 
-ROUNDS = 3
+ROUNDS = 7  # the noise of a shared machine needs them: 3 rounds put 0.92 to 1.26
 RECOMMEND_METHOD = "/infogap.v1.RecommendService/Recommend"
 TARGET_OVERHEAD = 0.05
 METRICS_OFF = {"INFOGAP_TELEMETRY__METRICS": "false"}
