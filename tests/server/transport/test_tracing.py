@@ -17,6 +17,8 @@ from ...conftest import StartServer, load
 from ...http_calls import rpc
 from ...synthetic import TwoTastes
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """Keeps every exported span as (service.name, span name, status code): gRPC's number in
@@ -24,6 +26,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 
     def __init__(self) -> None:
         self.spans: list[tuple[str, str, int | str]] = []
+        self.trace_ids: dict[str, set[str]] = {}  # span name -> the hex trace ids seen
         self._lock = threading.Lock()
 
     def Export(  # the generated servicer's name
@@ -46,6 +49,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                             if a.key in ("rpc.grpc.status_code", "rpc.connect_rpc.error_code")
                         )
                         self.spans.append((service, span.name, code))
+                        self.trace_ids.setdefault(span.name, set()).add(span.trace_id.hex())
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
@@ -77,6 +81,9 @@ def test_every_call_sends_a_span_named_after_its_method(
             client.recommend(tastes.users[0]["user_id"], count=-1)
     # Connect calls are spanned alike (their codes are Connect's, in rpc.connect_rpc.error_code).
     assert rpc(server.http_url, "AdminService/ListPlugins", {})[0] == 200
+    # A caller's trace is continued (W3C traceparent).
+    parent = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+    assert rpc(server.http_url, "AdminService/ListPlugins", {}, headers=parent)[0] == 200
     assert server.tracing.flush()
     recommend = [s for s in spans.spans if s[1] == "/infogap.v1.RecommendService/Recommend"]
     assert {service for service, _, _ in recommend} == {"infogap-test"}
@@ -89,6 +96,7 @@ def test_every_call_sends_a_span_named_after_its_method(
     assert "/infogap.v1.AdminService/Train" in names
     assert "/infogap.v1.FeedbackService/RecordEvents" in names
     assert ("infogap-test", "/infogap.v1.AdminService/ListPlugins", "ok") in spans.spans
+    assert TRACE_ID in spans.trace_ids["/infogap.v1.AdminService/ListPlugins"]
 
 
 def test_tracing_is_off_by_default(server):

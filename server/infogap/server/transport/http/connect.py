@@ -24,6 +24,7 @@ from connectrpc.server import ConnectWSGIApplication
 from google.protobuf import json_format
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
+from opentelemetry.propagate import extract
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from protobuf.wkt import Any as AnyMessage
 
@@ -155,9 +156,11 @@ class ConnectGuard:
         method = f"/{ctx.method.service_name}/{ctx.method.name}"
         if self._tracer is None:
             return self._observed(call_next, request, ctx, method, None)
-        # A span like the gRPC instrumentation's, named after the method.
+        # A span like the gRPC instrumentation's, named after the method, continuing the
+        # caller's trace when it sent one (W3C traceparent).
         with self._tracer.start_as_current_span(
             method,
+            context=extract(ctx.request_headers),
             kind=SpanKind.SERVER,
             attributes={
                 "rpc.system": "connect_rpc",
