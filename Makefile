@@ -30,7 +30,7 @@ help:
 	@echo "make demo          install, load MovieLens 100K, train, serve and query it through the SDK"
 	@echo "make test          install and run the test suite"
 	@echo "make test-fast     the unit tests alone (no server, no tests/e2e), a few seconds"
-	@echo "make fuzz          property-based fuzzing of every RPC, 2,000 cases each"
+	@echo "make fuzz          property-based fuzzing of every RPC, 2,000 cases each (200 over Connect)"
 	@echo "make bench         throughput, latency and ingestion benchmarks"
 	@echo "make serve         run a server on localhost:50051 with data in ./data"
 	@echo "make protos        regenerate the generated code (Python SDK, Connect handlers, TypeScript SDK)"
@@ -82,7 +82,7 @@ test-fast: install
 # The property-based fuzz tests with 2,000 cases per RPC instead of make test's 60 (Train and
 # EvaluateModels, which train models, get 200 and 40).
 fuzz: install
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/e2e/test_fuzz.py
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/e2e/test_fuzz.py tests/e2e/test_fuzz_connect.py
 
 # BENCH_ARGS="--large" adds the synthetic 1M-event training run; "--only quality" one part.
 bench: install
