@@ -80,7 +80,7 @@ test-fast: install
 	$(PY) -m pytest tests --ignore=tests/e2e
 
 # The property-based fuzz tests with 2,000 cases per RPC instead of make test's 60 (Train and
-# EvaluateModels, which train models, get 200 and 40).
+# EvaluateModels, which train models, get 200 and 40); a tenth of those over Connect.
 fuzz: install
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest tests/e2e/test_fuzz.py tests/e2e/test_fuzz_connect.py
 
