@@ -13,9 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from infogap.server.core.domain import ModelInfo
@@ -23,6 +25,21 @@ from infogap.server.core.domain import ModelInfo
 GROUP_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 50_000)
 COMMIT_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 TRAINING_SECONDS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class ChildrenByLabels:
+    """The children of several families for one set of label values, bound on first use and
+    kept: on a hot path, ``labels()`` costs more than the observation itself."""
+
+    def __init__(self, *families: MetricWrapperBase) -> None:
+        self._families = families
+        self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+
+    def __call__(self, *values: str) -> tuple[Any, ...]:
+        children = self._children.get(values)
+        if children is None:  # a benign race: labels() hands both threads the same children
+            children = self._children[values] = tuple(f.labels(*values) for f in self._families)
+        return children
 
 
 class CoreMetrics:
@@ -90,20 +107,20 @@ class CoreMetrics:
             ["experiment", "variant"],
             registry=registry,
         )
-        self._lists = Counter(
+        lists = Counter(
             "infogap_experiment_recommendations",
             "Recommendation lists (Recommend and RankItems answers) served to users in an "
             "experiment, per variant.",
             ["experiment", "variant"],
             registry=registry,
         )
-        self._impressions = Counter(
+        impressions = Counter(
             "infogap_experiment_impressions",
             "Items served in those lists, per experiment and variant.",
             ["experiment", "variant"],
             registry=registry,
         )
-        self._served_children: dict[tuple[str, str], tuple[Counter, Counter]] = {}
+        self._served = ChildrenByLabels(lists, impressions)
 
     def training_finished(self, catalog: str, outcome: str, seconds: float) -> None:
         """Counts one training run: ``outcome`` is promoted, kept or failed."""
@@ -116,15 +133,9 @@ class CoreMetrics:
 
     def served(self, experiment: str, variant: str, items: int) -> None:
         """A variant served one recommendation list of ``items`` items."""
-        key = (experiment, variant)
-        children = self._served_children.get(key)
-        if children is None:  # a benign race: labels() returns the same children to both
-            children = self._served_children[key] = (
-                self._lists.labels(*key),
-                self._impressions.labels(*key),
-            )
-        children[0].inc()
-        children[1].inc(items)
+        lists, impressions = self._served(experiment, variant)
+        lists.inc()
+        impressions.inc(items)
 
 
 class CoreStateCollector(Collector):

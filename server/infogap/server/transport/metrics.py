@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from infogap.server.core.metrics import ChildrenByLabels
 from infogap.server.transport.interceptors import Behavior, WrappingInterceptor
 
 # From a cached Recommend (~1 ms) to a Train (minutes).
@@ -43,13 +44,13 @@ class RpcMetrics:
     (the status name in capitals: OK, INVALID_ARGUMENT...)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._requests = Counter(
+        requests = Counter(
             "infogap_rpc_requests",
             "Calls finished, by transport, method and status code.",
             ["transport", "method", "code"],
             registry=registry,
         )
-        self._durations = Histogram(
+        durations = Histogram(
             "infogap_rpc_duration_seconds",
             "Time from a call's arrival at the server to its answer, by transport, method and "
             "status code.",
@@ -57,22 +58,15 @@ class RpcMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        # Label children by labels: labels() costs more than the observation itself.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._children = ChildrenByLabels(requests, durations)
 
     def observe_rpc(self, transport: str, method: str, code: str, seconds: float) -> None:
         """Counts one finished call. ``code`` is a gRPC status name or a Connect code
         (``invalid_argument``); both are recorded in capitals, so they compare."""
         upper = code.upper()
-        key = (transport, method, CONNECT_SPELLINGS.get(upper, upper))
-        children = self._children.get(key)
-        if children is None:  # a benign race: labels() hands both threads the same children
-            children = self._children[key] = (
-                self._requests.labels(*key),
-                self._durations.labels(*key),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        requests, durations = self._children(transport, method, CONNECT_SPELLINGS.get(upper, upper))
+        requests.inc()
+        durations.observe(seconds)
 
 
 class MetricsInterceptor(WrappingInterceptor):

@@ -75,15 +75,3 @@ def error_response(
     if details:
         body["details"] = details
     return json_response(start_response, CONNECT_HTTP_STATUS[connect_code], body, headers)
-
-
-def text_response(
-    start_response: StartResponse, http_status: int, text: str, content_type: str = "text/plain"
-) -> list[bytes]:
-    """Answers plain text (or another textual ``content_type``)."""
-    data = text.encode()
-    start_response(
-        status_line(http_status),
-        [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(data)))],
-    )
-    return [data]
